@@ -1,0 +1,58 @@
+"""The ``cnnstep`` command line.
+
+Each sub-command lives in :mod:`cnnstep.commands` and defines ``register(subparsers)``, which adds
+its parser and sets ``handler`` to a function ``(args) -> int``. Any :class:`~cnnstep.errors.UserError`
+(and argument errors) become one line on stderr and exit code 2; Ctrl-C becomes exit code 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from cnnstep import __version__
+from cnnstep.errors import UserError
+
+# Sub-command modules, in the order `cnnstep --help` lists them.
+COMMAND_MODULES = (
+    "cnnstep.commands.demo",
+)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump) with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="cnnstep",
+        description="Convolutional networks in NumPy, step by step and fast.",
+    )
+    parser.add_argument("--version", action="version", version=f"cnnstep {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as exc:
+        print(f"cnnstep: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cnnstep: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `cnnstep ... | head`
+        return 0

@@ -1,0 +1,74 @@
+"""Reading image files into arrays (needs the ``images`` extra: Pillow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cnnstep.errors import DataError, UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def _pil():
+    try:
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise UserError(
+            "reading images needs Pillow: pip install 'cnnstep[images]'"
+        ) from exc
+    return Image
+
+
+def load_image(
+    path: str | Path, size: tuple[int, int] | None = None, channels: int | None = None
+) -> np.ndarray:
+    """Read one image file as float32 pixels in [0, 1].
+
+    Parameters
+    ----------
+    path : str or Path
+        A PNG, JPEG, BMP or GIF file (the first frame of an animation).
+    size : (n_H, n_W), optional
+        Resize to this height and width (bilinear); keep the file's size when omitted.
+    channels : {1, 3}, optional
+        Convert to grayscale (1) or RGB (3); when omitted, grayscale files stay grayscale and
+        everything else becomes RGB. Transparency is dropped.
+
+    Returns
+    -------
+    ndarray of shape (n_H, n_W, channels), float32
+    """
+    Image = _pil()
+    path = Path(path)
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if channels is None:
+                channels = 1 if img.mode in ("1", "L", "I", "I;16", "F") else 3
+            img = img.convert("L" if channels == 1 else "RGB")
+            if size is not None and (img.height, img.width) != tuple(size):
+                img = img.resize((int(size[1]), int(size[0])), Image.BILINEAR)
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: no such file") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from exc
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return arr
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(height, width)`` of an image file, read from its header only."""
+    Image = _pil()
+    try:
+        with Image.open(path) as img:
+            return int(img.height), int(img.width)
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: no such file") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from exc
