@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.geometry import as_array, compute_dtype, conv_geometry
+from cnnstep.geometry import as_array, compute_dtype, conv_geometry, unpack_cache
 from cnnstep.padding import crop_hw, pad_hw
 from cnnstep.windows import col2im_add, im2col
 from cnnstep.workspace import batch_chunks
@@ -120,12 +120,7 @@ def conv_backward(
     db : ndarray of shape (1, 1, 1, n_C)
     """
     func = "conv_backward"
-    if not isinstance(cache, tuple) or len(cache) != 4:
-        raise TypeError(
-            f"{func}: cache must be the tuple (A_prev, W, b, hparameters) returned by "
-            f"conv_forward, got {type(cache).__name__}"
-            + (f" of length {len(cache)}" if isinstance(cache, (tuple, list)) else "")
-        )
+    cache = unpack_cache(cache, ("A_prev", "W", "b", "hparameters"), "conv_forward", func)
     A_in, W_, _, geom, dtype = _conv_inputs(*cache, func)
     dZ = as_array(dZ, "dZ", func)
     m, n_C_prev, n_C = A_in.shape[0], W_.shape[2], W_.shape[3]

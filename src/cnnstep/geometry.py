@@ -144,6 +144,19 @@ def out_size(n: int, extent: int, pad: Pair, stride: int) -> int:
     return (n + pad[0] + pad[1] - extent) // stride + 1
 
 
+def unpack_cache(cache: Any, names: tuple[str, ...], producer: str, func: str) -> tuple:
+    """Check that ``cache`` is the tuple ``producer`` returned, with fields ``names``."""
+    if not isinstance(cache, tuple) or len(cache) != len(names):
+        got = type(cache).__name__
+        if isinstance(cache, (tuple, list)):
+            got += f" of length {len(cache)}"
+        raise TypeError(
+            f"{func}: cache must be the tuple ({', '.join(names)}) returned by {producer}, "
+            f"got {got}"
+        )
+    return cache
+
+
 # ----------------------------------------------------------------------------- hparameters
 
 

@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.geometry import WindowGeometry, as_array, compute_dtype, pool_counts, pool_geometry
+from cnnstep.geometry import (
+    WindowGeometry,
+    as_array,
+    compute_dtype,
+    pool_counts,
+    pool_geometry,
+    unpack_cache,
+)
 from cnnstep.padding import crop_hw, pad_hw
 from cnnstep.windows import window_view
 
@@ -162,12 +169,7 @@ def pool_backward(dA: np.ndarray, cache: PoolCache, mode: str = "max") -> np.nda
         window's real cells. Overlapping windows add up; uncovered cells get exactly 0.
     """
     func = "pool_backward"
-    if not isinstance(cache, tuple) or len(cache) != 2:
-        raise TypeError(
-            f"{func}: cache must be the tuple (A_prev, hparameters) returned by pool_forward, "
-            f"got {type(cache).__name__}"
-            + (f" of length {len(cache)}" if isinstance(cache, (tuple, list)) else "")
-        )
+    cache = unpack_cache(cache, ("A_prev", "hparameters"), "pool_forward", func)
     A_in, geom, dtype, mode = _pool_inputs(cache[0], cache[1], mode, func)
     dA = as_array(dA, "dA", func)
     expected = (A_in.shape[0], *geom.out_hw, A_in.shape[3])

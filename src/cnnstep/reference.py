@@ -21,6 +21,7 @@ from cnnstep.geometry import (
     conv_geometry,
     explicit_pad,
     pool_geometry,
+    unpack_cache,
 )
 from cnnstep.padding import crop_hw, pad_hw
 
@@ -146,7 +147,8 @@ def conv_backward(dZ: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray,
     dW : ndarray of shape (f_h, f_w, n_C_prev, n_C)
     db : ndarray of shape (1, 1, 1, n_C)
     """
-    A_prev, W, b, hparameters = cache
+    A_prev, W, b, hparameters = unpack_cache(cache, ("A_prev", "W", "b", "hparameters"),
+                                             "conv_forward", "conv_backward")
     A_prev = as_array(A_prev, "A_prev", "conv_backward")
     W = as_array(W, "W", "conv_backward")
     b = as_array(b, "b", "conv_backward")
@@ -159,7 +161,7 @@ def conv_backward(dZ: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray,
     dil_h, dil_w = geom.dilation
     n_H, n_W = geom.out_hw
     if dZ.shape != (m, n_H, n_W, n_C):
-        raise ValueError(f"conv_backward: dZ must have shape {(m, n_H, n_W, n_C)}, "
+        raise ValueError(f"conv_backward: dZ must have the shape of Z, {(m, n_H, n_W, n_C)}, "
                          f"got shape {dZ.shape}")
 
     dA_prev = np.zeros(A_prev.shape, dtype=dtype)
@@ -297,7 +299,8 @@ def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray
     dA_prev : ndarray of shape (m, n_H_prev, n_W_prev, n_C)
     """
     _check_mode(mode, "pool_backward")
-    A_prev, hparameters = cache
+    A_prev, hparameters = unpack_cache(cache, ("A_prev", "hparameters"), "pool_forward",
+                                       "pool_backward")
     A_prev = as_array(A_prev, "A_prev", "pool_backward")
     dA = as_array(dA, "dA", "pool_backward")
     geom = pool_geometry(A_prev, hparameters, "pool_backward")
@@ -308,7 +311,7 @@ def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray
     (top, _), (left, _) = geom.pad
     n_H, n_W = geom.out_hw
     if dA.shape != (m, n_H, n_W, n_C):
-        raise ValueError(f"pool_backward: dA must have shape {(m, n_H, n_W, n_C)}, "
+        raise ValueError(f"pool_backward: dA must have the shape of A, {(m, n_H, n_W, n_C)}, "
                          f"got shape {dA.shape}")
 
     dA_prev = np.zeros(A_prev.shape, dtype=dtype)
