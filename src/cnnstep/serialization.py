@@ -81,6 +81,13 @@ def _read_npz(path: str | Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive
+        raise DataError(f"{path}: not a cnnstep model file (not an .npz archive)")
+    try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
