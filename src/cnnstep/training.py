@@ -239,7 +239,9 @@ def train(
     rng = model.rng
     bar = None
     t0 = None
-    with _StopRequest(handle_sigint) as stop:
+    # overflow in a diverging run is reported as a non-finite loss, not as warnings
+    with _StopRequest(handle_sigint) as stop, np.errstate(over="ignore", invalid="ignore",
+                                                          divide="ignore"):
         try:
             while state.epoch < config.epochs:
                 epoch = state.epoch + 1

@@ -23,7 +23,7 @@ DEFAULTS = {
     "image_size": None,
     "test_fraction": 0.2,
     "arch": "default",
-    "epochs": 8,
+    "epochs": 10,
     "batch_size": 64,
     "lr": 5e-3,
     "optimizer": "adam",
