@@ -74,15 +74,16 @@ class Case:
     tags: frozenset = frozenset()
     published: bool = False
 
-    def sort_key(self) -> tuple[int, int]:
-        """Smaller first: total number of input values, then not-published first."""
+    def sort_key(self) -> tuple[int, int, int]:
+        """Simplest first: fewest special features (tags), then fewest input values, then
+        not-published first. The failure reported is the first failing case in this order."""
         size = 0
         for _, _, shape in self.draws:
             size += int(np.prod(shape))
         for value in self.fixed.values():
             if isinstance(value, list):
                 size += int(np.asarray(value).size)
-        return (size, int(self.published))
+        return (len(self.tags), size, int(self.published))
 
     def describe(self) -> str:
         """A one-line description: shapes and hyperparameters."""
