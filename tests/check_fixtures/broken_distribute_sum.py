@@ -1,3 +1,4 @@
+# ruff: noqa
 """A learner's file with one classic slip: distribute_value divides by n_H + n_W.
 
 Written for cnnstep's checker tests (a copy of correct.py with that one change).

@@ -1,3 +1,4 @@
+# ruff: noqa
 """A learner's file with one classic slip: zero_pad pads the notebook's global x instead of its parameter X.
 
 Written for cnnstep's checker tests (a copy of correct.py with that one change).

@@ -1,3 +1,4 @@
+# ruff: noqa
 """A learner's file with one classic slip: pool_forward computes n_W from the height.
 
 Written for cnnstep's checker tests (a copy of correct.py with that one change).

@@ -1,3 +1,4 @@
+# ruff: noqa
 """A learner's file with one classic slip: conv_single_step uses np.float, removed from NumPy.
 
 Written for cnnstep's checker tests (a copy of correct.py with that one change).

@@ -1,3 +1,4 @@
+# ruff: noqa
 """A learner's file with one classic slip: conv_forward leaves the stride out of the window corners.
 
 Written for cnnstep's checker tests (a copy of correct.py with that one change).

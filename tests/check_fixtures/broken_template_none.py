@@ -1,3 +1,4 @@
+# ruff: noqa
 """A learner's file with one classic slip: create_mask_from_window still has the template's None.
 
 Written for cnnstep's checker tests (a copy of correct.py with that one change).

@@ -1,3 +1,4 @@
+# ruff: noqa
 """A learner's file with one classic slip: conv_backward un-pads with [pad:-pad] (empty at pad 0).
 
 Written for cnnstep's checker tests (a copy of correct.py with that one change).

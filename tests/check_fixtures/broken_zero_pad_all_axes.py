@@ -1,3 +1,4 @@
+# ruff: noqa
 """A learner's file with one classic slip: zero_pad pads the example and channel axes too.
 
 Written for cnnstep's checker tests (a copy of correct.py with that one change).

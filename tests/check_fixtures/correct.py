@@ -1,3 +1,4 @@
+# ruff: noqa
 """A learner's file: all eight functions written with loops, as the material teaches.
 
 Written for cnnstep's checker tests. The top-level driver code below must be skipped by the

@@ -8,8 +8,8 @@ has a memory limit. Nothing but JSON goes back to the parent.
 """
 
 from __future__ import annotations
-
 import __future__
+
 import ast
 import builtins
 import contextlib
@@ -22,6 +22,7 @@ import types
 import warnings
 
 _OUT_FD: int | None = None
+_MISSING = object()
 
 
 class CheckTimeout(BaseException):
@@ -198,7 +199,7 @@ class Checker:
         for candidate in (name,) + ALIASES.get(name, ()):
             if candidate in ns:
                 return candidate, ns[candidate]
-        return None, None
+        return None, _MISSING
 
     def run_battery(self, name: str, fn) -> list:
         from cnnstep.checker.cases import arguments, cases_for
@@ -252,7 +253,7 @@ class Checker:
         from cnnstep.checker.hints import global_reads, hint_for
 
         defined_as, fn = self.find(name)
-        if fn is None:
+        if fn is _MISSING:
             return {"status": "missing", "message": "not defined in the file"}
         if not callable(fn):
             return {"status": "missing", "defined_as": defined_as,

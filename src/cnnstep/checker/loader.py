@@ -222,9 +222,9 @@ def _select(body: list[ast.stmt], unit: int, label: str | None) -> tuple[list[St
                 kept.append(Statement(node, unit, label, "future", ()))
                 continue
             star = any(alias.name == "*" for alias in node.names)
-            binds = tuple(
-                (alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name != "*"
-            )
+            # `import a.b` binds `a`; `import a.b as c` binds `c`.
+            binds = tuple((alias.asname or alias.name).split(".")[0]
+                          for alias in node.names if alias.name != "*")
             kept.append(Statement(node, unit, label, "import", binds, needs_all=star))
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             kept.append(Statement(node, unit, label, "def", (node.name,)))

@@ -36,8 +36,11 @@ CHECK_ORDER = (
     "pool_backward",
 )
 
-# Seconds the parent waits beyond the child's own alarm before killing it.
-_GRACE = 2.0
+
+def _grace(timeout: float) -> float:
+    """Seconds the parent waits beyond the child's own alarm before killing it."""
+    return max(0.5, min(2.0, timeout / 2))
+
 # Seconds allowed for the child to start (Python and NumPy imports).
 _STARTUP = 30.0
 
@@ -80,7 +83,7 @@ class _Child:
     """One child process and a line reader on its stdout, with deadlines."""
 
     def __init__(self, job: dict, cwd: str):
-        self.stderr = tempfile.TemporaryFile()
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             _child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.stderr, cwd=cwd, env=_child_env(), start_new_session=True,
@@ -159,6 +162,7 @@ def run_checks(
     remaining = [name for name in CHECK_ORDER if name in functions]
     skip: set[int] = set()
     known: dict[str, str] = {}
+    calls: dict[str, list[str]] = {}
     cwd = str(Path(program.path).resolve().parent)
     while remaining:
         job = {
@@ -185,15 +189,16 @@ def run_checks(
                 now = time.monotonic()
                 if kind == "exec":
                     executing = (event["index"], event["where"])
-                    deadline = now + timeout + _GRACE
+                    deadline = now + timeout + _grace(timeout)
                 elif kind == "warning":
                     outcome.warnings.append(event["message"])
                 elif kind == "loaded":
                     executing = None
-                    deadline = now + timeout + _GRACE
+                    deadline = now + timeout + _grace(timeout)
                 elif kind in ("start", "diagnose"):
                     current = event["name"]
-                    deadline = now + timeout + _GRACE
+                    calls[current] = event.get("calls", calls.get(current, []))
+                    deadline = now + timeout + _grace(timeout)
                 elif kind == "result":
                     name = event["name"]
                     outcome.results[name] = event["result"]
@@ -201,7 +206,7 @@ def run_checks(
                     if name in remaining:
                         remaining.remove(name)
                     current = None
-                    deadline = now + timeout + _GRACE
+                    deadline = now + timeout + _grace(timeout)
                 elif kind == "done":
                     finished = True
                     break
@@ -218,6 +223,10 @@ def run_checks(
                                      "stopped)",
                           "hint": "an endless loop (a `while` whose condition never changes?) "
                                   "or loops over far more than the input"}
+                stuck = [h for h in calls.get(current, []) if known.get(h) == "timeout"]
+                if stuck:
+                    result["hint"] = (f"it calls your {', '.join(f'`{h}`' for h in stuck)}, "
+                                      "which does not finish either: probably the cause")
             else:
                 result = {"status": "error",
                           "message": f"the check crashed: {ended}" + _last_line(tail),
