@@ -267,3 +267,51 @@ def test_format_table_and_json_agree():
     assert data["passed"] == 7
     assert "pool_forward              fail" in table
     assert data["functions"]["pool_forward"]["hint"].split(":")[0] in table.replace("\n", " ")
+
+
+# More slips, made on the fly from the correct file: (old, new, function, words in the hint).
+MORE_SLIPS = {
+    "conv_backward_assign": (
+        "da_prev_pad[vert_start:vert_end, horiz_start:horiz_end, :] += (",
+        "da_prev_pad[vert_start:vert_end, horiz_start:horiz_end, :] = (",
+        "conv_backward", "`+=`, not `=`"),
+    "conv_backward_dw_assign": (
+        "dW[:, :, :, c] += a_slice", "dW[:, :, :, c] = a_slice", "conv_backward", "dW must add"),
+    "forward_returns_z_only": (
+        "    cache = (A_prev, W, b, hparameters)\n    return Z, cache",
+        "    return Z", "conv_forward", "return Z, cache"),
+    "pool_modes_swapped": (
+        'if mode == "max":\n                        A[i, h, w, c] = np.max',
+        'if mode == "average":\n                        A[i, h, w, c] = np.max',
+        "pool_forward", "computes the"),
+    "mask_of_minimum": ("mask = x == np.max(x)", "mask = x == np.min(x)",
+                        "create_mask_from_window", "minimum"),
+    "no_bias": ("Z = Z + b.item()", "Z = Z", "conv_single_step", "bias b is not added"),
+}
+
+
+@pytest.mark.parametrize("slip", sorted(MORE_SLIPS))
+def test_more_slips_get_their_hint(tmp_path, slip):
+    old, new, function, words = MORE_SLIPS[slip]
+    source = (FIXTURES / "correct.py").read_text()
+    assert source.count(old) == 1
+    path = tmp_path / f"{slip}.py"
+    path.write_text(source.replace(old, new))
+    result = check_file(path).results[function]
+    assert result["status"] in ("fail", "error")
+    assert words in result["hint"], result["hint"]
+
+
+def test_a_function_in_a_notebook_cell_that_does_not_parse_is_missing_with_a_hint(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = [new_code_cell("import numpy as np"),
+             new_code_cell("def distribute_value(dz, shape):\n    return np.ones(shape) * dz /\n")]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(new_notebook(cells=cells), str(path))
+    outcome = check_file(path)
+    result = outcome.results["distribute_value"]
+    assert result["status"] == "missing"
+    assert "cell 2" in result["hint"] and "syntax error" in result["hint"]
+    assert outcome.results["zero_pad"]["status"] == "missing"

@@ -337,11 +337,18 @@ class Checker:
             fixed = self._passes_with_reference(name, fn, calls)
             if fixed:
                 culprits = bad or calls
-                verb = "are" if len(culprits) > 1 else "is"
+                if bad:
+                    what = {"error": "raises an error", "timeout": "does not finish"}.get(
+                        self.known.get(_canonical(bad[0])), "is wrong")
+                    what += " (see above)" if len(bad) == 1 else ""
+                    if len(bad) > 1:
+                        what = "fail their own checks"
+                else:
+                    what = ("go wrong" if len(culprits) > 1 else "goes wrong") + \
+                        " on the values it passes"
                 hint = (f"it fails only because it calls your {_names(culprits)}, which "
-                        f"{verb} wrong{' (see above)' if bad else ' for the values it passes'}: "
-                        f"with cnnstep's {_names(culprits, code=False)} in place it passes "
-                        "every case")
+                        f"{what}: with cnnstep's {_names(culprits, code=False)} in place it "
+                        "passes every case")
                 result["helper"] = culprits
             elif bad:
                 own = self._own_hint(name, fn, calls, context)

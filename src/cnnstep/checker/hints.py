@@ -119,6 +119,10 @@ def value_hint(function: str, run: Run, reference) -> str | None:
     kind = (run.problem or {}).get("kind")
     if got is None or kind == "none":
         return None  # handled by the placeholder hint
+    returns = {"conv_forward": "return Z, cache", "pool_forward": "return A, cache",
+               "conv_backward": "return dA_prev, dW, db"}
+    if kind == "type" and function in returns:
+        return f"it must return all of its results, in this order: `{returns[function]}`"
     try:
         if function == "zero_pad":
             shape = np.shape(got)
@@ -198,7 +202,11 @@ def value_hint(function: str, run: Run, reference) -> str | None:
         elif function == "conv_backward":
             wrong = (run.problem or {}).get("wrong_parts", [])
             if wrong == ["db"]:
-                return ("only db is wrong: for every window, `db[:, :, :, c] += dZ[i, h, w, c]`")
+                return "only db is wrong: for every window, `db[:, :, :, c] += dZ[i, h, w, c]`"
+            if "dW" in wrong and "dA_prev" not in wrong:
+                return ("dW must add up the contributions of every window of every example: "
+                        "`dW[:, :, :, c] += a_slice * dZ[i, h, w, c]`, with `a_slice` taken from "
+                        "the padded input")
     except Exception:  # a hint is a bonus; an odd return value must not break the check
         return None
     return None
@@ -263,6 +271,29 @@ def tag_hint(function: str, runs: list[Run]) -> str | None:
     return None
 
 
+def passes_only_hint(function: str, runs: list[Run]) -> str | None:
+    """The slip suggested by which cases *pass*: a tag that every passing case has and no
+    failing case has (e.g. only the single-channel case passes)."""
+    passing = [r for r in runs if r.status == "pass"]
+    failing = [r for r in runs if r.status != "pass"]
+    if not passing or not failing:
+        return None
+    for tag in ("channel1", "batch1", "pad0"):
+        if all(tag in r.case.tags for r in passing) and not any(
+                tag in r.case.tags for r in failing):
+            lead = f"it passes only when {TAG_WORDS[tag]}: "
+            if tag == "channel1" and function == "conv_backward":
+                return lead + ("every output channel adds to the same window of dA_prev, so use "
+                               "`+=`, not `=`, and index W, dW and db by the channel c")
+            if tag == "channel1":
+                return lead + "check the loop over channels and the indexing by c"
+            if tag == "batch1":
+                return lead + ("check the loop over examples and the indexing by i (does one "
+                               "example overwrite another?)")
+            return lead + "check how pad is used"
+    return None
+
+
 def global_reads(fn, namespace: dict, defined_at: dict) -> list[str]:
     """Global *data* (not functions or modules) that the function reads: likely a notebook
     variable used instead of a parameter."""
@@ -302,7 +333,7 @@ def hint_for(function: str, runs: list[Run], reported: Run, context: dict) -> st
     else:
         hint = value_hint(function, reported, context["reference"])
     if hint is None:
-        hint = tag_hint(function, runs)
+        hint = tag_hint(function, runs) or passes_only_hint(function, runs)
     if hint is None and reported.error is None:
         # Try the other failing cases: a mutant may show on a bigger one.
         for run in runs:
