@@ -315,3 +315,14 @@ def test_a_function_in_a_notebook_cell_that_does_not_parse_is_missing_with_a_hin
     assert result["status"] == "missing"
     assert "cell 2" in result["hint"] and "syntax error" in result["hint"]
     assert outcome.results["zero_pad"]["status"] == "missing"
+
+
+def test_the_child_has_a_memory_limit(tmp_path):
+    # np.empty reserves address space without touching it: harmless if the limit were missing.
+    path = tmp_path / "greedy.py"
+    path.write_text("import numpy as np\n\ndef zero_pad(X, pad):\n"
+                    "    return np.empty((10**6, 10**3))\n")
+    result = check_file(path, memory_limit=2 * 1024**3).results["zero_pad"]
+    assert result["status"] == "error"
+    assert result["error"]["type"] == "MemoryError"
+    assert "memory" in result["hint"]
