@@ -92,9 +92,9 @@ def exception_hint(function: str, exc: BaseException, run: Run, context: dict) -
             return _placeholder_hint(context.get("fn_node"), context["where"])
     if isinstance(exc, TypeError):
         if re.search(r"only (0-dimensional|length-1|size-1) arrays can be converted", message):
-            return ("`float(...)` (or `int(...)`) of an array with dimensions, such as the bias "
-                    "`b` of shape (1, 1, 1), is an error in NumPy 2: use `b.item()` or "
-                    "`float(np.squeeze(b))`")
+            return ("`float(...)` (or `int(...)`) of an array with dimensions, such as the "
+                    "bias `b` of shape (1, 1, 1), is an error in current NumPy (deprecated "
+                    "since 1.25): use `b.item()` or `float(np.squeeze(b))`")
         if "NoneType" in message or "None" in message.split(":")[-1]:
             return _placeholder_hint(context.get("fn_node"), context["where"])
     if isinstance(exc, KeyError) and exc.args and exc.args[0] in ("pad", "stride", "f"):

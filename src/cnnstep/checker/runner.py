@@ -212,6 +212,9 @@ def run_checks(
                     break
         except TimeoutError:
             timed_out = True
+        except BaseException:  # Ctrl-C or a bug here: never leave learner code running
+            child.stop()
+            raise
         tail = child.stop()
         if finished:
             break
