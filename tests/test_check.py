@@ -326,3 +326,15 @@ def test_the_child_has_a_memory_limit(tmp_path):
     assert result["status"] == "error"
     assert result["error"]["type"] == "MemoryError"
     assert "memory" in result["hint"]
+
+
+def test_a_caller_that_hangs_in_a_hanging_helper_is_told_so(tmp_path):
+    source = (FIXTURES / "correct.py").read_text().replace(
+        "def distribute_value(dz, shape):\n", "def distribute_value(dz, shape):\n"
+        "    while True:\n        pass\n")
+    path = tmp_path / "hangs.py"
+    path.write_text(source)
+    outcome = check_file(path, timeout=1)
+    assert only_wrong(outcome) == {"distribute_value": "timeout", "pool_backward": "timeout"}
+    assert "only because it calls your `distribute_value`" in \
+        outcome.results["pool_backward"]["hint"]

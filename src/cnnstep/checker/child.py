@@ -273,8 +273,8 @@ class Checker:
                                "loops over far more than the input")
             bad = [h for h in calls if self.known.get(_canonical(h)) not in (None, "pass")]
             if bad:
-                fixed = self._passes_with_reference(name, fn, calls)
-                if fixed:
+                runs = self._with_reference_helpers(name, fn, calls)
+                if runs is not None and all(r.status == "pass" for r in runs):
                     result["hint"] = (f"it runs until the time limit only because it calls your "
                                       f"{_names(bad)}, which {'do' if len(bad) > 1 else 'does'} "
                                       f"not finish either; with cnnstep's in its place it passes")
@@ -333,9 +333,9 @@ class Checker:
         hint = hint_for(name, runs, reported, context)
         bad = [h for h in calls if self.known.get(_canonical(h)) not in (None, "pass")]
         if calls:
-            emit({"event": "diagnose", "name": name})
-            fixed = self._passes_with_reference(name, fn, calls)
-            if fixed:
+            swapped_runs = self._with_reference_helpers(name, fn, calls)
+            failing_swapped = [r for r in swapped_runs or [] if r.status != "pass"]
+            if swapped_runs is not None and not failing_swapped:
                 culprits = bad or calls
                 if bad:
                     what = {"error": "raises an error", "timeout": "does not finish"}.get(
@@ -351,7 +351,10 @@ class Checker:
                         "passes every case")
                 result["helper"] = culprits
             elif bad:
-                own = self._own_hint(name, fn, calls, context)
+                own = None
+                if failing_swapped:
+                    first = min(failing_swapped, key=lambda r: r.case.sort_key())
+                    own = hint_for(name, swapped_runs, first, context)
                 hint = (own + "; " if own else "") + (
                     f"it also calls your {_names(bad)}, which fails on its own")
         reads = global_reads(fn, self.learner.namespace, self.learner.defined_at)
@@ -369,27 +372,15 @@ class Checker:
                 return statement.label
         return None
 
-    def _passes_with_reference(self, name: str, fn, helpers: list[str]) -> bool:
+    def _with_reference_helpers(self, name: str, fn, helpers: list[str]) -> list | None:
+        """Run the cases again with the learner's helpers replaced by cnnstep's; None when that
+        overruns the time limit too. (The parent is told, so that it allows the extra time.)"""
+        emit({"event": "diagnose", "name": name})
         try:
             with self.swapped(helpers), time_limit(self.timeout):
-                runs = self.run_battery(name, fn)
-        except CheckTimeout:
-            return False
-        return all(r.status == "pass" for r in runs)
-
-    def _own_hint(self, name, fn, helpers, context) -> str | None:
-        from cnnstep.checker.hints import hint_for
-
-        try:
-            with self.swapped(helpers), time_limit(self.timeout):
-                runs = self.run_battery(name, fn)
+                return self.run_battery(name, fn)
         except CheckTimeout:
             return None
-        failing = [r for r in runs if r.status != "pass"]
-        if not failing:
-            return None
-        reported = min(failing, key=lambda r: r.case.sort_key())
-        return hint_for(name, runs, reported, context)
 
 
 def _names(helpers: list[str], code: bool = True) -> str:
