@@ -124,10 +124,11 @@ class Learner:
                       f"took longer than {limit:g} s and was stopped"})
             except BaseException as exc:  # noqa: BLE001 - anything the learner's code raises
                 text = f"{type(exc).__name__}: {exc}".strip()
-                if statement.kind == "import" or (statement.kind == "try"):
-                    names = ", ".join(f"`{n}`" for n in statement.binds) or "its names"
+                if statement.kind in ("import", "try"):
+                    names = ", ".join(f"`{n}`" for n in statement.binds)
+                    users = f"that use {names}" if names else "that need names from it"
                     message = (f"{loc}: `{_first_line(statement.node)}` failed ({text}); "
-                               f"functions that use {names} cannot work")
+                               f"functions {users} will fail")
                 else:
                     message = f"{loc}: `{_first_line(statement.node)}` failed ({text})"
                 emit({"event": "warning", "message": message})
