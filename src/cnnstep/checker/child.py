@@ -301,11 +301,8 @@ class Checker:
         from cnnstep.checker.cases import OUTPUT_NAMES
 
         names = OUTPUT_NAMES[name]
-        if len(names) > 1 and problem.get("diff", {}).get("part") in names:
-            part = names.index(problem["diff"]["part"])
-        elif len(names) > 1 and problem.get("kind") == "shape":
-            part = names.index(problem["message"].split()[0]) if problem["message"].split()[0] \
-                in names else 0
+        if len(names) > 1 and problem.get("part") in names:
+            part = names.index(problem["part"])  # which of the returned values is wrong
         expected = reported.expected[part] if len(names) > 1 else reported.expected
         result["expected"] = summarize(expected)
         if reported.error is not None:

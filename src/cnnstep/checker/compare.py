@@ -63,7 +63,7 @@ def compare_array(name: str, got, expected: np.ndarray) -> dict | None:
         return {"message": f"{name} is a {type(got).__name__}, expected an array", "kind": "type"}
     if array.shape != expected.shape:
         return {"message": f"{name} has shape {array.shape}, expected {expected.shape}",
-                "kind": "shape", "got_shape": list(array.shape),
+                "kind": "shape", "part": name, "got_shape": list(array.shape),
                 "expected_shape": list(expected.shape)}
     close = np.isclose(array, expected, rtol=RTOL, atol=ATOL, equal_nan=True)
     if close.all():
@@ -81,6 +81,7 @@ def compare_array(name: str, got, expected: np.ndarray) -> dict | None:
                     f"{where}: expected {e:.8g}, got {g:.8g} "
                     f"({int((~close).sum())} of {close.size} values differ)"),
         "kind": "values",
+        "part": name,
         "diff": {"part": name, "max_abs": _plain(max_abs), "first_index": list(first),
                  "expected_value": _plain(e), "got_value": _plain(g),
                  "n_wrong": int((~close).sum()), "n_total": int(close.size)},
