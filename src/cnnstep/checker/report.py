@@ -89,7 +89,7 @@ def format_table(outcome) -> str:
     for warning in data["warnings"]:
         lines += textwrap.wrap(f"warning: {warning}", _WIDTH, subsequent_indent="  ")
     lines.append("")
-    lines.append(f"  {'function':<25} {'result':<8} ")
+    lines.append(f"  {'function':<25} result")
     for name, result in data["functions"].items():
         lines.append(f"  {name:<25} {result['status']:<8} {_short(result)}".rstrip())
     lines.append("")
