@@ -338,3 +338,14 @@ def test_a_caller_that_hangs_in_a_hanging_helper_is_told_so(tmp_path):
     assert only_wrong(outcome) == {"distribute_value": "timeout", "pool_backward": "timeout"}
     assert "only because it calls your `distribute_value`" in \
         outcome.results["pool_backward"]["hint"]
+
+
+def test_a_timeout_names_the_case_that_hangs(tmp_path):
+    source = (FIXTURES / "correct.py").read_text().replace(
+        "    X_pad = np.pad(", "    while pad == 0:\n        pass\n    X_pad = np.pad(")
+    path = tmp_path / "hang_at_pad0.py"
+    path.write_text(source)
+    outcome = check_file(path, timeout=1)
+    result = outcome.results["zero_pad"]
+    assert result["status"] == "timeout"
+    assert result["case"]["label"] == "pad 0"

@@ -95,6 +95,8 @@ class Case:
                 parts.append(f"mode {value!r}")
             elif name == "x":
                 parts.append(f"x = {value}")
+            elif name == "dZ_from_forward":
+                parts.append("dZ = Z from conv_forward")
             else:
                 parts.append(f"{name} {value}")
         return "; ".join(parts)

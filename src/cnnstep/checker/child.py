@@ -192,6 +192,7 @@ class Checker:
         self.reference = reference
         self.timeout = timeout
         self.known = dict(known)  # name -> status, from this run and earlier ones
+        self.current_case = None  # the case being run, to say which one hangs
 
     def find(self, name: str):
         from cnnstep.checker.cases import ALIASES
@@ -209,6 +210,7 @@ class Checker:
 
         runs = []
         for case in cases_for(name):
+            self.current_case = case
             values = case.values(self.reference)
             expected = getattr(self.reference, name)(*arguments(name, values))
             run = Run(case, "pass", values, expected)
@@ -268,8 +270,9 @@ class Checker:
             with time_limit(self.timeout):
                 runs = self.run_battery(name, fn)
         except CheckTimeout:
-            result.update(status="timeout",
-                          message=f"did not finish within {self.timeout:g} s",
+            case = self.current_case
+            result.update(status="timeout", case=_case_info(case),
+                          message=f"{case.label}: did not finish within {self.timeout:g} s",
                           hint="an endless loop (a `while` whose condition never changes?) or "
                                "loops over far more than the input")
             bad = [h for h in calls if self.known.get(_canonical(h)) not in (None, "pass")]
@@ -294,8 +297,7 @@ class Checker:
         reported = min(failing, key=lambda r: r.case.sort_key())
         case = reported.case
         result["status"] = reported.status
-        result["case"] = {"label": case.label, "inputs": case.describe(), "code": case.code(),
-                          "tags": sorted(case.tags), "published": case.published}
+        result["case"] = _case_info(case)
         part = 0
         problem = reported.problem or {}
         from cnnstep.checker.cases import OUTPUT_NAMES
@@ -379,6 +381,11 @@ class Checker:
                 return self.run_battery(name, fn)
         except CheckTimeout:
             return None
+
+
+def _case_info(case) -> dict:
+    return {"label": case.label, "inputs": case.describe(), "code": case.code(),
+            "tags": sorted(case.tags), "published": case.published}
 
 
 def _names(helpers: list[str], code: bool = True) -> str:
