@@ -107,7 +107,10 @@ def profile_step(model, data, rng, repeats: int = 20) -> list[tuple[str, float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--threads", type=int, nargs="+", default=[os.cpu_count() or 1])
+    parser.add_argument("--threads", type=int, nargs="+",
+                        default=sorted({1, os.cpu_count() or 1}),
+                        help="thread counts to compare at (default: 1 and all CPUs); "
+                             "`cnnstep train` uses 1 unless given --threads")
     parser.add_argument("--profile", action="store_true", help="per-layer milliseconds too")
     args = parser.parse_args()
 

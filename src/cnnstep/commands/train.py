@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -145,6 +146,10 @@ def register(subparsers) -> None:
                    help="output folder (default runs/<arch>-<data name>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in DIR/checkpoint.npz up to --epochs")
+    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
+                   help="BLAS threads for NumPy's matrix products (default 1: a second thread "
+                        "gains about 10%% on 2 idle cores, but makes every step many times "
+                        "slower when other programs use the CPU)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(handler=run)
 
@@ -179,7 +184,21 @@ def _make_optimizer(settings: dict):
     return Adam(lr=settings["lr"])
 
 
+def blas_threads(n: int):
+    """Limit NumPy's BLAS to ``n`` threads inside a ``with`` block (if threadpoolctl is there)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - comes with scikit-learn, the datasets extra
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
+
+
 def run(args: argparse.Namespace) -> int:
+    with blas_threads(args.threads):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from cnnstep.serialization import load_checkpoint, save_checkpoint, save_model
     from cnnstep.training import (
         NonFiniteLossError,
