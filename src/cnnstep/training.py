@@ -85,8 +85,12 @@ class TrainState:
         return state
 
 
-class TrainingInterruptedError(Exception):
-    """Raised by :func:`train` after Ctrl-C, once the checkpoint (if any) is written."""
+class TrainingInterruptedError(KeyboardInterrupt):
+    """Raised by :func:`train` after Ctrl-C, once the checkpoint (if any) is written.
+
+    A ``KeyboardInterrupt``, so code that stops on Ctrl-C keeps doing so; ``state`` holds the
+    progress up to the last complete batch.
+    """
 
     def __init__(self, state: TrainState) -> None:
         super().__init__(f"training interrupted in epoch {state.epoch + 1}")
