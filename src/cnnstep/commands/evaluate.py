@@ -61,12 +61,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.model} on {data.name} ({len(data.y_test)} test images): "
           f"accuracy {result['accuracy']:.2%}, loss {result['loss']:.4f}")
     width = max(5, *(len(str(c)) for c in names))
-    print(f"{'class':<{width}}  precision  recall  support")
+    print(f"{'class':<{width}}  precision   recall  support")
     for k in range(n):
         if support[k] == 0 and cm[:, k].sum() == 0:
             continue
         label = names[k] if k < len(names) else str(k)
         p = "-" if np.isnan(precision[k]) else f"{precision[k]:.2%}"
         r = "-" if np.isnan(recall[k]) else f"{recall[k]:.2%}"
-        print(f"{label:<{width}}  {p:>9}  {r:>6}  {support[k]:>7}")
+        print(f"{label:<{width}}  {p:>9}  {r:>7}  {support[k]:>7}")
     return 0
