@@ -84,22 +84,25 @@ def profile_step(model, data, rng, repeats: int = 20) -> list[tuple[str, float, 
     from cnnstep.losses import softmax_cross_entropy
 
     xb = random_shift(data.x_train[:BATCH], SHIFT, rng)
+    layers = model.run_order()  # as training runs them (ReLU after max pooling)
     rows = []
-    fwd = {i: [] for i in range(len(model.layers))}
-    bwd = {i: [] for i in range(len(model.layers))}
+    fwd = {i: [] for i in range(len(layers))}
+    bwd = {i: [] for i in range(len(layers))}
+    shapes = {}
     for _ in range(repeats):
         x = xb
-        for i, layer in enumerate(model.layers):
+        for i, layer in enumerate(layers):
+            shapes[i] = x.shape
             t = time.perf_counter()
             x = layer.forward(x, training=True)
             fwd[i].append(time.perf_counter() - t)
         _, d, _ = softmax_cross_entropy(x, data.y_train[:BATCH])
-        for i in reversed(range(len(model.layers))):
+        for i in reversed(range(len(layers))):
             t = time.perf_counter()
-            d = model.layers[i].backward(d)
+            d = layers[i].backward(d)
             bwd[i].append(time.perf_counter() - t)
-    for i, layer in enumerate(model.layers):
-        rows.append((f"{layer.describe()} {(BATCH, *layer.input_shape)}",
+    for i, layer in enumerate(layers):
+        rows.append((f"{layer.describe()} {shapes[i]}",
                      1e3 * statistics.median(fwd[i]), 1e3 * statistics.median(bwd[i])))
     return rows
 

@@ -54,6 +54,23 @@ def test_whole_model_gradients_match_finite_differences():
         assert err < 1e-6, (name, err)
 
 
+def test_relu_then_maxpool_runs_pooled_first_with_identical_results():
+    model = _small_model(dropout=False)
+    order = model.run_order()
+    assert isinstance(order[1], MaxPool2D) and isinstance(order[2], ReLU)
+    x = np.random.default_rng(0).standard_normal((4, 8, 8, 1)).astype(np.float32)
+    x[0] = 0.0  # all-zero windows after ReLU: ties everywhere
+    y = np.array([0, 1, 2, 1])
+    logits = model.forward(x, training=True)
+    model.backward(softmax_cross_entropy(logits, y)[1])
+    fast = [g.copy() for g in model.gradients()]
+    model._order = model.layers  # as declared: ReLU, then pooling
+    assert np.array_equal(model.forward(x, training=True), logits)
+    model.backward(softmax_cross_entropy(logits, y)[1])
+    for a, b in zip(fast, model.gradients()):
+        assert np.array_equal(a, b)
+
+
 def test_softmax_cross_entropy_gradient():
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((4, 5))
