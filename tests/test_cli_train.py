@@ -93,6 +93,14 @@ def test_resume_without_checkpoint_and_conflicting_options(trained, tmp_path, ca
     assert len(err) == 3 and "--arch signs differs" in err[1] and "28x28" in err[2]
 
 
+def test_unwritable_output_folder_is_a_user_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["train", "--data", "digits", "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
 def test_predict_unreadable_image(trained, tmp_path, capsys):
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")

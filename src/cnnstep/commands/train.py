@@ -194,8 +194,12 @@ def blas_threads(n: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    with blas_threads(args.threads):
-        return _run(args)
+    try:
+        with blas_threads(args.threads):
+            return _run(args)
+    except OSError as exc:  # a full disk, a read-only folder: the user's to fix
+        where = exc.filename or args.out or "the output folder"
+        raise UserError(f"{where}: cannot write ({exc.strerror or exc})") from exc
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -214,6 +218,7 @@ def _run(args: argparse.Namespace) -> int:
     ckpt_path = out / CHECKPOINT
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)  # fail before training, not after
 
     resumed = None
     if args.resume:
