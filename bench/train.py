@@ -4,8 +4,9 @@ Both train the ``default`` architecture (Conv 16 3x3 same, ReLU, MaxPool 2, Conv
 ReLU, MaxPool 2, Flatten, Dense 10) on mnist5k's 4,000 training images with Adam (lr 1e-3),
 batch 64, float32, the same shuffling and the same augmentation, and score the 1,000 test images
 after each epoch; an epoch's time covers both. Epochs alternate between the two frameworks so that
-load from other processes hits both alike. The thread count is set for NumPy's BLAS (through
-threadpoolctl) and for PyTorch alike.
+load from other processes hits both alike. At N threads, PyTorch gets ``set_num_threads(N)`` and
+cnnstep does what ``cnnstep train --threads N`` does: each batch is split between N threads, with
+NumPy's BLAS limited to one thread (through threadpoolctl).
 
 Usage::
 
@@ -27,19 +28,19 @@ import numpy as np
 from cnnstep.datasets import load_data
 from cnnstep.model import build_architecture
 from cnnstep.optimizers import Adam
-from cnnstep.training import random_shift
+from cnnstep.training import make_runner, random_shift
 
 BATCH = 64
 LR = 1e-3
 SHIFT = 2  # the default augmentation of `cnnstep train` on 28x28 images
 
 
-def cnnstep_epoch(model, opt, data, perm, rng) -> float:
+def cnnstep_epoch(runner, opt, data, perm, rng) -> float:
     t0 = time.perf_counter()
     for i in range(0, len(perm), BATCH):
         idx = perm[i:i + BATCH]
-        model.train_step(random_shift(data.x_train[idx], SHIFT, rng), data.y_train[idx], opt)
-    model.evaluate(data.x_test, data.y_test)
+        runner.train_step(random_shift(data.x_train[idx], SHIFT, rng), data.y_train[idx], opt)
+    runner.evaluate(data.x_test, data.y_test)
     return time.perf_counter() - t0
 
 
@@ -112,8 +113,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+",
                         default=sorted({1, os.cpu_count() or 1}),
-                        help="thread counts to compare at (default: 1 and all CPUs); "
-                             "`cnnstep train` uses 1 unless given --threads")
+                        help="thread counts to compare at (default: 1 and all CPUs)")
     parser.add_argument("--profile", action="store_true", help="per-layer milliseconds too")
     args = parser.parse_args()
 
@@ -128,8 +128,10 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f}")
     for threads in args.threads:
         torch.set_num_threads(threads)
-        with threadpool_limits(limits=threads):
+        # as `cnnstep train --threads N`: the batch split between N threads, BLAS on 1 each
+        with threadpool_limits(limits=1, user_api="blas"):
             model = build_architecture("default", data.input_shape, data.n_classes, seed=0)
+            runner = make_runner(model, threads)
             opt = Adam(LR)
             net, topt = torch_twin(data.n_classes)
             rng = np.random.default_rng(0)
@@ -137,12 +139,13 @@ def main() -> None:
             # one warm-up epoch each (first-call costs, allocator), not counted
             for epoch in range(args.epochs + 1):
                 perm = rng.permutation(len(data.y_train))
-                a = cnnstep_epoch(model, opt, data, perm, np.random.default_rng(epoch))
+                a = cnnstep_epoch(runner, opt, data, perm, np.random.default_rng(epoch))
                 b = torch_epoch(net, topt, data, perm, np.random.default_rng(epoch))
                 if epoch:
                     ours.append(a)
                     theirs.append(b)
             acc = model.evaluate(data.x_test, data.y_test)["accuracy"]
+            runner.close()
             mo, mt = statistics.median(ours), statistics.median(theirs)
             ratio = mo / mt
             print(f"threads {threads}: cnnstep {mo:.3f} s/epoch "

@@ -15,21 +15,23 @@ from cnnstep.training import (
     TrainConfig,
     TrainingInterruptedError,
     TrainState,
+    make_runner,
     random_shift,
     train,
 )
 from test_model import _small_model, _toy_data
 
 
-def _run(tmp_path, interrupt_at=None, resume=False):
+def _run(tmp_path, interrupt_at=None, resume=False, threads=1):
     x, y = _toy_data()
-    cfg = TrainConfig(epochs=3, batch_size=20, schedule="cosine", augment_shift=1, lr=0.01)
+    cfg = TrainConfig(epochs=3, batch_size=20, schedule="cosine", augment_shift=1, lr=0.01,
+                      threads=threads)
     ckpt = tmp_path / "ckpt.npz"
     if resume:
         model, opt, saved, arrays, _ = load_checkpoint(ckpt)
         state = TrainState.from_json(saved, arrays.get("perm"))
     else:
-        model, opt, state = _small_model(seed=3), Adam(0.01), None
+        model, opt, state = _small_model(seed=3, dropout=threads == 1), Adam(0.01), None
 
     def save(st):
         save_checkpoint(ckpt, model, opt, st.to_json(),
@@ -44,19 +46,46 @@ def _run(tmp_path, interrupt_at=None, resume=False):
     return model, state
 
 
-@pytest.mark.parametrize("interrupt_at", [7, 10])  # mid-epoch 2, and the end of epoch 2's batches
-def test_interrupt_and_resume_gives_the_uninterrupted_result(tmp_path, interrupt_at):
-    reference, ref_state = _run(tmp_path / "a")
+# mid-epoch 2, and the end of epoch 2's batches; one thread, and batches split in two threads
+@pytest.mark.parametrize("interrupt_at, threads", [(7, 1), (10, 1), (7, 2)])
+def test_interrupt_and_resume_gives_the_uninterrupted_result(tmp_path, interrupt_at, threads):
+    reference, ref_state = _run(tmp_path / "a", threads=threads)
     with pytest.raises(TrainingInterruptedError) as info:
-        _run(tmp_path / "b", interrupt_at=interrupt_at)
+        _run(tmp_path / "b", interrupt_at=interrupt_at, threads=threads)
     assert info.value.state.step == interrupt_at
-    model, state = _run(tmp_path / "b", resume=True)
+    model, state = _run(tmp_path / "b", resume=True, threads=threads)
     for a, b in zip(reference.parameters(), model.parameters()):
         assert np.array_equal(a, b)
     assert [h["epoch"] for h in state.history] == [1, 2, 3]
     for h, r in zip(state.history, ref_state.history):
         assert h["loss"] == pytest.approx(r["loss"], rel=1e-12)
         assert h["test_accuracy"] == r["test_accuracy"]
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_batches_split_between_threads_give_the_same_step(threads):
+    x, y = _toy_data(m=21)
+    serial, split = _small_model(seed=1, dropout=False), _small_model(seed=1, dropout=False)
+    opt_a, opt_b = Adam(0.01), Adam(0.01)
+    runner = make_runner(split, threads)
+    try:
+        assert len(runner.replicas) == threads
+        loss_a, logits_a = serial.train_step(x, y, opt_a)
+        loss_b, logits_b = runner.train_step(x, y, opt_b)
+        assert loss_b == pytest.approx(loss_a, rel=1e-6)
+        assert np.allclose(logits_a, logits_b, atol=1e-6)
+        for a, b in zip(serial.parameters(), split.parameters()):
+            assert np.allclose(a, b, atol=1e-6)
+        assert runner.evaluate(x, y)["loss"] == pytest.approx(serial.evaluate(x, y)["loss"],
+                                                               rel=1e-5)
+    finally:
+        runner.close()
+
+
+def test_models_with_dropout_train_in_one_thread():
+    runner = make_runner(_small_model(dropout=True), 2)
+    assert not hasattr(runner, "replicas")
+    runner.close()
 
 
 def test_non_finite_loss_stops_and_names_the_epoch():

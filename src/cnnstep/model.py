@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -180,6 +181,16 @@ class Sequential:
             if type(order[i]) is ReLU and type(order[i + 1]) is MaxPool2D:
                 order[i], order[i + 1] = order[i + 1], order[i]
         return order
+
+    def replica(self) -> Sequential:
+        """A model that shares this one's parameter arrays but keeps its own caches and
+        gradients, so that several threads can each run forward/backward on part of a batch."""
+        clone = copy.copy(self)
+        clone.layers = [copy.copy(layer) for layer in self.layers]
+        for layer in clone.layers:
+            layer.grads = {}
+        clone._order = clone.run_order()
+        return clone
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Logits of shape (m, n_classes) for a batch ``x`` of shape (m, *input_shape)."""

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnnstep.errors import UserError
+from cnnstep.layers import Dropout
+from cnnstep.losses import softmax_cross_entropy
 from cnnstep.optimizers import cosine_lr
 
 SCHEDULES = ("cosine", "constant")
@@ -39,6 +41,11 @@ class TrainConfig:
         Shift each training image by a random offset in ``[-shift, shift]`` pixels per axis.
     lr : float, optional
         Base learning rate; the optimizer's own ``lr`` when omitted.
+    threads : int
+        Split every batch between this many threads (NumPy releases the GIL inside its array
+        operations, so the parts run in parallel). Models with dropout use one thread, so that
+        their random draws stay in a fixed order. Results depend on the thread count only
+        through rounding.
     """
 
     epochs: int = 10
@@ -46,6 +53,7 @@ class TrainConfig:
     schedule: str = "cosine"
     augment_shift: int = 0
     lr: float | None = None
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -56,6 +64,8 @@ class TrainConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.augment_shift < 0:
             raise ValueError(f"augment_shift must be >= 0, got {self.augment_shift}")
+        if self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
 
 
 @dataclass
@@ -132,6 +142,86 @@ def random_shift(x: np.ndarray, shift: int, rng: np.random.Generator) -> np.ndar
     for i, (dy, dx) in enumerate(offsets):
         out[i] = padded[i, dy:dy + n_H, dx:dx + n_W]
     return out
+
+
+def _part_step(model, x: np.ndarray, y: np.ndarray, m: int) -> tuple[float, np.ndarray]:
+    logits = model.forward(x, training=True)
+    loss, dlogits, _ = softmax_cross_entropy(logits, y)
+    if math.isfinite(loss):
+        dlogits *= dlogits.dtype.type(len(y) / m)  # this part's share of the batch mean
+        model.backward(dlogits)
+    return loss, logits
+
+
+class _DataParallel:
+    """Runs each training step as ``n`` parts of the batch in ``n`` threads.
+
+    Each thread has a :meth:`~cnnstep.model.Sequential.replica` of the model (shared parameters,
+    own caches and gradients); the parts' gradients are summed and one optimizer step is taken.
+    """
+
+    def __init__(self, model, n: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.model = model
+        self.replicas = [model.replica() for _ in range(n)]
+        self.pool = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="cnnstep-train")
+
+    def _split(self, m: int) -> list[tuple[int, int]]:
+        bounds = np.linspace(0, m, len(self.replicas) + 1).round().astype(int)
+        return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+    def train_step(self, x, y, optimizer) -> tuple[float, np.ndarray]:
+        m = len(y)
+        parts = self._split(m)
+        futures = [self.pool.submit(_part_step, r, x[a:b], y[a:b], m)
+                   for r, (a, b) in zip(self.replicas[1:], parts[1:])]
+        a, b = parts[0]
+        results = [_part_step(self.replicas[0], x[a:b], y[a:b], m)]
+        results += [f.result() for f in futures]
+        loss = sum(part_loss * (b - a) for (part_loss, _), (a, b) in zip(results, parts)) / m
+        logits = np.concatenate([r[1] for r in results])
+        if math.isfinite(loss):
+            used = self.replicas[:len(parts)]
+            grads = [sum(g) for g in zip(*(r.gradients() for r in used))]
+            optimizer.step(self.model.parameters(), grads)
+        return loss, logits
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict:
+        parts = self._split(len(y))
+        futures = [self.pool.submit(r.evaluate, x[a:b], y[a:b])
+                   for r, (a, b) in zip(self.replicas[1:], parts[1:])]
+        a, b = parts[0]
+        results = [self.replicas[0].evaluate(x[a:b], y[a:b])] + [f.result() for f in futures]
+        m = len(y)
+        return {k: sum(r[k] * (b - a) for r, (a, b) in zip(results, parts)) / m
+                for k in ("loss", "accuracy")}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+class _Serial:
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def train_step(self, x, y, optimizer):
+        return self.model.train_step(x, y, optimizer)
+
+    def evaluate(self, x, y):
+        return self.model.evaluate(x, y)
+
+    def close(self) -> None:
+        pass
+
+
+def make_runner(model, threads: int = 1):
+    """An object with ``train_step(x, y, optimizer) -> (loss, logits)``, ``evaluate(x, y)`` and
+    ``close()`` that splits batches between ``threads`` threads (one thread for models with
+    dropout, whose random draws must stay in order)."""
+    if threads > 1 and not any(isinstance(layer, Dropout) for layer in model.layers):
+        return _DataParallel(model, threads)
+    return _Serial(model)
 
 
 class _StopRequest:
@@ -241,6 +331,7 @@ def train(
     total_steps = config.epochs * n_batches
     base_lr = config.lr if config.lr is not None else optimizer.lr
     rng = model.rng
+    runner = make_runner(model, config.threads)
     bar = None
     t0 = None
     # overflow in a diverging run is reported as a non-finite loss, not as warnings
@@ -264,7 +355,7 @@ def train(
                         optimizer.lr = cosine_lr(base_lr, state.step, total_steps)
                     else:
                         optimizer.lr = base_lr
-                    loss, logits = model.train_step(xb, yb, optimizer)
+                    loss, logits = runner.train_step(xb, yb, optimizer)
                     if not math.isfinite(loss):
                         raise NonFiniteLossError(loss, epoch, b + 1, n_batches, base_lr)
                     state.loss_sum += loss * len(idx)
@@ -283,7 +374,7 @@ def train(
                         raise KeyboardInterrupt
                 test_acc = None
                 if x_val is not None and len(x_val):
-                    test_acc = model.evaluate(x_val, y_val)["accuracy"]
+                    test_acc = runner.evaluate(x_val, y_val)["accuracy"]
                 state.seconds += time.perf_counter() - t0
                 t0 = None
                 if bar is not None:
@@ -316,4 +407,6 @@ def train(
             if bar is not None:
                 bar.close()
             raise
+        finally:
+            runner.close()
     return state

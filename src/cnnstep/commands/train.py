@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -31,8 +32,9 @@ DEFAULTS = {
     "schedule": "cosine",
     "augment": None,  # None: about 1/14 of the image size (2 pixels for 28x28)
     "seed": 0,
+    "threads": None,  # None: the number of CPUs, at most 4
 }
-CHANGEABLE_ON_RESUME = ("epochs", "lr")
+CHANGEABLE_ON_RESUME = ("epochs", "lr", "threads")
 
 
 # ---------------------------------------------------------------------- shared option helpers
@@ -146,10 +148,10 @@ def register(subparsers) -> None:
                    help="output folder (default runs/<arch>-<data name>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in DIR/checkpoint.npz up to --epochs")
-    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
-                   help="BLAS threads for NumPy's matrix products (default 1: a second thread "
-                        "gains about 10%% on 2 idle cores, but makes every step many times "
-                        "slower when other programs use the CPU)")
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="split each batch between N threads (default: the number of CPUs, at "
+                        "most 4); NumPy's own BLAS threading is turned off meanwhile, as it "
+                        "gains little on these small products and stalls on a busy CPU")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(handler=run)
 
@@ -185,7 +187,11 @@ def _make_optimizer(settings: dict):
 
 
 def blas_threads(n: int):
-    """Limit NumPy's BLAS to ``n`` threads inside a ``with`` block (if threadpoolctl is there)."""
+    """Limit NumPy's BLAS to ``n`` threads inside a ``with`` block (if threadpoolctl is there).
+
+    Multi-threaded BLAS gains little on the small matrix products of these layers, and its
+    spinning threads make every step many times slower when other programs use the CPU.
+    """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - comes with scikit-learn, the datasets extra
@@ -195,7 +201,7 @@ def blas_threads(n: int):
 
 def run(args: argparse.Namespace) -> int:
     try:
-        with blas_threads(args.threads):
+        with blas_threads(1):
             return _run(args)
     except OSError as exc:  # a full disk, a read-only folder: the user's to fix
         where = exc.filename or args.out or "the output folder"
@@ -248,9 +254,11 @@ def _run(args: argparse.Namespace) -> int:
         optimizer.lr = settings["lr"]
     if settings["augment"] is None:
         settings["augment"] = max(data.input_shape[:2]) // 14
+    if settings.get("threads") is None:
+        settings["threads"] = min(4, os.cpu_count() or 1)
     config = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
                          schedule=settings["schedule"], augment_shift=settings["augment"],
-                         lr=settings["lr"])
+                         lr=settings["lr"], threads=settings["threads"])
     metadata = {"data": settings["data"], "test_data": settings["test_data"],
                 "image_size": settings["image_size"], "test_fraction": settings["test_fraction"],
                 "arch": settings["arch"]}
@@ -260,7 +268,7 @@ def _run(args: argparse.Namespace) -> int:
           f"{len(data.y_train)} train / {len(data.y_test)} test images {h}x{w}x{c}, "
           f"{data.n_classes} classes; {settings['epochs']} epochs, batch {settings['batch_size']}, "
           f"{settings['optimizer']} lr {settings['lr']:g} ({settings['schedule']}), "
-          f"shift {settings['augment']}, seed {settings['seed']}"
+          f"shift {settings['augment']}, seed {settings['seed']}, {settings['threads']} threads"
           + (f"; from epoch {state.epoch + 1}" + (f" batch {state.batch + 1}" if state.batch
                                                   else "") if resumed else ""))
     if resumed:
