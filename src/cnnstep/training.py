@@ -145,11 +145,13 @@ def random_shift(x: np.ndarray, shift: int, rng: np.random.Generator) -> np.ndar
 
 
 def _part_step(model, x: np.ndarray, y: np.ndarray, m: int) -> tuple[float, np.ndarray]:
-    logits = model.forward(x, training=True)
-    loss, dlogits, _ = softmax_cross_entropy(logits, y)
-    if math.isfinite(loss):
-        dlogits *= dlogits.dtype.type(len(y) / m)  # this part's share of the batch mean
-        model.backward(dlogits)
+    # np.errstate is per thread: quiet overflow here too, as train() does in the main thread
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        logits = model.forward(x, training=True)
+        loss, dlogits, _ = softmax_cross_entropy(logits, y)
+        if math.isfinite(loss):
+            dlogits *= dlogits.dtype.type(len(y) / m)  # this part's share of the batch mean
+            model.backward(dlogits)
     return loss, logits
 
 
