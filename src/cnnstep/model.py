@@ -251,6 +251,7 @@ class Sequential:
         validation_data: tuple[np.ndarray, np.ndarray] | None = None,
         schedule: str = "constant",
         augment_shift: int = 0,
+        threads: int = 1,
         progress: bool = False,
         log: Callable[[str], None] | None = None,
     ) -> list[dict]:
@@ -268,6 +269,8 @@ class Sequential:
             Learning rate per step: constant, or cosine decay to 0 over the run.
         augment_shift : int
             Shift each training image by up to this many pixels at random (0: no augmentation).
+        threads : int
+            Split each batch between this many threads (models without dropout).
         progress : bool
             Show a progress bar per epoch (needs tqdm).
         log : callable, optional
@@ -285,7 +288,7 @@ class Sequential:
         x = self._prepare(x)
         optimizer = optimizer if optimizer is not None else Adam(1e-3)
         cfg = TrainConfig(epochs=epochs, batch_size=batch_size, schedule=schedule,
-                          augment_shift=augment_shift)
+                          augment_shift=augment_shift, threads=threads)
         x_val, y_val = validation_data if validation_data is not None else (None, None)
         state = train(self, optimizer, x, y, x_val, y_val, cfg, progress=progress, log=log,
                       handle_sigint=False)
