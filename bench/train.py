@@ -153,8 +153,9 @@ def main() -> None:
                   f"pytorch {mt:.3f} s/epoch ({', '.join(f'{t:.2f}' for t in theirs)}), "
                   f"ratio {ratio:.2f}x  [target <= 3x: {'PASS' if ratio <= 3 else 'FAIL'}]  "
                   f"(cnnstep test acc after {args.epochs + 1} epochs {acc:.2%})")
-            if args.profile:
-                print(f"  per layer, batch {BATCH}, median ms (forward / backward):")
+            if args.profile and threads == args.threads[0]:
+                print(f"  per layer in one thread, batch {BATCH}, median ms "
+                      "(forward / backward):")
                 for name, f, b in profile_step(model, data, np.random.default_rng(0)):
                     print(f"    {name:<48} {f:7.2f} / {b:7.2f}")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
