@@ -18,7 +18,6 @@ import os
 import signal
 import sys
 import traceback
-import types
 import warnings
 
 _OUT_FD: int | None = None
@@ -163,18 +162,11 @@ def _first_line(node: ast.AST) -> str:
 def _called_helpers(fn, name: str) -> list[str]:
     """Which of the eight (or their old names) this function refers to, by name."""
     from cnnstep.checker.cases import ALIASES, FUNCTIONS
+    from cnnstep.checker.hints import referenced_names
 
     candidates = set(FUNCTIONS) | {a for v in ALIASES.values() for a in v}
-    names: set[str] = set()
-    stack = [getattr(fn, "__code__", None)]
-    while stack:
-        code = stack.pop()
-        if code is None:
-            continue
-        names.update(code.co_names)
-        stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
     own = {name} | set(ALIASES.get(name, ()))
-    return sorted((names & candidates) - own)
+    return sorted((referenced_names(fn) & candidates) - own)
 
 
 def _canonical(name: str) -> str:

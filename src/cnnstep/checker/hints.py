@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -294,11 +295,8 @@ def passes_only_hint(function: str, runs: list[Run]) -> str | None:
     return None
 
 
-def global_reads(fn, namespace: dict, defined_at: dict) -> list[str]:
-    """Global *data* (not functions or modules) that the function reads: likely a notebook
-    variable used instead of a parameter."""
-    import types
-
+def referenced_names(fn) -> set[str]:
+    """Global names a function (and the functions nested in it) refers to."""
     names: set[str] = set()
     stack = [getattr(fn, "__code__", None)]
     while stack:
@@ -307,6 +305,13 @@ def global_reads(fn, namespace: dict, defined_at: dict) -> list[str]:
             continue
         names.update(code.co_names)
         stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return names
+
+
+def global_reads(fn, namespace: dict, defined_at: dict) -> list[str]:
+    """Global *data* (not functions or modules) that the function reads: likely a notebook
+    variable used instead of a parameter."""
+    names = referenced_names(fn)
     found = []
     for name in sorted(names):
         if name.startswith("__") or name not in namespace:
