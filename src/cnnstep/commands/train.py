@@ -285,8 +285,9 @@ def _run(args: argparse.Namespace) -> int:
                       config, state=state, progress=True, log=_print_flush, checkpoint=save)
     except TrainingInterruptedError as exc:
         st = exc.state
-        where = f"epoch {st.epoch + 1}, batch {st.batch}" if st.batch else f"epoch {st.epoch}"
-        print(f"cnnstep: interrupted after {where}; checkpoint saved to {ckpt_path}; continue "
+        where = (f"in epoch {st.epoch + 1} after batch {st.batch}" if st.batch
+                 else f"after epoch {st.epoch}")
+        print(f"cnnstep: interrupted {where}; checkpoint saved to {ckpt_path}; continue "
               f"with: cnnstep train --out {out} --resume", file=sys.stderr)
         return 130
     except NonFiniteLossError as exc:
