@@ -138,6 +138,8 @@ def load_path(
     if test is not None:
         _, own_test, test_class_names = reader(test, want_train=False)
         class_names = class_names or test_class_names
+    divisor = _check_pixels(train.x, train.source)
+    test_divisor = _check_pixels(own_test.x, own_test.source) if own_test is not None else 1.0
     if own_test is not None and own_test.x.shape[1:] != train.x.shape[1:]:
         raise DataError(
             f"{own_test.source}: test images have shape {own_test.x.shape[1:]} but training "
@@ -154,13 +156,13 @@ def load_path(
             _check_labels(part.y, part.source, n_classes, _CLASS_KEYS[kind])
 
     if own_test is not None:
-        x_train = _to_float_images(train.x, train.source)
-        x_test = _to_float_images(own_test.x, own_test.source)
+        x_train = _to_float_images(train.x, divisor)
+        x_test = _to_float_images(own_test.x, test_divisor)
         y_train, y_test = train.y, own_test.y
     else:
         train_idx, test_idx = _split(train.y, train.source, test_fraction, seed)
-        x_train = _to_float_images(train.x, train.source, train_idx)
-        x_test = _to_float_images(train.x, train.source, test_idx)
+        x_train = _to_float_images(train.x, divisor, train_idx)
+        x_test = _to_float_images(train.x, divisor, test_idx)
         y_train, y_test = train.y[train_idx], train.y[test_idx]
     return Dataset(x_train, y_train, x_test, y_test, list(class_names or []), name=str(path))
 
@@ -316,13 +318,12 @@ def _check_pixels(x: np.ndarray, source: str) -> float:
     return 255.0
 
 
-def _to_float_images(x: np.ndarray, source: str, idx: np.ndarray | None = None) -> np.ndarray:
-    """float32 NHWC pixels in [0, 1] of the rows ``idx`` (all rows when None).
+def _to_float_images(x: np.ndarray, divisor: float, idx: np.ndarray | None = None) -> np.ndarray:
+    """float32 NHWC pixels ``x / divisor`` of the rows ``idx`` (all rows when None).
 
     Rows are converted a chunk at a time into the preallocated result, so the only full-size
     arrays alive are the stored pixels and the result.
     """
-    divisor = _check_pixels(x, source)
     rows = np.arange(x.shape[0]) if idx is None else idx
     shape = x.shape[1:] if x.ndim == 4 else (*x.shape[1:], 1)
     out = np.empty((rows.size, *shape), dtype=np.float32)
