@@ -239,7 +239,7 @@ def test_hdf5_truncated(tmp_path):
 def test_hdf5_not_hdf5(tmp_path):
     path = tmp_path / "notes.h5"
     path.write_text("hello")
-    refused("notes.h5: not an HDF5 file", path)
+    refused("notes.h5: not a readable HDF5 file", path)
 
 
 def test_hdf5_empty_file(tmp_path):

@@ -119,7 +119,11 @@ def load_path(
     test = Path(test_path) if test_path is not None else None
     if image_size is not None:
         image_size = _check_image_size(image_size)
-    if not (isinstance(test_fraction, (int, float)) and 0.0 < test_fraction < 1.0):
+    try:
+        fraction_ok = 0.0 < float(test_fraction) < 1.0 and not isinstance(test_fraction, bool)
+    except (TypeError, ValueError):
+        fraction_ok = False
+    if not fraction_ok:
         raise DataError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
 
     kind, path = _detect(path)
@@ -134,9 +138,9 @@ def load_path(
         return _load_image_folder(path, test, image_size, test_fraction, seed)
 
     reader = _READERS[kind]
-    train, own_test, class_names = reader(path, want_train=True)
+    train, own_test, class_names = reader(path, want_train=True, want_test=test is None)
     if test is not None:
-        _, own_test, test_class_names = reader(test, want_train=False)
+        _, own_test, test_class_names = reader(test, want_train=False, want_test=True)
         class_names = class_names or test_class_names
     divisor = _check_pixels(train.x, train.source)
     test_divisor = _check_pixels(own_test.x, own_test.source) if own_test is not None else 1.0
@@ -190,10 +194,8 @@ def _detect(path: Path) -> tuple[str, Path]:
         return "idx", path.parent
     head = _read_head(path, 8)
     suffix = path.suffix.lower()
-    if head.startswith(_HDF5_SIGNATURE) or (suffix in HDF5_SUFFIXES and not head):
+    if head.startswith(_HDF5_SIGNATURE) or suffix in HDF5_SUFFIXES:
         return "hdf5", path
-    if suffix in HDF5_SUFFIXES:
-        raise DataError(f"{path}: not an HDF5 file (it does not start with the HDF5 signature)")
     if suffix == ".npz":
         return "npz", path
     if head.startswith(_ZIP_SIGNATURES) or suffix in _ARCHIVE_SUFFIXES:
@@ -374,7 +376,9 @@ def _idx_files(folder: Path) -> dict[str, dict[tuple[str, str], Path]]:
     return groups
 
 
-def _read_idx_folder(folder: Path, *, want_train: bool) -> tuple[_Part | None, _Part | None, None]:
+def _read_idx_folder(
+    folder: Path, *, want_train: bool, want_test: bool
+) -> tuple[_Part | None, _Part | None, None]:
     groups = _idx_files(folder)
     if not groups:
         raise DataError(f"{folder}: no IDX files (like t10k-images-idx3-ubyte) in this folder")
@@ -385,16 +389,21 @@ def _read_idx_folder(folder: Path, *, want_train: bool) -> tuple[_Part | None, _
             "keep one data set per folder"
         )
     files = next(iter(groups.values()))
-    parts: dict[str, _Part | None] = {}
-    for part, stem in (("train", "train"), ("test", "t10k")):
+    parts: dict[str, _Part | None] = {"train": None, "test": None}
+    for part, stem, wanted in (("train", "train", want_train), ("test", "t10k", want_test)):
         images, labels = files.get((part, "images")), files.get((part, "labels"))
         if images is None and labels is None:
-            parts[part] = None
+            if wanted and (part == "train" or not want_train):
+                raise DataError(
+                    f"{folder}: no {stem}-images-idx3-ubyte / {stem}-labels-idx1-ubyte files"
+                )
             continue
         if images is None or labels is None:
             missing = f"{stem}-{'images-idx3' if images is None else 'labels-idx1'}-ubyte[.gz]"
             present = images or labels
             raise DataError(f"{folder}: found {present.name} but not {missing}")
+        if not wanted:
+            continue
         x = _read_idx(images)
         y = _labels_from(_read_idx(labels), str(labels), "labels")
         if x.shape[0] != y.shape[0]:
@@ -403,11 +412,7 @@ def _read_idx_folder(folder: Path, *, want_train: bool) -> tuple[_Part | None, _
             )
         _check_counts(x, y, str(images))
         parts[part] = _Part(x, y, str(images))
-    if want_train and parts["train"] is None:
-        raise DataError(f"{folder}: no train-images-idx3-ubyte / train-labels-idx1-ubyte files")
-    if not want_train and parts["test"] is None:
-        raise DataError(f"{folder}: no t10k-images-idx3-ubyte / t10k-labels-idx1-ubyte files")
-    return parts["train"] if want_train else None, parts["test"], None
+    return parts["train"], parts["test"], None
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -494,12 +499,14 @@ def _h5py():
     return h5py
 
 
-def _read_hdf5(path: Path, *, want_train: bool) -> tuple[_Part | None, _Part | None, list[str]]:
+def _read_hdf5(
+    path: Path, *, want_train: bool, want_test: bool
+) -> tuple[_Part | None, _Part | None, list[str]]:
     h5py = _h5py()
     try:
         with h5py.File(path, "r") as f:
             train = _hdf5_part(f, path, "train") if want_train else None
-            test = _hdf5_part(f, path, "test", required=not want_train)
+            test = _hdf5_part(f, path, "test", required=not want_train) if want_test else None
             names = _hdf5_classes(f, path)
     except DataError:
         raise
@@ -550,14 +557,18 @@ def _hdf5_classes(f, path: Path) -> list[str]:
 # .npz
 
 
-def _read_npz(path: Path, *, want_train: bool) -> tuple[_Part | None, _Part | None, list[str]]:
+def _read_npz(
+    path: Path, *, want_train: bool, want_test: bool
+) -> tuple[_Part | None, _Part | None, list[str]]:
     if not _read_head(path, 4).startswith(_ZIP_SIGNATURES):
         raise DataError(f"{path}: not an .npz file (not a zip archive as numpy.savez writes)")
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)
             train = _npz_part(data, keys, path, "train") if want_train else None
-            test = _npz_part(data, keys, path, "test", required=not want_train)
+            test = (
+                _npz_part(data, keys, path, "test", required=not want_train) if want_test else None
+            )
             names = _npz_array(data, path, "class_names") if "class_names" in keys else None
     except DataError:
         raise
