@@ -221,7 +221,7 @@ def test_hdf5_test_file_without_test_set(tmp_path):
 def test_hdf5_labels_outside_classes(tmp_path):
     y = np.array([0, 1, 2, 1, 0, 1])
     path = write_h5(tmp_path / "c.h5", m=6, train_set_y=y)
-    refused(r"c.h5:train_set_x: label 2 is outside the 2 classes in list_classes", path)
+    refused(r"c.h5:train_set_y: label 2 is outside the 2 classes in list_classes", path)
 
 
 def test_hdf5_count_mismatch(tmp_path):
@@ -316,7 +316,7 @@ def test_image_folder_skips_non_images_with_warning(tmp_path):
     (root / "cat" / "notes.txt").write_text("not an image")
     (root / "README.md").write_text("about")
     (root / "dog" / ".DS_Store").write_bytes(b"\0")
-    with pytest.warns(DataWarning, match="skipped 2 entries") as record:
+    with pytest.warns(DataWarning, match="skipped 2 entries that are not images") as record:
         ds = load_path(root, test_fraction=0.34)
     assert "notes.txt" in str(record[0].message)
     assert ds.x_train.shape[0] + ds.x_test.shape[0] == 6
@@ -573,3 +573,46 @@ def test_npz_split_holds_no_second_float_copy(tmp_path):
     result_bytes = m * size * size * 4
     peak = _peak_bytes(lambda: load_path(path))
     assert peak < 1.25 * result_bytes + (2 << 20)
+
+
+def test_image_folder_too_big_for_memory_is_refused(tmp_path, monkeypatch):
+    import cnnstep.formats as formats
+
+    root = write_image_folder(tmp_path / "p", per_class=2)
+    monkeypatch.setattr(formats, "_available_memory", lambda: 1000)
+    refused(r"4 images of 8x8x1 need 0.0 GiB as float32, more than half .*--image-size", root)
+
+
+def test_image_folder_large_images_warn(tmp_path, monkeypatch):
+    import cnnstep.formats as formats
+
+    root = write_image_folder(tmp_path / "p", per_class=2)
+    monkeypatch.setattr(formats, "_LARGE_SIDE", 4)
+    with pytest.warns(DataWarning, match="images are 8x8; training at that size is slow"):
+        load_path(root, test_fraction=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        load_path(root, test_fraction=0.5, image_size=(8, 8))
+
+
+def test_idx_test_path_without_test_files(tmp_path):
+    train = write_idx_folder(tmp_path / "a", m_test=0)
+    refused(
+        "b: no t10k-images-idx3-ubyte", train, test_path=write_idx_folder(tmp_path / "b", m_test=0)
+    )
+
+
+def test_npz_test_labels_outside_class_names(tmp_path):
+    path = write_npz(
+        tmp_path / "n.npz", y_train=np.arange(12) % 2, class_names=np.array(["a", "b"])
+    )
+    refused("n.npz:y_test: label 2 is outside the 2 classes", path)
+
+
+def test_numpy_scalar_arguments(tmp_path):
+    ds = load_path(
+        write_npz(tmp_path / "a.npz", test=False),
+        test_fraction=np.float32(0.25),
+        image_size=np.array([6, 6]),
+    )
+    assert ds.x_test.shape[0] == 3

@@ -59,6 +59,7 @@ _IDX_NAME = re.compile(
 )
 _TEST_FOLDER_NAMES = ("test", "val", "valid", "validation")
 _GRAY_MODES = ("1", "L", "I", "I;16", "I;16B", "I;16L", "F")
+_LARGE_SIDE = 256  # pixels; above this a CNN in NumPy trains slowly, so say so
 _CHUNK_BYTES = 1 << 20  # read and convert in 1 MiB pieces so no second full copy is made
 
 
@@ -72,7 +73,8 @@ class _Part:
 
     x: np.ndarray  # (m, n_H, n_W) or (m, n_H, n_W, n_C), any numeric dtype
     y: np.ndarray  # (m,) int64
-    source: str  # the file(s) it came from, for messages
+    source: str  # where the pixels came from, for messages
+    label_source: str  # where the labels came from
 
 
 def load_path(
@@ -157,7 +159,7 @@ def load_path(
     n_classes = len(class_names) if class_names else None
     for part in (train, own_test):
         if part is not None:
-            _check_labels(part.y, part.source, n_classes, _CLASS_KEYS[kind])
+            _check_labels(part.y, part.label_source, n_classes, _CLASS_KEYS[kind])
 
     if own_test is not None:
         x_train = _to_float_images(train.x, divisor)
@@ -411,7 +413,7 @@ def _read_idx_folder(
                 f"{images}: {x.shape[0]} images but {labels.name} has {y.shape[0]} labels"
             )
         _check_counts(x, y, str(images))
-        parts[part] = _Part(x, y, str(images))
+        parts[part] = _Part(x, y, str(images), str(labels))
     return parts["train"], parts["test"], None
 
 
@@ -511,7 +513,9 @@ def _read_hdf5(
     except DataError:
         raise
     except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
-        raise DataError(f"{path}: not a readable HDF5 file ({_reason(exc)})") from exc
+        reason = _reason(exc)
+        what = "truncated HDF5 file" if "truncated" in reason else "not a readable HDF5 file"
+        raise DataError(f"{path}: {what} ({reason})") from exc
     return train, test, names
 
 
@@ -543,7 +547,7 @@ def _hdf5_part(f, path: Path, part: str, required: bool = True) -> _Part | None:
             f"{path}: {x.shape[0]} images in {x_key} but {y.shape[0]} labels in {y_key}"
         )
     _check_counts(x, y, f"{path}:{x_key}")
-    return _Part(x, y, f"{path}:{x_key}")
+    return _Part(x, y, f"{path}:{x_key}", f"{path}:{y_key}")
 
 
 def _hdf5_classes(f, path: Path) -> list[str]:
@@ -618,7 +622,7 @@ def _npz_part(data, keys: set[str], path: Path, part: str, required: bool = True
             f"{path}: {x.shape[0]} images in {x_key} but {y.shape[0]} labels in {y_key}"
         )
     _check_counts(x, y, f"{path}:{x_key}")
-    return _Part(x, y, f"{path}:{x_key}")
+    return _Part(x, y, f"{path}:{x_key}", f"{path}:{y_key}")
 
 
 _READERS = {"idx": _read_idx_folder, "hdf5": _read_hdf5, "npz": _read_npz}
@@ -714,7 +718,8 @@ def _load_image_folder(
         examples = ", ".join(str(p) for p in skipped[:3])
         more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
         warnings.warn(
-            f"{path}: skipped {len(skipped)} entries that are not images in a class folder "
+            f"{path}: skipped {len(skipped)} {'entry' if len(skipped) == 1 else 'entries'} that "
+            "are not images in a class folder "
             f"({examples}{more})",
             DataWarning,
             stacklevel=3,
@@ -749,6 +754,7 @@ def _load_image_folder(
         raise DataError(f"{test_root}: no images in the test folder's class sub-folders")
 
     headers = [_image_header(p) for p, _ in train_files + test_files]
+    chosen = image_size is not None
     if image_size is None:
         counts = Counter((h, w) for h, w, _ in headers)
         image_size = counts.most_common(1)[0][0]
@@ -760,6 +766,7 @@ def _load_image_folder(
                 stacklevel=3,
             )
     n_C = 3 if any(colour for _, _, colour in headers) else 1
+    _check_fits_in_memory(path, len(headers), image_size, n_C, chosen)
 
     if test_files:
         train_sel, test_sel = train_files, test_files
@@ -771,6 +778,34 @@ def _load_image_folder(
     x_train, y_train = _load_images(train_sel, image_size, n_C)
     x_test, y_test = _load_images(test_sel, image_size, n_C)
     return Dataset(x_train, y_train, x_test, y_test, class_names, name=str(path))
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory free now, where the system says (Linux, macOS); None elsewhere."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - depends on the system
+        return None
+
+
+def _check_fits_in_memory(
+    path: Path, m: int, size: tuple[int, int], n_C: int, chosen: bool
+) -> None:
+    """Refuse before decoding when the images would not fit (e.g. a folder of phone photos)."""
+    need = m * size[0] * size[1] * n_C * 4
+    free = _available_memory()
+    hint = "choose a smaller size with image_size / --image-size, e.g. 64 64"
+    if free is not None and need > free // 2:
+        raise DataError(
+            f"{path}: {m} images of {size[0]}x{size[1]}x{n_C} need {need / 2**30:.1f} GiB as "
+            f"float32, more than half the {free / 2**30:.1f} GiB of free memory; {hint}"
+        )
+    if not chosen and max(size) > _LARGE_SIDE:
+        warnings.warn(
+            f"{path}: images are {size[0]}x{size[1]}; training at that size is slow, {hint}",
+            DataWarning,
+            stacklevel=4,
+        )
 
 
 def _load_images(
