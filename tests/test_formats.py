@@ -486,6 +486,7 @@ def test_npz_fractional_labels(tmp_path):
         (np.zeros((12, 5, 5, 4), np.uint8), "4 channels"),
         (np.zeros((12, 36), np.uint8), r"must have shape \(m, n_H, n_W\)"),
         (np.full((12, 6, 6), "a"), "pixels must be numbers"),
+        (np.array(3.0), "a single number, expected images"),
     ],
 )
 def test_npz_bad_pixels(tmp_path, x, match):

@@ -278,6 +278,8 @@ def _check_labels(y: np.ndarray, source: str, n_classes: int | None, names_key: 
 
 
 def _check_counts(x: np.ndarray, y: np.ndarray, source: str) -> None:
+    if x.ndim == 0:
+        raise DataError(f"{source}: a single number, expected images of shape (m, n_H, n_W)")
     if x.shape[0] != y.shape[0]:
         raise DataError(f"{source}: {x.shape[0]} images but {y.shape[0]} labels")
     if x.shape[0] == 0:
