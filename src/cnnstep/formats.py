@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import struct
 import warnings
 import zipfile
 import zlib
@@ -61,6 +62,25 @@ _TEST_FOLDER_NAMES = ("test", "val", "valid", "validation")
 _GRAY_MODES = ("1", "L", "I", "I;16", "I;16B", "I;16L", "F")
 _LARGE_SIDE = 256  # pixels; above this a CNN in NumPy trains slowly, so say so
 _CHUNK_BYTES = 1 << 20  # read and convert in 1 MiB pieces so no second full copy is made
+
+
+# What parsers of a damaged file raise besides OSError: zipfile, gzip, zlib, h5py and Pillow use
+# all of these for bytes that do not make sense, so each becomes a DataError naming the file.
+_PARSER_ERRORS = (
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    RuntimeError,  # includes NotImplementedError (zipfile: unknown compression method)
+    OverflowError,
+    MemoryError,
+    SyntaxError,  # Pillow, for some malformed headers
+    struct.error,
+    zlib.error,
+    zipfile.BadZipFile,
+)
 
 
 class DataWarning(UserWarning):
@@ -464,7 +484,7 @@ def _read_idx(path: Path) -> np.ndarray:
                 )
     except DataError:
         raise
-    except (OSError, EOFError, zlib.error) as exc:
+    except _PARSER_ERRORS as exc:
         what = "gzip file" if gz else "file"
         raise DataError(f"{path}: truncated or corrupt {what} ({_reason(exc)})") from exc
     return buf.view(dtype).reshape(dims)
@@ -514,7 +534,7 @@ def _read_hdf5(
             names = _hdf5_classes(f, path)
     except DataError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+    except _PARSER_ERRORS as exc:
         reason = _reason(exc)
         what = "truncated HDF5 file" if "truncated" in reason else "not a readable HDF5 file"
         raise DataError(f"{path}: {what} ({reason})") from exc
@@ -527,7 +547,7 @@ def _hdf5_array(f, path: Path, key: str) -> np.ndarray:
         raise DataError(f"{path}: {key} is an HDF5 group, expected a data set (an array)")
     try:
         return obj[()]
-    except (OSError, ValueError, RuntimeError, TypeError) as exc:
+    except _PARSER_ERRORS as exc:
         raise DataError(
             f"{path}: {key} cannot be read, the file is truncated or corrupt ({_reason(exc)})"
         ) from exc
@@ -578,7 +598,7 @@ def _read_npz(
             names = _npz_array(data, path, "class_names") if "class_names" in keys else None
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+    except _PARSER_ERRORS as exc:
         raise DataError(f"{path}: truncated or corrupt .npz file ({_reason(exc)})") from exc
     class_names: list[str] = []
     if names is not None:
@@ -603,7 +623,7 @@ def _npz_array(data, path: Path, key: str) -> np.ndarray:
                 "which cnnstep refuses; save it as a numeric array"
             ) from exc
         raise DataError(f"{path}: {key} cannot be read ({_reason(exc)})") from exc
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except _PARSER_ERRORS as exc:
         raise DataError(
             f"{path}: {key} cannot be read, the file is truncated or corrupt ({_reason(exc)})"
         ) from exc
@@ -693,7 +713,7 @@ def _image_header(path: Path) -> tuple[int, int, bool]:
                 triples = palette[: palette.size // 3 * 3].reshape(-1, 3)
                 colour = bool(triples.size) and not (triples == triples[:, :1]).all()
             return int(img.height), int(img.width), colour
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (*_PARSER_ERRORS, Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: not a readable image ({_reason(exc)})") from exc
 
 
@@ -817,6 +837,11 @@ def _load_images(
     x = np.empty((len(files), size[0], size[1], n_C), dtype=np.float32)
     y = np.empty(len(files), dtype=np.int64)
     for i, (file, label) in enumerate(files):
-        x[i] = load_image(file, size=size, channels=n_C)
+        try:
+            x[i] = load_image(file, size=size, channels=n_C)
+        except DataError:
+            raise
+        except _PARSER_ERRORS as exc:  # load_image converts the common ones already
+            raise DataError(f"{file}: not a readable image ({_reason(exc)})") from exc
         y[i] = label
     return x, y
