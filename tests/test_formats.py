@@ -726,3 +726,9 @@ def test_any_flipped_byte_loads_or_is_a_data_error(
             assert "\n" not in str(exc)
         else:
             check_dataset(ds)
+
+
+def test_home_relative_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_npz(tmp_path / "mine.npz")
+    assert load_path("~/mine.npz").x_train.shape == (12, 6, 6, 1)

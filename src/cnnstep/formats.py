@@ -137,8 +137,8 @@ def load_path(
         The path is missing, empty, truncated, corrupt, inconsistent or of no known format; the
         one-line message names the file and what is wrong.
     """
-    path = Path(path)
-    test = Path(test_path) if test_path is not None else None
+    path = Path(path).expanduser()
+    test = Path(test_path).expanduser() if test_path is not None else None
     if image_size is not None:
         image_size = _check_image_size(image_size)
     try:
