@@ -1,3 +1,36 @@
-"""cnnstep: convolutional networks in NumPy, step by step and fast."""
+"""cnnstep: convolutional networks in NumPy, step by step and fast.
+
+The eight step-by-step functions are importable from here::
+
+    from cnnstep import conv_forward, conv_backward, pool_forward, pool_backward
+
+:mod:`cnnstep.reference` holds the same eight written as plain loops, for reading.
+"""
+
+from cnnstep.functional import (
+    conv_backward,
+    conv_forward,
+    conv_single_step,
+    create_mask_from_window,
+    distribute_value,
+    pool_backward,
+    pool_forward,
+    zero_pad,
+)
+from cnnstep.workspace import get_workspace_budget, set_workspace_budget, workspace_budget
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "zero_pad",
+    "conv_single_step",
+    "conv_forward",
+    "conv_backward",
+    "pool_forward",
+    "create_mask_from_window",
+    "distribute_value",
+    "pool_backward",
+    "get_workspace_budget",
+    "set_workspace_budget",
+    "workspace_budget",
+]

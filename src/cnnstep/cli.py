@@ -1,8 +1,9 @@
 """The ``cnnstep`` command line.
 
 Each sub-command lives in :mod:`cnnstep.commands` and defines ``register(subparsers)``, which adds
-its parser and sets ``handler`` to a function ``(args) -> int``. Any :class:`~cnnstep.errors.UserError`
-(and argument errors) become one line on stderr and exit code 2; Ctrl-C becomes exit code 130.
+its parser and sets ``handler`` to a function ``(args) -> int``. Any
+:class:`~cnnstep.errors.UserError` (and argument errors) become one line on stderr and exit
+code 2; Ctrl-C becomes exit code 130.
 """
 
 from __future__ import annotations
