@@ -732,3 +732,16 @@ def test_home_relative_path(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     write_npz(tmp_path / "mine.npz")
     assert load_path("~/mine.npz").x_train.shape == (12, 6, 6, 1)
+
+
+def test_optional_libraries_are_imported_lazily():
+    import subprocess
+    import sys
+
+    code = "import sys, cnnstep.formats; print([m for m in ('h5py', 'PIL') if m in sys.modules])"
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": src}
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
