@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.geometry import as_array, compute_dtype, conv_geometry, unpack_cache
+from cnnstep.geometry import (
+    as_array,
+    compute_dtype,
+    conv_geometry,
+    single_step_args,
+    unpack_cache,
+)
 from cnnstep.padding import crop_hw, pad_hw
 from cnnstep.windows import col2im_add, im2col
 from cnnstep.workspace import batch_chunks
@@ -31,18 +37,7 @@ def conv_single_step(a_slice_prev: np.ndarray, W: np.ndarray, b: Any) -> np.floa
     Z : numpy floating scalar
         float32 when every input is float32, float64 otherwise.
     """
-    func = "conv_single_step"
-    a = as_array(a_slice_prev, "a_slice_prev", func)
-    W = as_array(W, "W", func)
-    b = as_array(b, "b", func)
-    if a.shape != W.shape:
-        raise ValueError(
-            f"{func}: a_slice_prev and W must have the same shape (f, f, n_C_prev), "
-            f"got a_slice_prev {a.shape} and W {W.shape}"
-        )
-    if b.size != 1:
-        raise ValueError(f"{func}: b must hold one number (shape (1, 1, 1)), got shape {b.shape}")
-    dtype = compute_dtype(func, a_slice_prev=a, W=W, b=b)
+    a, W, b, dtype = single_step_args(a_slice_prev, W, b, "conv_single_step")
     s = np.multiply(a, W, dtype=dtype)
     # b.item()-style conversion: float(b) on a (1, 1, 1) array is an error in NumPy 2.
     return dtype.type(np.sum(s) + dtype.type(b.reshape(-1)[0]))

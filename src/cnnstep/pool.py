@@ -14,7 +14,9 @@ import numpy as np
 from cnnstep.geometry import (
     WindowGeometry,
     as_array,
+    check_pool_mode,
     compute_dtype,
+    distribute_args,
     pool_counts,
     pool_geometry,
     unpack_cache,
@@ -22,15 +24,7 @@ from cnnstep.geometry import (
 from cnnstep.padding import crop_hw, pad_hw
 from cnnstep.windows import window_view
 
-POOL_MODES = ("max", "average")
-
 PoolCache = tuple[np.ndarray, dict]
-
-
-def _check_mode(mode: Any, func: str) -> str:
-    if not isinstance(mode, str) or mode not in POOL_MODES:
-        raise ValueError(f"{func}: mode must be 'max' or 'average', got {mode!r}")
-    return mode
 
 
 def create_mask_from_window(x: np.ndarray) -> np.ndarray:
@@ -70,22 +64,12 @@ def distribute_value(dz: Any, shape: tuple[int, int]) -> np.ndarray:
     a : ndarray of shape (n_H, n_W)
         ``dz / (n_H * n_W)`` in every cell, so ``a.sum() == dz``.
     """
-    func = "distribute_value"
-    dz_arr = as_array(dz, "dz", func)
-    if dz_arr.size != 1:
-        raise ValueError(f"{func}: dz must be a single number, got shape {dz_arr.shape}")
-    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
-        raise ValueError(f"{func}: shape must be a pair (n_H, n_W), got {shape!r}")
-    for k, n in enumerate(shape):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"{func}: shape[{k}] must be a positive integer, got {n!r}")
-    n_H, n_W = int(shape[0]), int(shape[1])
-    dtype = compute_dtype(func, dz=dz_arr)
-    return np.full((n_H, n_W), dz_arr.reshape(-1)[0] / (n_H * n_W), dtype=dtype)
+    dz, (n_H, n_W), dtype = distribute_args(dz, shape, "distribute_value")
+    return np.full((n_H, n_W), dz / (n_H * n_W), dtype=dtype)
 
 
 def _pool_inputs(A_prev: Any, hparameters: Any, mode: Any, func: str):
-    mode = _check_mode(mode, func)
+    mode = check_pool_mode(mode, func)
     A_in = as_array(A_prev, "A_prev", func)
     geom = pool_geometry(A_in, hparameters, func)
     dtype = compute_dtype(func, A_prev=A_in)
