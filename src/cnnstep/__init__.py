@@ -34,3 +34,38 @@ __all__ = [
     "set_workspace_budget",
     "workspace_budget",
 ]
+
+# --- training API (issue 4) ------------------------------------------------------------------
+from cnnstep.gradcheck import gradient_check  # noqa: E402
+from cnnstep.layers import (  # noqa: E402
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPool2D,
+    ReLU,
+)
+from cnnstep.model import Sequential, build_architecture  # noqa: E402
+from cnnstep.optimizers import SGD, Adam  # noqa: E402
+from cnnstep.serialization import load_model, save_model  # noqa: E402
+
+__all__ += [
+    "gradient_check",
+    "Layer",
+    "Conv2D",
+    "MaxPool2D",
+    "AvgPool2D",
+    "ReLU",
+    "Flatten",
+    "Dense",
+    "Dropout",
+    "Sequential",
+    "build_architecture",
+    "SGD",
+    "Adam",
+    "load_model",
+    "save_model",
+]
+# --- end of training API -----------------------------------------------------------------------

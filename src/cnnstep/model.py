@@ -1,0 +1,316 @@
+"""A sequential model (a stack of layers) and the built-in architectures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from cnnstep.layers import (
+    Conv2D,
+    Dense,
+    Flatten,
+    Layer,
+    MaxPool2D,
+    ReLU,
+    layer_from_config,
+)
+from cnnstep.losses import softmax, softmax_cross_entropy
+
+
+class Sequential:
+    """Layers applied one after the other; the last one outputs class scores (logits).
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+    input_shape : (n_H, n_W, n_C), optional
+        Shape of one input; when given, the model is built right away.
+    seed : int, optional
+        Seeds the model's random generator (initial weights, shuffling, dropout, augmentation):
+        the same seed gives the same run.
+    dtype : dtype, default float32
+    class_names : list of str, optional
+        Display names of the output classes (stored in saved models).
+
+    Attributes
+    ----------
+    rng : numpy.random.Generator
+        The model's only source of randomness.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        input_shape: Sequence[int] | None = None,
+        *,
+        seed: int | None = None,
+        dtype: Any = np.float32,
+        class_names: Sequence[str] | None = None,
+    ) -> None:
+        self.layers = list(layers)
+        for layer in self.layers:
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers must be Layer instances, got {type(layer).__name__}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.class_names = list(class_names) if class_names is not None else None
+        self.input_shape: tuple[int, ...] | None = None
+        self.output_shape: tuple[int, ...] | None = None
+        if input_shape is not None:
+            self.build(input_shape)
+
+    # ------------------------------------------------------------------ structure
+
+    @property
+    def built(self) -> bool:
+        return self.input_shape is not None
+
+    def build(self, input_shape: Sequence[int]) -> Sequential:
+        """Create every layer's parameters for inputs of shape ``input_shape`` (no batch axis)."""
+        shape = tuple(int(d) for d in input_shape)
+        if not shape or any(d < 1 for d in shape):
+            raise ValueError(f"input_shape must be positive sizes, got {tuple(input_shape)}")
+        self.input_shape = shape
+        for layer in self.layers:
+            try:
+                shape = layer.build(shape, self.rng, self.dtype)
+            except ValueError as exc:
+                raise ValueError(
+                    f"cannot build {layer.describe()} on input {shape}: {exc}"
+                ) from exc
+        self.output_shape = shape
+        return self
+
+    def _require_built(self) -> None:
+        if not self.built:
+            raise RuntimeError("the model is not built yet: call build(input_shape) or fit(...)")
+
+    def parameters(self) -> list[np.ndarray]:
+        """All trainable arrays, in a fixed order (layer by layer, ``W`` before ``b``)."""
+        return [p for layer in self.layers for p in layer.params.values()]
+
+    def gradients(self) -> list[np.ndarray]:
+        """Gradients from the last :meth:`backward`, in the order of :meth:`parameters`."""
+        return [layer.grads[k] for layer in self.layers for k in layer.params]
+
+    def named_parameters(self) -> dict[str, np.ndarray]:
+        """``{"<layer index>.<name>": array}``, the keys used in saved models."""
+        return {f"{i}.{k}": v
+                for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        return self.named_parameters()
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        return {f"{i}.{k}": layer.grads[k]
+                for i, layer in enumerate(self.layers) for k in layer.params}
+
+    def count_params(self) -> int:
+        return int(sum(p.size for p in self.parameters()))
+
+    def get_config(self) -> dict:
+        """JSON-able description: layers, input shape, dtype, class names."""
+        return {
+            "layers": [{"type": layer.name, "config": layer.get_config()} for layer in self.layers],
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "dtype": self.dtype.name,
+            "class_names": self.class_names,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, *, seed: int | None = None) -> Sequential:
+        """Rebuild a (freshly initialised) model from :meth:`get_config`."""
+        layers = [layer_from_config(spec) for spec in config["layers"]]
+        return cls(
+            layers,
+            input_shape=config.get("input_shape"),
+            seed=seed,
+            dtype=config.get("dtype", "float32"),
+            class_names=config.get("class_names"),
+        )
+
+    def summary(self) -> str:
+        """A table of layers, output shapes and parameter counts (also returned as text)."""
+        self._require_built()
+        rows = [("layer", "output shape", "params")]
+        rows.append(("Input", str((None, *self.input_shape)), "0"))
+        for layer in self.layers:
+            n = sum(p.size for p in layer.params.values())
+            rows.append((layer.describe(), str((None, *layer.output_shape)), f"{n:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
+        rule = "-" * len(lines[0])
+        text = "\n".join([lines[0], rule, *lines[1:], rule,
+                          f"total parameters: {self.count_params():,}"])
+        return text
+
+    # ------------------------------------------------------------------ computation
+
+    def _prepare(self, x: Any) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        if not self.built:
+            self.build(x.shape[1:])
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"x must have shape (m, {', '.join(map(str, self.input_shape))}), got {x.shape}"
+            )
+        return x
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Logits of shape (m, n_classes) for a batch ``x`` of shape (m, *input_shape)."""
+        x = self._prepare(x)
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Back-propagate ``dout`` (gradient w.r.t. the logits); fills each layer's ``grads``."""
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, optimizer) -> tuple[float, np.ndarray]:
+        """One gradient step on a batch; returns the loss and the logits (before the step)."""
+        logits = self.forward(x, training=True)
+        loss, dlogits, _ = softmax_cross_entropy(logits, y)
+        if np.isfinite(loss):
+            self.backward(dlogits)
+            optimizer.step(self.parameters(), self.gradients())
+        return loss, logits
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities, shape (m, n_classes), computed in batches."""
+        x = self._prepare(x)
+        out = [softmax(self.forward(x[i:i + batch_size]))
+               for i in range(0, x.shape[0], batch_size)]
+        if not out:
+            return np.zeros((0, *self.output_shape), dtype=self.dtype)
+        return np.concatenate(out)
+
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Predicted class indices, shape (m,)."""
+        return self.predict_proba(x, batch_size).argmax(axis=1)
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> dict:
+        """``{"loss": mean cross-entropy, "accuracy": fraction correct}`` on ``(x, y)``."""
+        x = self._prepare(x)
+        y = np.asarray(y, dtype=np.int64)
+        total, correct = 0.0, 0
+        for i in range(0, x.shape[0], batch_size):
+            logits = self.forward(x[i:i + batch_size])
+            loss, _, _ = softmax_cross_entropy(logits, y[i:i + batch_size])
+            total += loss * logits.shape[0]
+            correct += int((logits.argmax(axis=1) == y[i:i + batch_size]).sum())
+        m = max(x.shape[0], 1)
+        return {"loss": total / m, "accuracy": correct / m}
+
+    def fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        epochs: int = 1,
+        batch_size: int = 64,
+        optimizer=None,
+        validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+        schedule: str = "constant",
+        augment_shift: int = 0,
+        progress: bool = False,
+        log: Callable[[str], None] | None = None,
+    ) -> list[dict]:
+        """Train on ``(x, y)``; returns one dict of metrics per epoch.
+
+        Parameters
+        ----------
+        x : ndarray of shape (m, n_H, n_W, n_C)
+        y : ndarray of shape (m,), int
+        epochs, batch_size : int
+        optimizer : Optimizer, default Adam(lr=1e-3)
+        validation_data : (x_val, y_val), optional
+            Evaluated after each epoch (``test_accuracy`` in the result).
+        schedule : {"constant", "cosine"}
+            Learning rate per step: constant, or cosine decay to 0 over the run.
+        augment_shift : int
+            Shift each training image by up to this many pixels at random (0: no augmentation).
+        progress : bool
+            Show a progress bar per epoch (needs tqdm).
+        log : callable, optional
+            Called with a one-line summary after each epoch.
+
+        Returns
+        -------
+        list of dict
+            ``epoch``, ``loss``, ``train_accuracy``, ``test_accuracy`` (None without
+            validation data), ``seconds``.
+        """
+        from cnnstep.optimizers import Adam
+        from cnnstep.training import TrainConfig, train
+
+        x = self._prepare(x)
+        optimizer = optimizer if optimizer is not None else Adam(1e-3)
+        cfg = TrainConfig(epochs=epochs, batch_size=batch_size, schedule=schedule,
+                          augment_shift=augment_shift)
+        x_val, y_val = validation_data if validation_data is not None else (None, None)
+        state = train(self, optimizer, x, y, x_val, y_val, cfg, progress=progress, log=log,
+                      handle_sigint=False)
+        return state.history
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, path, metadata: dict | None = None) -> None:
+        """Write the model to one ``.npz`` file (see :func:`cnnstep.serialization.save_model`)."""
+        from cnnstep.serialization import save_model
+
+        save_model(self, path, metadata=metadata)
+
+
+# ---------------------------------------------------------------------- architectures
+
+
+def _default(n_classes: int) -> list[Layer]:
+    return [
+        Conv2D(16, 3, padding="same"), ReLU(), MaxPool2D(2),
+        Conv2D(32, 3, padding="same"), ReLU(), MaxPool2D(2),
+        Flatten(), Dense(n_classes),
+    ]
+
+
+def _signs(n_classes: int) -> list[Layer]:
+    return [
+        Conv2D(8, 4, stride=1, padding="same"), ReLU(), MaxPool2D(8, stride=8, padding="same"),
+        Conv2D(16, 2, stride=1, padding="same"), ReLU(), MaxPool2D(4, stride=4, padding="same"),
+        Flatten(), Dense(n_classes),
+    ]
+
+
+ARCHITECTURES: dict[str, Callable[[int], list[Layer]]] = {"default": _default, "signs": _signs}
+
+
+def build_architecture(
+    name: str,
+    input_shape: Sequence[int],
+    n_classes: int,
+    *,
+    seed: int | None = None,
+    class_names: Sequence[str] | None = None,
+    dtype: Any = np.float32,
+) -> Sequential:
+    """A built-in architecture, built for ``input_shape`` and ``n_classes`` outputs.
+
+    ``default``: Conv 16 3x3 same, ReLU, MaxPool 2, Conv 32 3x3 same, ReLU, MaxPool 2, Flatten,
+    Dense. ``signs``: Conv 8 4x4 same, ReLU, MaxPool 8 s8 same, Conv 16 2x2 same, ReLU,
+    MaxPool 4 s4 same, Flatten, Dense.
+    """
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return Sequential(ARCHITECTURES[name](n_classes), input_shape, seed=seed, dtype=dtype,
+                      class_names=class_names)
