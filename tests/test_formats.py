@@ -317,7 +317,7 @@ def test_image_folder_skips_non_images_with_warning(tmp_path):
     (root / "cat" / "notes.txt").write_text("not an image")
     (root / "README.md").write_text("about")
     (root / "dog" / ".DS_Store").write_bytes(b"\0")
-    with pytest.warns(DataWarning, match="skipped 2 entries that are not images") as record:
+    with pytest.warns(DataWarning, match="skipped 2 entries that are not an image") as record:
         ds = load_path(root, test_fraction=0.34)
     assert "notes.txt" in str(record[0].message)
     assert ds.x_train.shape[0] + ds.x_test.shape[0] == 6

@@ -23,7 +23,7 @@ from formats_helpers import (  # noqa: E402
 )
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-FAST = ["--epochs", "1", "--batch-size", "8", "--seed", "0"]
+FAST = ["--epochs", "1", "--batch-size", "8", "--seed", "0", "--no-plots"]
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -90,9 +90,10 @@ def test_train_image_folder_then_predict_shows_class_names(tmp_path, capsys):
     root = write_image_folder(tmp_path / "photos", classes=("cat", "dog"), per_class=6, size=(9, 7))
     code, _, err = run(
         capsys, "train", "--data", root, "--image-size", "8", "8", "--test-fraction", "0.34",
-        *FAST, "--out", tmp_path / "run",
+        *FAST[:-1], "--out", tmp_path / "run",
     )  # fmt: skip
     assert_trained(code, err, tmp_path / "run")
+    assert list((tmp_path / "run").glob("*.png")), "plots with the class names"
     image = root / "dog" / "dog_0.png"
     code, out, err = run(capsys, "predict", tmp_path / "run" / "model.npz", image)
     assert code == 0, err

@@ -740,8 +740,9 @@ def _load_image_folder(
         examples = ", ".join(str(p) for p in skipped[:3])
         more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
         warnings.warn(
-            f"{path}: skipped {len(skipped)} {'entry' if len(skipped) == 1 else 'entries'} that "
-            "are not images in a class folder "
+            f"{path}: skipped {len(skipped)} "
+            f"{'entry that is' if len(skipped) == 1 else 'entries that are'} not an image in a "
+            "class folder "
             f"({examples}{more})",
             DataWarning,
             stacklevel=3,
