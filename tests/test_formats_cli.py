@@ -101,6 +101,19 @@ def test_train_image_folder_then_predict_shows_class_names(tmp_path, capsys):
     assert "cat" in out or "dog" in out
 
 
+def test_evaluate_brings_an_image_folder_to_the_model_input_size(tmp_path, capsys):
+    root = write_image_folder(tmp_path / "photos", classes=("cat", "dog"), per_class=6, size=(9, 7))
+    code, _, err = run(
+        capsys, "train", "--data", root, "--image-size", "8", "8", "--test-fraction", "0.34",
+        *FAST, "--out", tmp_path / "run",
+    )  # fmt: skip
+    assert_trained(code, err, tmp_path / "run")
+    # No --image-size: the folder's own 9x7 images are resized to the model's 8x8.
+    code, out, err = run(capsys, "evaluate", tmp_path / "run" / "model.npz", "--data", root)
+    assert code == 0, err
+    assert "accuracy" in out
+
+
 def test_train_npz_split_then_evaluate(tmp_path, capsys):
     data = write_npz(tmp_path / "mine.npz", test=False, m=20)
     code, _, err = run(

@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 
 from cnnstep.commands.train import add_data_arguments, check_shapes, load_dataset
+from cnnstep.datasets import BUILTINS
 from cnnstep.errors import UserError
 
 
@@ -44,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if args.data:
         test_data, image_size = args.test_data, args.image_size
         test_fraction = args.test_fraction
+        if image_size is None and args.data not in BUILTINS:
+            # Images read from files are brought to the size the model takes.
+            image_size = tuple(model.input_shape[:2])
     else:  # the model's own data, split the same way
         test_data = args.test_data or meta.get("test_data")
         image_size = args.image_size or meta.get("image_size")
