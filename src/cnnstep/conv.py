@@ -1,4 +1,19 @@
-"""Convolution, vectorized: one window copy (im2col) and one matrix product per batch chunk."""
+"""Convolution, vectorized: window copies (im2col) and matrix products, block by block.
+
+The output rows are processed in blocks small enough that each block's window matrix is still in
+cache when the matrix product reads it (:func:`cnnstep.workspace.row_blocks`); scratch buffers
+are allocated once per call and reused by every block.
+
+Backward, the input gradient takes one of two routes:
+
+* stride 1: a correlation of the (padded) upstream gradient with the flipped kernel, through the
+  same im2col + GEMM path as the forward pass: no scatter at all;
+* otherwise, or when the layer has many more filters than input channels (where that
+  correlation would copy far more than it saves): one GEMM for the gradient of every window,
+  then a scatter-add tap by tap on strided slices.
+
+A 1x1 convolution with stride 1 and no padding is a single matrix product each way.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.geometry import as_array, compute_dtype, conv_geometry
-from cnnstep.padding import crop_hw, pad_hw
-from cnnstep.windows import col2im_add, im2col
-from cnnstep.workspace import batch_chunks
+from cnnstep.geometry import WindowGeometry, as_array, compute_dtype, conv_geometry
+from cnnstep.windows import (
+    block_geometry,
+    block_input_rows,
+    col2im_add,
+    im2col,
+    padded_rows,
+)
+from cnnstep.workspace import row_blocks
 
 ConvCache = tuple[np.ndarray, np.ndarray, np.ndarray, dict]
 
@@ -57,6 +77,44 @@ def _conv_inputs(A_prev: Any, W: Any, b: Any, hparameters: Any, func: str):
     return A_prev, W.astype(dtype, copy=False), b.astype(dtype, copy=False), geom, dtype
 
 
+class _Scratch:
+    """Scratch buffers of one call, allocated on first use and reused by every block."""
+
+    def __init__(self, dtype: np.dtype):
+        self.dtype = dtype
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, size: int) -> np.ndarray:
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < size:
+            buf = self._buffers[name] = np.empty(size, dtype=self.dtype)
+        return buf
+
+
+def _is_pointwise(geom: WindowGeometry) -> bool:
+    """1x1 kernel, stride 1, no padding: every input cell is one window, in order."""
+    return geom.kernel == (1, 1) and geom.stride == (1, 1) and not geom.has_pad
+
+
+def _block_cols(
+    X: np.ndarray, geom: WindowGeometry, ex: slice, h0: int, h1: int, dtype: np.dtype,
+    scratch: _Scratch, tag: str,
+) -> np.ndarray:
+    """im2col of output rows ``h0:h1`` of examples ``ex``, built in reusable buffers."""
+    r0, r1 = block_input_rows(geom, h0, h1)
+    k = len(range(*ex.indices(X.shape[0])))
+    (lt, rt), n_W_pad = geom.pad[1], X.shape[2] + sum(geom.pad[1])
+    slab_size = k * (r1 - r0) * n_W_pad * X.shape[3] if (lt or rt or geom.has_pad) else 0
+    slab = padded_rows(
+        X, geom.pad, ex, r0, r1, dtype=dtype,
+        out=scratch(tag + "slab", slab_size) if slab_size else None,
+    )
+    bg = block_geometry(geom, h1 - h0)
+    f_h, f_w = geom.kernel
+    size = k * (h1 - h0) * geom.out_hw[1] * f_h * f_w * X.shape[3]
+    return im2col(slab, bg, out=scratch(tag + "cols", size))
+
+
 def conv_forward(
     A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict
 ) -> tuple[np.ndarray, ConvCache]:
@@ -88,16 +146,59 @@ def conv_forward(
     A_in, W_, b_, geom, dtype = _conv_inputs(A_prev, W, b, hparameters, "conv_forward")
     m = A_in.shape[0]
     n_H, n_W = geom.out_hw
-    n_C = W_.shape[3]
-    K = W_.shape[0] * W_.shape[1] * W_.shape[2]
+    f_h, f_w, n_C_prev, n_C = W_.shape
+    K = f_h * f_w * n_C_prev
     W_mat = W_.reshape(K, n_C)
+    bias = b_.reshape(n_C)
     Z = np.empty((m, n_H, n_W, n_C), dtype=dtype)
-    per_example = (n_H * n_W * K + int(np.prod(geom.padded_hw)) * W_.shape[2]) * dtype.itemsize
-    for chunk in batch_chunks(m, per_example):
-        cols = im2col(pad_hw(A_in[chunk], geom.pad, dtype=dtype), geom)
-        np.matmul(cols, W_mat, out=Z[chunk].reshape(-1, n_C))
-    Z += b_.reshape(n_C)
+    if _is_pointwise(geom):
+        np.matmul(A_in.astype(dtype, copy=False).reshape(-1, n_C_prev), W_mat,
+                  out=Z.reshape(-1, n_C))
+        Z += bias
+        return Z, (A_prev, W, b, hparameters)
+    scratch = _Scratch(dtype)
+    for ex, h0, h1 in row_blocks(m, n_H, n_W * K * dtype.itemsize):
+        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch, "A")
+        z = Z[ex, h0:h1].reshape(-1, n_C)
+        np.matmul(cols, W_mat, out=z)
+        z += bias  # while the block is still in cache
     return Z, (A_prev, W, b, hparameters)
+
+
+def _input_grad_by_correlation(
+    dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry, dA_prev: np.ndarray
+) -> None:
+    """``dA_prev`` of a stride-1 convolution: the upstream gradient, padded by the kernel extent
+    less the forward padding, correlated with the flipped kernel (filters and channels swapped).
+
+    Fills ``dA_prev`` (m, n_H_prev, n_W_prev, n_C_prev) block by block.
+    """
+    dtype = dA_prev.dtype
+    m, n_H, n_W, n_C = dZ.shape
+    f_h, f_w, n_C_prev, _ = W.shape
+    # Where forward padding exceeds the kernel extent, the outer rows of dZ came from windows
+    # lying wholly in padding: they reach no input cell, so they are cropped instead.
+    pads = [
+        (e - 1 - p0, e - 1 - p1) for e, (p0, p1) in zip(geom.extent, geom.pad)
+    ]
+    dZ_v = dZ[:, max(0, -pads[0][0]): n_H - max(0, -pads[0][1]),
+              max(0, -pads[1][0]): n_W - max(0, -pads[1][1])]
+    pad2 = tuple((max(0, p0), max(0, p1)) for p0, p1 in pads)
+    g2 = WindowGeometry(
+        kernel=geom.kernel, stride=(1, 1), dilation=geom.dilation, pad=pad2,  # type: ignore[arg-type]
+        in_hw=(dZ_v.shape[1], dZ_v.shape[2]), out_hw=geom.in_hw,
+    )
+    W_flip = np.ascontiguousarray(W[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, n_C_prev)
+    scratch = _Scratch(dtype)
+    n_W_prev = geom.in_hw[1]
+    for ex, h0, h1 in row_blocks(m, geom.in_hw[0], n_W_prev * f_h * f_w * n_C * dtype.itemsize):
+        cols = _block_cols(dZ_v, g2, ex, h0, h1, dtype, scratch, "dZ")
+        np.matmul(cols, W_flip, out=dA_prev[ex, h0:h1].reshape(-1, n_C_prev))
+
+
+# The correlation route copies n_C values per input cell and tap, the scatter route touches
+# n_C_prev (several times over, on strided slices): past this ratio the scatter is cheaper.
+_CORRELATION_MAX_FILTER_RATIO = 6
 
 
 def conv_backward(
@@ -141,18 +242,45 @@ def conv_backward(
     K = W_.shape[0] * W_.shape[1] * n_C_prev
     W_mat = W_.reshape(K, n_C)
 
-    db = dZ.sum(axis=(0, 1, 2)).reshape(1, 1, 1, n_C)
+    if _is_pointwise(geom):
+        A_mat = A_in.astype(dtype, copy=False).reshape(-1, n_C_prev)
+        dZ_mat = dZ.reshape(-1, n_C)
+        dA_prev = np.empty(A_in.shape, dtype=dtype)
+        np.matmul(dZ_mat, W_mat.T, out=dA_prev.reshape(-1, n_C_prev))
+        dW_mat = A_mat.T @ dZ_mat
+        db = _column_sums(dZ_mat) if dZ_mat.shape[0] <= 4096 else sum(
+            _column_sums(dZ_mat[i:i + 4096]) for i in range(0, dZ_mat.shape[0], 4096)
+        )
+        return dA_prev, dW_mat.reshape(W_.shape), db.reshape(1, 1, 1, n_C)
+
+    by_correlation = (
+        geom.stride == (1, 1) and n_C <= _CORRELATION_MAX_FILTER_RATIO * n_C_prev
+    )
     dW_mat = np.zeros((K, n_C), dtype=dtype)
-    dA_prev = np.empty(A_in.shape, dtype=dtype)
-    padded = int(np.prod(geom.padded_hw)) * n_C_prev
-    per_example = (2 * n_H * n_W * K + 2 * padded) * dtype.itemsize
-    for chunk in batch_chunks(m, per_example):
-        A_pad = pad_hw(A_in[chunk], geom.pad, dtype=dtype)
-        cols = im2col(A_pad, geom)
-        dZ_mat = dZ[chunk].reshape(-1, n_C)
-        dW_mat += cols.T @ dZ_mat
-        dcols = dZ_mat @ W_mat.T
-        dA_pad = np.zeros(A_pad.shape, dtype=dtype)
-        col2im_add(dcols, geom, dA_pad)
-        dA_prev[chunk] = crop_hw(dA_pad, geom.pad, geom.in_hw)
-    return dA_prev, dW_mat.reshape(W_.shape), db
+    db = np.zeros(n_C, dtype=dtype)
+    dW_part = np.empty((K, n_C), dtype=dtype)
+    dA_prev = (np.empty if by_correlation else np.zeros)(A_in.shape, dtype=dtype)
+    scratch = _Scratch(dtype)
+    row_bytes = n_W * K * dtype.itemsize * (1 if by_correlation else 2)
+    for ex, h0, h1 in row_blocks(m, n_H, row_bytes):
+        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch, "A")
+        dz = dZ[ex, h0:h1].reshape(-1, n_C)
+        dW_mat += np.matmul(cols.T, dz, out=dW_part)
+        db += _column_sums(dz)
+        if not by_correlation:
+            dcols = np.matmul(
+                dz, W_mat.T, out=scratch("dcols", cols.size)[: cols.size].reshape(cols.shape)
+            )
+            col2im_add(dcols, geom, dA_prev[ex], h0)
+    if by_correlation:
+        _input_grad_by_correlation(dZ, W_, geom, dA_prev)
+    return dA_prev, dW_mat.reshape(W_.shape), db.reshape(1, 1, 1, n_C)
+
+
+def _column_sums(X: np.ndarray) -> np.ndarray:
+    """Sum over the rows of a 2-D array.
+
+    Called per block, so a float32 sum runs over a few thousand rows at most before it is added
+    to the total: two levels, which keeps the rounding error small.
+    """
+    return X.sum(axis=0)

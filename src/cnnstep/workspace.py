@@ -1,8 +1,11 @@
 """How much scratch memory the ops may use at once.
 
 Convolution copies each window into a matrix (im2col); for a large batch that matrix is many
-times the size of the input. The ops therefore process the batch in chunks whose scratch arrays
-fit in the budget set here (default 128 MiB). Results do not depend on the budget.
+times the size of the input. The ops therefore process the batch in blocks of output rows whose
+scratch arrays fit in the budget set here (default 128 MiB). Results do not depend on the budget.
+
+Blocks are also kept small on purpose (:data:`CACHE_BLOCK_BYTES`): a window matrix that is still
+in cache when the matrix product reads it costs far less than one that went out to main memory.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from collections.abc import Iterator
 
 _DEFAULT_BUDGET = 128 * 2**20
 _budget = _DEFAULT_BUDGET
+
+#: Target scratch of one block, in bytes: about one core's L2 cache.
+CACHE_BLOCK_BYTES = 2 * 2**20
 
 
 def get_workspace_budget() -> int:
@@ -50,3 +56,47 @@ def batch_chunks(m: int, bytes_per_example: int) -> Iterator[slice]:
     step = max(1, _budget // max(1, bytes_per_example))
     for start in range(0, m, step):
         yield slice(start, min(start + step, m))
+
+
+def row_blocks(
+    m: int, n_H: int, bytes_per_row: int, target: int | None = None
+) -> Iterator[tuple[slice, int, int]]:
+    """Blocks of output rows whose scratch (``bytes_per_row`` per output row) fits a target.
+
+    The target is :data:`CACHE_BLOCK_BYTES`, or the budget if that is smaller. A block is either
+    several whole examples or, when one example alone is too big, a few rows of one example.
+
+    Parameters
+    ----------
+    m, n_H : int
+        Examples, and output rows per example.
+    bytes_per_row : int
+        Scratch bytes one output row needs.
+    target : int, optional
+        Bytes per block (default ``min(CACHE_BLOCK_BYTES, budget)``).
+
+    Yields
+    ------
+    (examples, h0, h1) : (slice, int, int)
+        Examples ``examples`` (a step-1 slice), output rows ``h0:h1`` of each.
+    """
+    if target is None:
+        target = min(CACHE_BLOCK_BYTES, _budget)
+    target = min(target, _budget)
+    bytes_per_row = max(1, bytes_per_row)
+    per_example = n_H * bytes_per_row
+    if per_example <= target:
+        step = _even(m, target // per_example)
+        for start in range(0, m, step):
+            yield slice(start, min(start + step, m)), 0, n_H
+        return
+    rows = _even(n_H, max(1, target // bytes_per_row))
+    for k in range(m):
+        for h0 in range(0, n_H, rows):
+            yield slice(k, k + 1), h0, min(h0 + rows, n_H)
+
+
+def _even(n: int, most: int) -> int:
+    """The step that splits ``n`` into the fewest parts of at most ``most``, evened out."""
+    parts = -(-n // most)
+    return -(-n // parts)
