@@ -153,9 +153,61 @@ def _tap_range(n_out: int, n_in: int, start: int, stride: int) -> tuple[int, int
     The tap of output ``h`` reads input cell ``h * stride + start`` (``start`` may be negative:
     padded cells before the input). Only ``0 <= cell < n_in`` are real.
     """
-    lo = max(0, -(start // stride)) if start < 0 else 0
-    hi = min(n_out, (n_in - 1 - start) // stride + 1) if n_in - 1 - start >= 0 else 0
-    return lo, max(lo, hi)
+    lo = -(start // stride) if start < 0 else 0
+    hi = (n_in - 1 - start) // stride + 1 if n_in - 1 - start >= 0 else 0
+    lo = min(lo, n_out)
+    return lo, max(lo, min(hi, n_out))
+
+
+def tap_slices(
+    geom: WindowGeometry, i: int, j: int, h0: int = 0, n_rows: int | None = None
+) -> tuple[slice, slice, slice, slice] | None:
+    """Where tap ``(i, j)`` of every window lands on the *unpadded* input.
+
+    Parameters
+    ----------
+    geom : WindowGeometry
+    i, j : int
+        The tap.
+    h0, n_rows : int
+        A block of output rows ``h0 : h0 + n_rows`` (default: all of them).
+
+    Returns
+    -------
+    (out_rows, out_cols, in_rows, in_cols) or None
+        ``X[:, in_rows, in_cols]`` is tap ``(i, j)`` of windows ``[:, out_rows, out_cols]``
+        (rows relative to ``h0``), for the windows whose tap is a real cell; ``None`` when the tap
+        lies in padding for every window.
+    """
+    (n_H, n_W), (s_h, s_w), (d_h, d_w) = geom.out_hw, geom.stride, geom.dilation
+    (t, _), (lt, _) = geom.pad
+    n_rows = n_H - h0 if n_rows is None else n_rows
+    h_lo, h_hi = _tap_range(n_rows, geom.in_hw[0], h0 * s_h + i * d_h - t, s_h)
+    w_lo, w_hi = _tap_range(n_W, geom.in_hw[1], j * d_w - lt, s_w)
+    if h_lo >= h_hi or w_lo >= w_hi:
+        return None
+    y0 = (h0 + h_lo) * s_h + i * d_h - t
+    x0 = w_lo * s_w + j * d_w - lt
+    return (
+        slice(h_lo, h_hi),
+        slice(w_lo, w_hi),
+        slice(y0, y0 + (h_hi - h_lo - 1) * s_h + 1, s_h),
+        slice(x0, x0 + (w_hi - w_lo - 1) * s_w + 1, s_w),
+    )
+
+
+def add_few_channels(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst += src`` for strided NHWC slices, fast also when there are only a few channels.
+
+    NumPy would loop over the channels innermost: one tiny loop per cell. A loop per channel
+    keeps the inner loop along the row instead.
+    """
+    n_C = dst.shape[-1]
+    if 1 < n_C < 8:
+        for c in range(n_C):
+            dst[..., c] += src[..., c]
+    else:
+        dst += src
 
 
 def col2im_add(
@@ -177,31 +229,13 @@ def col2im_add(
     h0 : int
         First output row of the block.
     """
-    k, n_H_prev, n_W_prev, n_C = dX.shape
+    k, n_C = dX.shape[0], dX.shape[3]
     (_, n_W), (f_h, f_w) = geom.out_hw, geom.kernel
-    (s_h, s_w), (d_h, d_w) = geom.stride, geom.dilation
-    (t, _), (lt, _) = geom.pad
     n_rows = dcols.shape[0] // (k * n_W)
     d6 = dcols.reshape(k, n_rows, n_W, f_h, f_w, n_C)
     for i in range(f_h):
-        # Output rows h0 + h whose tap i reads real input row (h0 + h) * s_h + i * d_h - t.
-        h_lo, h_hi = _tap_range(n_rows, n_H_prev, h0 * s_h + i * d_h - t, s_h)
-        if h_lo >= h_hi:
-            continue
-        y0 = (h0 + h_lo) * s_h + i * d_h - t
-        rows = slice(y0, y0 + (h_hi - h_lo - 1) * s_h + 1, s_h)
         for j in range(f_w):
-            w_lo, w_hi = _tap_range(n_W, n_W_prev, j * d_w - lt, s_w)
-            if w_lo >= w_hi:
-                continue
-            x0 = w_lo * s_w + j * d_w - lt
-            cols = slice(x0, x0 + (w_hi - w_lo - 1) * s_w + 1, s_w)
-            src = d6[:, h_lo:h_hi, w_lo:w_hi, i, j, :]
-            dst = dX[:, rows, cols, :]
-            if 1 < n_C < 8:
-                # A few channels: NumPy would loop over them innermost, one tiny loop per
-                # window; a loop per channel keeps the inner loop along the row instead.
-                for c in range(n_C):
-                    dst[..., c] += src[..., c]
-            else:
-                dst += src
+            where = tap_slices(geom, i, j, h0, n_rows)
+            if where is not None:
+                out_rows, out_cols, in_rows, in_cols = where
+                add_few_channels(dX[:, in_rows, in_cols], d6[:, out_rows, out_cols, i, j])
