@@ -19,6 +19,7 @@ from cnnstep.errors import UserError
 # Sub-command modules, in the order `cnnstep --help` lists them.
 COMMAND_MODULES = (
     "cnnstep.commands.demo",
+    "cnnstep.commands.check",
 )
 
 

@@ -21,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.geometry import WindowGeometry, as_array, compute_dtype, conv_geometry
+from cnnstep.geometry import (
+    WindowGeometry,
+    as_array,
+    compute_dtype,
+    conv_geometry,
+    single_step_args,
+    unpack_cache,
+)
 from cnnstep.windows import (
     block_geometry,
     block_input_rows,
@@ -51,18 +58,7 @@ def conv_single_step(a_slice_prev: np.ndarray, W: np.ndarray, b: Any) -> np.floa
     Z : numpy floating scalar
         float32 when every input is float32, float64 otherwise.
     """
-    func = "conv_single_step"
-    a = as_array(a_slice_prev, "a_slice_prev", func)
-    W = as_array(W, "W", func)
-    b = as_array(b, "b", func)
-    if a.shape != W.shape:
-        raise ValueError(
-            f"{func}: a_slice_prev and W must have the same shape (f, f, n_C_prev), "
-            f"got a_slice_prev {a.shape} and W {W.shape}"
-        )
-    if b.size != 1:
-        raise ValueError(f"{func}: b must hold one number (shape (1, 1, 1)), got shape {b.shape}")
-    dtype = compute_dtype(func, a_slice_prev=a, W=W, b=b)
+    a, W, b, dtype = single_step_args(a_slice_prev, W, b, "conv_single_step")
     s = np.multiply(a, W, dtype=dtype)
     # b.item()-style conversion: float(b) on a (1, 1, 1) array is an error in NumPy 2.
     return dtype.type(np.sum(s) + dtype.type(b.reshape(-1)[0]))
@@ -221,12 +217,7 @@ def conv_backward(
     db : ndarray of shape (1, 1, 1, n_C)
     """
     func = "conv_backward"
-    if not isinstance(cache, tuple) or len(cache) != 4:
-        raise TypeError(
-            f"{func}: cache must be the tuple (A_prev, W, b, hparameters) returned by "
-            f"conv_forward, got {type(cache).__name__}"
-            + (f" of length {len(cache)}" if isinstance(cache, (tuple, list)) else "")
-        )
+    cache = unpack_cache(cache, ("A_prev", "W", "b", "hparameters"), "conv_forward", func)
     A_in, W_, _, geom, dtype = _conv_inputs(*cache, func)
     dZ = as_array(dZ, "dZ", func)
     m, n_C_prev, n_C = A_in.shape[0], W_.shape[2], W_.shape[3]

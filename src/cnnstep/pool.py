@@ -11,18 +11,19 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.geometry import WindowGeometry, as_array, compute_dtype, pool_counts, pool_geometry
+from cnnstep.geometry import (
+    WindowGeometry,
+    as_array,
+    check_pool_mode,
+    compute_dtype,
+    distribute_args,
+    pool_counts,
+    pool_geometry,
+    unpack_cache,
+)
 from cnnstep.windows import add_few_channels, tap_slices
 
-POOL_MODES = ("max", "average")
-
 PoolCache = tuple[np.ndarray, dict]
-
-
-def _check_mode(mode: Any, func: str) -> str:
-    if not isinstance(mode, str) or mode not in POOL_MODES:
-        raise ValueError(f"{func}: mode must be 'max' or 'average', got {mode!r}")
-    return mode
 
 
 def create_mask_from_window(x: np.ndarray) -> np.ndarray:
@@ -62,22 +63,12 @@ def distribute_value(dz: Any, shape: tuple[int, int]) -> np.ndarray:
     a : ndarray of shape (n_H, n_W)
         ``dz / (n_H * n_W)`` in every cell, so ``a.sum() == dz``.
     """
-    func = "distribute_value"
-    dz_arr = as_array(dz, "dz", func)
-    if dz_arr.size != 1:
-        raise ValueError(f"{func}: dz must be a single number, got shape {dz_arr.shape}")
-    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
-        raise ValueError(f"{func}: shape must be a pair (n_H, n_W), got {shape!r}")
-    for k, n in enumerate(shape):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"{func}: shape[{k}] must be a positive integer, got {n!r}")
-    n_H, n_W = int(shape[0]), int(shape[1])
-    dtype = compute_dtype(func, dz=dz_arr)
-    return np.full((n_H, n_W), dz_arr.reshape(-1)[0] / (n_H * n_W), dtype=dtype)
+    dz, (n_H, n_W), dtype = distribute_args(dz, shape, "distribute_value")
+    return np.full((n_H, n_W), dz / (n_H * n_W), dtype=dtype)
 
 
 def _pool_inputs(A_prev: Any, hparameters: Any, mode: Any, func: str):
-    mode = _check_mode(mode, func)
+    mode = check_pool_mode(mode, func)
     A_in = as_array(A_prev, "A_prev", func)
     geom = pool_geometry(A_in, hparameters, func)
     dtype = compute_dtype(func, A_prev=A_in)
@@ -257,12 +248,7 @@ def pool_backward(dA: np.ndarray, cache: PoolCache, mode: str = "max") -> np.nda
         window's real cells. Overlapping windows add up; uncovered cells get exactly 0.
     """
     func = "pool_backward"
-    if not isinstance(cache, tuple) or len(cache) != 2:
-        raise TypeError(
-            f"{func}: cache must be the tuple (A_prev, hparameters) returned by pool_forward, "
-            f"got {type(cache).__name__}"
-            + (f" of length {len(cache)}" if isinstance(cache, (tuple, list)) else "")
-        )
+    cache = unpack_cache(cache, ("A_prev", "hparameters"), "pool_forward", func)
     A_in, geom, dtype, mode = _pool_inputs(cache[0], cache[1], mode, func)
     dA = as_array(dA, "dA", func)
     expected = (A_in.shape[0], *geom.out_hw, A_in.shape[3])

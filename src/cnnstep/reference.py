@@ -17,10 +17,14 @@ import numpy as np
 
 from cnnstep.geometry import (
     as_array,
+    check_pool_mode,
     compute_dtype,
     conv_geometry,
+    distribute_args,
     explicit_pad,
     pool_geometry,
+    single_step_args,
+    unpack_cache,
 )
 from cnnstep.padding import crop_hw, pad_hw
 
@@ -68,17 +72,7 @@ def conv_single_step(a_slice_prev: np.ndarray, W: np.ndarray, b: Any) -> np.floa
     -------
     Z : numpy floating scalar
     """
-    a = as_array(a_slice_prev, "a_slice_prev", "conv_single_step")
-    W = as_array(W, "W", "conv_single_step")
-    b = as_array(b, "b", "conv_single_step")
-    if a.shape != W.shape:
-        raise ValueError(
-            f"conv_single_step: a_slice_prev and W must have the same shape, "
-            f"got a_slice_prev {a.shape} and W {W.shape}"
-        )
-    if b.size != 1:
-        raise ValueError(f"conv_single_step: b must hold one number, got shape {b.shape}")
-    dtype = compute_dtype("conv_single_step", a_slice_prev=a, W=W, b=b)
+    a, W, b, dtype = single_step_args(a_slice_prev, W, b, "conv_single_step")
     s = a.astype(dtype) * W.astype(dtype)  # element-wise product
     Z = np.sum(s)  # sum over all entries of the volume
     Z = Z + dtype.type(b.reshape(-1)[0])  # b.item(), not float(b): NumPy 2 refuses the latter
@@ -146,7 +140,8 @@ def conv_backward(dZ: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray,
     dW : ndarray of shape (f_h, f_w, n_C_prev, n_C)
     db : ndarray of shape (1, 1, 1, n_C)
     """
-    A_prev, W, b, hparameters = cache
+    A_prev, W, b, hparameters = unpack_cache(cache, ("A_prev", "W", "b", "hparameters"),
+                                             "conv_forward", "conv_backward")
     A_prev = as_array(A_prev, "A_prev", "conv_backward")
     W = as_array(W, "W", "conv_backward")
     b = as_array(b, "b", "conv_backward")
@@ -159,7 +154,7 @@ def conv_backward(dZ: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray,
     dil_h, dil_w = geom.dilation
     n_H, n_W = geom.out_hw
     if dZ.shape != (m, n_H, n_W, n_C):
-        raise ValueError(f"conv_backward: dZ must have shape {(m, n_H, n_W, n_C)}, "
+        raise ValueError(f"conv_backward: dZ must have the shape of Z, {(m, n_H, n_W, n_C)}, "
                          f"got shape {dZ.shape}")
 
     dA_prev = np.zeros(A_prev.shape, dtype=dtype)
@@ -222,22 +217,9 @@ def distribute_value(dz: Any, shape: tuple[int, int]) -> np.ndarray:
     -------
     a : ndarray of shape (n_H, n_W), every cell ``dz / (n_H * n_W)``
     """
-    dz_arr = as_array(dz, "dz", "distribute_value")
-    if dz_arr.size != 1:
-        raise ValueError(f"distribute_value: dz must be a single number, got shape {dz_arr.shape}")
-    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
-        raise ValueError(f"distribute_value: shape must be a pair (n_H, n_W), got {shape!r}")
-    n_H, n_W = shape
-    if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in shape):
-        raise ValueError(f"distribute_value: shape must hold positive integers, got {shape!r}")
-    dtype = compute_dtype("distribute_value", dz=dz_arr)
-    average = dz_arr.reshape(-1)[0] / (n_H * n_W)  # the number of cells, not n_H + n_W
+    dz, (n_H, n_W), dtype = distribute_args(dz, shape, "distribute_value")
+    average = dz / (n_H * n_W)  # divide by the number of cells, not by n_H + n_W
     return np.ones((n_H, n_W), dtype=dtype) * average
-
-
-def _check_mode(mode: Any, func: str) -> None:
-    if mode not in ("max", "average"):
-        raise ValueError(f"{func}: mode must be 'max' or 'average', got {mode!r}")
 
 
 def pool_forward(A_prev: np.ndarray, hparameters: dict,
@@ -255,7 +237,7 @@ def pool_forward(A_prev: np.ndarray, hparameters: dict,
     A : ndarray of shape (m, n_H, n_W, n_C)
     cache : (A_prev, hparameters)
     """
-    _check_mode(mode, "pool_forward")
+    check_pool_mode(mode, "pool_forward")
     A_in = as_array(A_prev, "A_prev", "pool_forward")
     geom = pool_geometry(A_in, hparameters, "pool_forward")
     dtype = compute_dtype("pool_forward", A_prev=A_in)
@@ -296,8 +278,9 @@ def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray
     -------
     dA_prev : ndarray of shape (m, n_H_prev, n_W_prev, n_C)
     """
-    _check_mode(mode, "pool_backward")
-    A_prev, hparameters = cache
+    check_pool_mode(mode, "pool_backward")
+    A_prev, hparameters = unpack_cache(cache, ("A_prev", "hparameters"), "pool_forward",
+                                       "pool_backward")
     A_prev = as_array(A_prev, "A_prev", "pool_backward")
     dA = as_array(dA, "dA", "pool_backward")
     geom = pool_geometry(A_prev, hparameters, "pool_backward")
@@ -308,7 +291,7 @@ def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray
     (top, _), (left, _) = geom.pad
     n_H, n_W = geom.out_hw
     if dA.shape != (m, n_H, n_W, n_C):
-        raise ValueError(f"pool_backward: dA must have shape {(m, n_H, n_W, n_C)}, "
+        raise ValueError(f"pool_backward: dA must have the shape of A, {(m, n_H, n_W, n_C)}, "
                          f"got shape {dA.shape}")
 
     dA_prev = np.zeros(A_prev.shape, dtype=dtype)

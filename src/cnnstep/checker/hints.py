@@ -1,0 +1,344 @@
+"""Guess the slip behind a failure, from the exception, the wrong values, or the pattern of which
+cases fail (see the tags in :mod:`cnnstep.checker.cases`).
+
+Hints are phrased as likely causes, not verdicts: the verdict is the comparison itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cnnstep.checker.cases import ALIASES, FUNCTIONS, TAG_WORDS, Case
+from cnnstep.checker.compare import ATOL, RTOL
+
+
+@dataclass
+class Run:
+    """One case run on a learner's function (kept in the child process only)."""
+
+    case: Case
+    status: str  # "pass", "fail", "error"
+    values: dict = field(default_factory=dict)
+    expected: object = None
+    got: object = None
+    problem: dict | None = None
+    error: BaseException | None = None
+    note: str | None = None
+
+
+def _close(a, b) -> bool:
+    try:
+        a = np.asarray(a, dtype=float)
+        b = np.asarray(b, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=ATOL))
+
+
+_REMOVED_ALIASES = {"float", "int", "bool", "object", "complex", "str", "long", "unicode"}
+
+
+def none_placeholders(fn_node: ast.AST | None) -> list[tuple[int, str]]:
+    """``(line, text)`` of every ``name = None`` inside a function: the template's blanks."""
+    if fn_node is None:
+        return []
+    found = []
+    for node in ast.walk(fn_node):
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                and node.value.value is None):
+            found.append((node.lineno, ast.unparse(node)))
+    return found
+
+
+def _placeholder_hint(fn_node, where) -> str:
+    lines = none_placeholders(fn_node)
+    text = "a value is still None: the template's `None` placeholders were not all filled in"
+    if lines:
+        shown = "; ".join(f"{where(n)}: `{t}`" for n, t in lines[:3])
+        text += f" ({shown})"
+    return text
+
+
+def exception_hint(function: str, exc: BaseException, run: Run, context: dict) -> str | None:
+    """A hint from what the function raised."""
+    message = str(exc)
+    if isinstance(exc, NameError):
+        name = getattr(exc, "name", None) or (re.findall(r"'(\w+)'", message) or [""])[0]
+        all_names = set(FUNCTIONS) | {a for v in ALIASES.values() for a in v}
+        if name in all_names:
+            return (f"it calls `{name}`, which your file does not define (or whose definition "
+                    "failed: see the warnings)")
+        if name in ("np", "numpy"):
+            return ("`np` is not defined: the file needs `import numpy as np` at top level (or "
+                    "that import failed: see the warnings)")
+        skipped = context.get("skipped_names", {})
+        if name in skipped:
+            return (f"it uses `{name}`, a global variable that only top-level code sets "
+                    f"({skipped[name]}), which the checker does not run: use the function's "
+                    "own parameter (or compute it inside the function) instead")
+        return (f"it uses `{name}`, which is not defined: a global variable from your notebook "
+                "used instead of the function's parameter, or a typo?")
+    if isinstance(exc, AttributeError):
+        match = re.search(r"module 'numpy' has no attribute '(\w+)'", message)
+        if match and match.group(1) in _REMOVED_ALIASES:
+            alias = match.group(1)
+            return (f"`np.{alias}` no longer exists (removed in NumPy 1.24): use the builtin "
+                    f"`{alias}` (or `np.{alias}64` where that exists)")
+        if "NoneType" in message:
+            return _placeholder_hint(context.get("fn_node"), context["where"])
+    if isinstance(exc, TypeError):
+        if re.search(r"only (0-dimensional|length-1|size-1) arrays can be converted", message):
+            return ("`float(...)` (or `int(...)`) of an array with dimensions, such as the "
+                    "bias `b` of shape (1, 1, 1), is an error in current NumPy (deprecated "
+                    "since 1.25): use `b.item()` or `float(np.squeeze(b))`")
+        if "NoneType" in message or "None" in message.split(":")[-1]:
+            return _placeholder_hint(context.get("fn_node"), context["where"])
+    if isinstance(exc, KeyError) and exc.args and exc.args[0] in ("pad", "stride", "f"):
+        return (f"hparameters[{exc.args[0]!r}] is not there: the checker passes the material's "
+                "keys only, {'stride', 'pad'} for convolution and {'f', 'stride'} for pooling")
+    if isinstance(exc, ValueError):
+        if "could not broadcast" in message and "(0," in message and "pad0" in run.case.tags:
+            return _tag_hint(function, "pad0")
+        if "setting an array element with a sequence" in message and function == "conv_forward":
+            return ("a value written into one cell of Z is an array, not a number: "
+                    "conv_single_step must return a scalar (for example with `.item()`)")
+    if isinstance(exc, MemoryError):
+        return "it ran out of memory (the checker limits each run): are the loops far too large?"
+    if isinstance(exc, RecursionError):
+        return "endless recursion: does the function call itself?"
+    return None
+
+
+def value_hint(function: str, run: Run, reference) -> str | None:
+    """A hint from how the returned values differ from the expected ones."""
+    v, got, exp = run.values, run.got, run.expected
+    kind = (run.problem or {}).get("kind")
+    if got is None or kind == "none":
+        return None  # handled by the placeholder hint
+    returns = {"conv_forward": "return Z, cache", "pool_forward": "return A, cache",
+               "conv_backward": "return dA_prev, dW, db"}
+    if kind == "type" and function in returns:
+        return f"it must return all of its results, in this order: `{returns[function]}`"
+    try:
+        if function == "zero_pad":
+            shape = np.shape(got)
+            x, p = v["X"], v["pad"]
+            if shape == tuple(d + 2 * p for d in x.shape) and p:
+                return ("it pads every axis, including the examples and channels: pad only "
+                        "height and width, `((0, 0), (pad, pad), (pad, pad), (0, 0))`")
+            if shape in ((x.shape[0], x.shape[1] + p, x.shape[2] + p, x.shape[3]),):
+                return "it pads only one side: `pad` zeros go on both sides of each axis"
+            if kind == "values":
+                return "the border is not all zeros, or the input is not copied to the middle"
+        elif function == "conv_single_step":
+            if kind == "shape":
+                return ("it returns an array; return a plain number: `Z = np.sum(s) + b.item()` "
+                        "(or `float(np.squeeze(...))`)")
+            s = float(np.sum(v["a_slice_prev"] * v["W"]))
+            if _close(got, s):
+                return "the bias b is not added"
+            if _close(got, s - float(v["b"].item())):
+                return "the bias b is subtracted instead of added"
+        elif function in ("conv_forward", "pool_forward"):
+            z, z_exp = got[0], exp[0]
+            if function == "conv_forward":
+                activations = {
+                    "ReLU": np.maximum(z_exp, 0),
+                    "sigmoid": 1 / (1 + np.exp(-z_exp)),
+                    "tanh": np.tanh(z_exp),
+                }
+                for name, out in activations.items():
+                    if _close(z, out):
+                        return (f"the output has a {name} applied: conv_forward must return the "
+                                "pre-activation Z (no activation inside; it is a separate layer)")
+                if _close(z, z_exp - v["b"]):
+                    return "the bias b is not added to each output channel"
+            if kind == "cache":
+                return None
+            hp = dict(v["hparameters"])
+            if hp["stride"] > 1 and kind == "values":
+                hp1 = dict(hp, stride=1)
+                if function == "conv_forward":
+                    dense = reference.conv_forward(v["A_prev"], v["W"], v["b"], hp1)[0]
+                else:
+                    dense = reference.pool_forward(v["A_prev"], hp1, v["mode"])[0]
+                n_h, n_w = np.shape(z)[1:3]
+                if _close(z, dense[:, :n_h, :n_w]):
+                    return ("the window corners do not move by the stride: use "
+                            "`vert_start = h * stride` and `horiz_start = w * stride`")
+            if function == "pool_forward":
+                other = "average" if v["mode"] == "max" else "max"
+                if _close(z, reference.pool_forward(v["A_prev"], v["hparameters"], other)[0]):
+                    return (f"mode {v['mode']!r} computes the {other} instead: check the "
+                            "`if mode == ...` branches")
+        elif function == "distribute_value":
+            n_h, n_w = v["shape"]
+            dz = v["dz"]
+            if _close(got, np.full(v["shape"], dz / (n_h + n_w))):
+                return ("it divides by n_H + n_W; divide by the number of cells, n_H * n_W "
+                        "(the two agree only for a 2x2 shape, which is the published case)")
+            if _close(got, np.full(v["shape"], dz)):
+                return "dz is not divided: each cell gets dz / (n_H * n_W)"
+            if np.ndim(got) == 0:
+                return ("it returns a number; return an array of the given shape filled with "
+                        "the average: `np.ones(shape) * dz / (n_H * n_W)`")
+        elif function == "create_mask_from_window":
+            x = v["x"]
+            if np.ndim(got) == 0 or np.shape(got) != x.shape:
+                return ("return a boolean mask shaped like x (`x == np.max(x)`), not an index "
+                        "or a number")
+            if _close(np.asarray(got, dtype=float), (x == x.min()).astype(float)):
+                return "the mask marks the minimum, not the maximum"
+        elif function == "pool_backward":
+            other = "average" if v["mode"] == "max" else "max"
+            if _close(got, reference.pool_backward(v["dA"], (v["A_prev"], v["hparameters"]),
+                                                   other)):
+                return (f"mode {v['mode']!r} computes the {other} case: check the "
+                        "`if mode == ...` branches")
+        elif function == "conv_backward":
+            wrong = (run.problem or {}).get("wrong_parts", [])
+            if wrong == ["db"]:
+                return "only db is wrong: for every window, `db[:, :, :, c] += dZ[i, h, w, c]`"
+            if "dW" in wrong and "dA_prev" not in wrong:
+                return ("dW must add up the contributions of every window of every example: "
+                        "`dW[:, :, :, c] += a_slice * dZ[i, h, w, c]`, with `a_slice` taken from "
+                        "the padded input")
+    except Exception:  # a hint is a bonus; an odd return value must not break the check
+        return None
+    return None
+
+
+_TAG_ORDER = ("pad0", "remainder", "stride", "avg3", "overlap", "ties", "nonsquare", "batch1",
+              "channel1", "average", "max")
+
+
+def _tag_hint(function: str, tag: str) -> str:
+    lead = f"fails only when {TAG_WORDS[tag]}: "
+    backward = function in ("conv_backward", "pool_backward")
+    if tag == "pad0":
+        if function == "conv_backward":
+            return lead + ("un-padding with `[pad:-pad]` gives an empty slice when pad = 0; "
+                           "slice `[pad:pad + n_H_prev, pad:pad + n_W_prev, :]` instead")
+        if function == "zero_pad":
+            return lead + "with pad 0 the input must come back unchanged"
+        return lead + "a slice like `[pad:-pad]` is empty when pad = 0"
+    if tag == "stride":
+        return lead + ("the window corners must move by the stride (`vert_start = h * stride`, "
+                       "`horiz_start = w * stride`), and the output size divides by it")
+    if tag == "remainder":
+        text = lead + ("the output size is (n_H_prev - f + 2*pad) // stride + 1, rounded down")
+        if backward:
+            text += ", and input rows or columns that no window covers get zero gradient"
+        return text
+    if tag == "overlap":
+        if backward:
+            return lead + ("where windows overlap each window's gradient must be added: use "
+                           "`+=`, not `=`, when writing into dA_prev")
+        return lead + "windows must be read from the input as it is, not from a changed copy"
+    if tag == "avg3":
+        return lead + ("divide by the number of cells, n_H * n_W (9 for 3x3), not n_H + n_W (6): "
+                       "the two agree for 2x2 windows, which is why the published case passes")
+    if tag == "nonsquare":
+        return lead + ("height and width are mixed up somewhere (n_H vs n_W, shape[1] vs "
+                       "shape[2], vert vs horiz)")
+    if tag in ("batch1", "channel1"):
+        axis = "example" if tag == "batch1" else "channel"
+        return lead + f"something drops or mis-indexes the {axis} axis (`np.squeeze`?)"
+    if tag == "ties":
+        return lead + "check how the mask treats several equal maxima in one window"
+    return lead + f"check the code for mode {tag!r}"
+
+
+def tag_hint(function: str, runs: list[Run]) -> str | None:
+    """The slip suggested by which cases fail: a tag every failing case has, whose own simplest
+    case fails, while some case passes."""
+    failing = [r for r in runs if r.status != "pass"]
+    if not failing or len(failing) == len(runs):
+        return None
+    for tag in _TAG_ORDER:
+        if not all(tag in r.case.tags for r in failing):
+            continue
+        own = [r for r in runs if tag in r.case.tags and not r.case.published]
+        if not own:
+            continue
+        fewest = min(len(r.case.tags) for r in own)
+        if any(r.status != "pass" for r in own if len(r.case.tags) == fewest):
+            return _tag_hint(function, tag)
+    return None
+
+
+def passes_only_hint(function: str, runs: list[Run]) -> str | None:
+    """The slip suggested by which cases *pass*: a tag that every passing case has and no
+    failing case has (e.g. only the single-channel case passes)."""
+    passing = [r for r in runs if r.status == "pass"]
+    failing = [r for r in runs if r.status != "pass"]
+    if not passing or not failing:
+        return None
+    for tag in ("channel1", "batch1", "pad0"):
+        if all(tag in r.case.tags for r in passing) and not any(
+                tag in r.case.tags for r in failing):
+            lead = f"it passes only when {TAG_WORDS[tag]}: "
+            if tag == "channel1" and function == "conv_backward":
+                return lead + ("every output channel adds to the same window of dA_prev, so use "
+                               "`+=`, not `=`, and index W, dW and db by the channel c")
+            if tag == "channel1":
+                return lead + "check the loop over channels and the indexing by c"
+            if tag == "batch1":
+                return lead + ("check the loop over examples and the indexing by i (does one "
+                               "example overwrite another?)")
+            return lead + "check how pad is used"
+    return None
+
+
+def global_reads(fn, namespace: dict, defined_at: dict) -> list[str]:
+    """Global *data* (not functions or modules) that the function reads: likely a notebook
+    variable used instead of a parameter."""
+    import types
+
+    names: set[str] = set()
+    stack = [getattr(fn, "__code__", None)]
+    while stack:
+        code = stack.pop()
+        if code is None:
+            continue
+        names.update(code.co_names)
+        stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    found = []
+    for name in sorted(names):
+        if name.startswith("__") or name not in namespace:
+            continue
+        value = namespace[name]
+        if callable(value) or isinstance(value, types.ModuleType):
+            continue
+        loc = defined_at.get(name)
+        found.append(f"`{name}`" + (f" ({loc})" if loc else ""))
+    return found
+
+
+def hint_for(function: str, runs: list[Run], reported: Run, context: dict) -> str | None:
+    """The best hint for a function whose smallest failing case is ``reported``."""
+    hint = None
+    if reported.error is not None:
+        hint = exception_hint(function, reported.error, reported, context)
+    elif reported.got is None or (reported.problem or {}).get("kind") == "none":
+        hint = ("it returns None: the template's `None` placeholders are still there, or the "
+                "`return` line is missing")
+        lines = none_placeholders(context.get("fn_node"))
+        if lines:
+            hint += " (" + "; ".join(f"{context['where'](n)}: `{t}`" for n, t in lines[:3]) + ")"
+    else:
+        hint = value_hint(function, reported, context["reference"])
+    if hint is None:
+        hint = tag_hint(function, runs) or passes_only_hint(function, runs)
+    if hint is None and reported.error is None:
+        # Try the other failing cases: a mutant may show on a bigger one.
+        for run in runs:
+            if run.status == "fail" and run is not reported:
+                hint = value_hint(function, run, context["reference"])
+                if hint:
+                    break
+    return hint
