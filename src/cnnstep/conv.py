@@ -81,10 +81,10 @@ class _Scratch:
         self._buffers: dict[str, np.ndarray] = {}
 
     def __call__(self, name: str, size: int) -> np.ndarray:
-        buf = self._buffers.get(name)
-        if buf is None or buf.size < size:
-            buf = self._buffers[name] = np.empty(size, dtype=self.dtype)
-        return buf
+        if name not in self._buffers or self._buffers[name].size < size:
+            self._buffers.pop(name, None)  # free the small one before allocating
+            self._buffers[name] = np.empty(size, dtype=self.dtype)
+        return self._buffers[name]
 
 
 def _is_pointwise(geom: WindowGeometry) -> bool:
@@ -154,7 +154,7 @@ def conv_forward(
         return Z, (A_prev, W, b, hparameters)
     scratch = _Scratch(dtype)
     for ex, h0, h1 in row_blocks(m, n_H, n_W * K * dtype.itemsize):
-        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch, "A")
+        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch, "")
         z = Z[ex, h0:h1].reshape(-1, n_C)
         np.matmul(cols, W_mat, out=z)
         z += bias  # while the block is still in cache
@@ -162,12 +162,13 @@ def conv_forward(
 
 
 def _input_grad_by_correlation(
-    dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry, dA_prev: np.ndarray
+    dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry, dA_prev: np.ndarray, scratch: _Scratch
 ) -> None:
     """``dA_prev`` of a stride-1 convolution: the upstream gradient, padded by the kernel extent
     less the forward padding, correlated with the flipped kernel (filters and channels swapped).
 
-    Fills ``dA_prev`` (m, n_H_prev, n_W_prev, n_C_prev) block by block.
+    Fills ``dA_prev`` (m, n_H_prev, n_W_prev, n_C_prev) block by block, reusing the buffers of
+    ``scratch``.
     """
     dtype = dA_prev.dtype
     m, n_H, n_W, n_C = dZ.shape
@@ -185,10 +186,9 @@ def _input_grad_by_correlation(
         in_hw=(dZ_v.shape[1], dZ_v.shape[2]), out_hw=geom.in_hw,
     )
     W_flip = np.ascontiguousarray(W[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, n_C_prev)
-    scratch = _Scratch(dtype)
     n_W_prev = geom.in_hw[1]
     for ex, h0, h1 in row_blocks(m, geom.in_hw[0], n_W_prev * f_h * f_w * n_C * dtype.itemsize):
-        cols = _block_cols(dZ_v, g2, ex, h0, h1, dtype, scratch, "dZ")
+        cols = _block_cols(dZ_v, g2, ex, h0, h1, dtype, scratch, "")
         np.matmul(cols, W_flip, out=dA_prev[ex, h0:h1].reshape(-1, n_C_prev))
 
 
@@ -254,7 +254,7 @@ def conv_backward(
     scratch = _Scratch(dtype)
     row_bytes = n_W * K * dtype.itemsize * (1 if by_correlation else 2)
     for ex, h0, h1 in row_blocks(m, n_H, row_bytes):
-        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch, "A")
+        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch, "")
         dz = dZ[ex, h0:h1].reshape(-1, n_C)
         dW_mat += np.matmul(cols.T, dz, out=dW_part)
         db += _column_sums(dz)
@@ -264,7 +264,8 @@ def conv_backward(
             )
             col2im_add(dcols, geom, dA_prev[ex], h0)
     if by_correlation:
-        _input_grad_by_correlation(dZ, W_, geom, dA_prev)
+        cols = None  # let the scratch buffer go if the correlation needs a bigger one
+        _input_grad_by_correlation(dZ, W_, geom, dA_prev, scratch)
     return dA_prev, dW_mat.reshape(W_.shape), db.reshape(1, 1, 1, n_C)
 
 

@@ -313,13 +313,15 @@ def _max_backward(
 def _max_backward_ties(
     A_in: np.ndarray, dA: np.ndarray, geom: WindowGeometry, dtype: np.dtype, M: np.ndarray
 ) -> np.ndarray:
-    """Max-pool backward when some window has tied maxima: taps in row-major order, each
-    window routed at its first hit only."""
+    """Max-pool backward when some window has tied maxima or a NaN: taps in row-major order,
+    each window routed at its first hit only."""
     dA_prev = np.zeros(A_in.shape, dtype=dtype)
     unrouted = np.ones(M.shape, dtype=bool)  # windows whose maximum is not found yet
     for out_rows, out_cols, in_rows, in_cols in _taps(geom):
         u = unrouted[:, out_rows, out_cols]
-        hit = np.equal(A_in[:, in_rows, in_cols], M[:, out_rows, out_cols]) & u
+        x = A_in[:, in_rows, in_cols]
+        # A NaN is its window's maximum (as np.argmax and the frameworks have it).
+        hit = (np.equal(x, M[:, out_rows, out_cols]) | np.isnan(x)) & u
         u &= ~hit
         add_few_channels(dA_prev[:, in_rows, in_cols], np.where(hit, dA[:, out_rows, out_cols], 0))
     return dA_prev
