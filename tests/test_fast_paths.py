@@ -126,6 +126,7 @@ def test_stride_one_input_gradient_by_correlation(shape, hp):
         ((2, 8, 9, 5, 4, 3), {"stride": (2, 3), "pad": 0}),
         ((2, 9, 9, 4, 3, 3), {"stride": 3, "pad": 4}),  # windows wholly in padding
         ((2, 9, 9, 2, 3, 3), {"stride": 2, "pad": 1, "dilation": 2}),
+        ((2, 2, 2, 16, 64, 3), {"stride": 1, "pad": 1}),  # deep and small: kernel outweighs maps
     ],
 )
 def test_scatter_input_gradient(shape, hp):
@@ -148,6 +149,15 @@ def test_stride_that_does_not_divide_leaves_zero_gradient(stride, pad):
     _, dA, _, _ = _check_conv(A, Wt, b, hp, rng)
     assert not dA[:, 6:].any() and not dA[:, :, 6:].any()  # rows/cols 6, 7: read by no window
     _check_conv(A, Wt, b, {"stride": stride, "pad": pad}, rng)
+
+
+@pytest.mark.parametrize("f", [1, 3])
+def test_empty_batch(f):
+    A, Wt, b, rng = _conv_data(0, 5, 5, 3, 4, f)
+    Z, cache = cnnstep.conv_forward(A, Wt, b, {"stride": 1, "pad": 1})
+    dA, dW, db = cnnstep.conv_backward(np.zeros(Z.shape), cache)
+    assert Z.shape == (0, 5 + 3 - f, 5 + 3 - f, 4) and dA.shape == A.shape
+    assert not dW.any() and not db.any() and dW.shape == Wt.shape
 
 
 # ----------------------------------------------------------------------------- 1x1 convolutions

@@ -192,9 +192,18 @@ def _input_grad_by_correlation(
         np.matmul(cols, W_flip, out=dA_prev[ex, h0:h1].reshape(-1, n_C_prev))
 
 
-# The correlation route copies n_C values per input cell and tap, the scatter route touches
-# n_C_prev (several times over, on strided slices): past this ratio the scatter is cheaper.
-_CORRELATION_MAX_FILTER_RATIO = 6
+def _prefers_correlation(geom: WindowGeometry, m: int, n_C_prev: int, n_C: int) -> bool:
+    """Whether the stride-1 correlation route is cheaper than the scatter route for dA_prev.
+
+    Per input cell and tap, the correlation copies ``n_C`` values (plus, once, a transposed copy
+    of the kernel), the scatter adds ``n_C_prev`` values on strided slices, about six times
+    dearer per value (measured). Deep layers on small maps, where the kernel outweighs the
+    activations, therefore scatter.
+    """
+    if geom.stride != (1, 1):
+        return False
+    cells = m * geom.in_hw[0] * geom.in_hw[1]
+    return n_C * (cells + 3 * n_C_prev) <= 6 * cells * n_C_prev
 
 
 def conv_backward(
@@ -244,25 +253,29 @@ def conv_backward(
         )
         return dA_prev, dW_mat.reshape(W_.shape), db.reshape(1, 1, 1, n_C)
 
-    by_correlation = (
-        geom.stride == (1, 1) and n_C <= _CORRELATION_MAX_FILTER_RATIO * n_C_prev
-    )
-    dW_mat = np.zeros((K, n_C), dtype=dtype)
+    by_correlation = _prefers_correlation(geom, m, n_C_prev, n_C)
+    dW_mat = np.empty((K, n_C), dtype=dtype)
     db = np.zeros(n_C, dtype=dtype)
-    dW_part = np.empty((K, n_C), dtype=dtype)
+    dW_part = None
     dA_prev = (np.empty if by_correlation else np.zeros)(A_in.shape, dtype=dtype)
     scratch = _Scratch(dtype)
     row_bytes = n_W * K * dtype.itemsize * (1 if by_correlation else 2)
     for ex, h0, h1 in row_blocks(m, n_H, row_bytes):
         cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch, "")
         dz = dZ[ex, h0:h1].reshape(-1, n_C)
-        dW_mat += np.matmul(cols.T, dz, out=dW_part)
+        if dW_part is None:  # first block: straight into dW
+            dW_part = np.matmul(cols.T, dz, out=dW_mat)
+            dW_part = np.empty_like(dW_mat)
+        else:
+            dW_mat += np.matmul(cols.T, dz, out=dW_part)
         db += _column_sums(dz)
         if not by_correlation:
             dcols = np.matmul(
                 dz, W_mat.T, out=scratch("dcols", cols.size)[: cols.size].reshape(cols.shape)
             )
             col2im_add(dcols, geom, dA_prev[ex], h0)
+    if dW_part is None:  # an empty batch
+        dW_mat.fill(0)
     if by_correlation:
         cols = None  # let the scratch buffer go if the correlation needs a bigger one
         _input_grad_by_correlation(dZ, W_, geom, dA_prev, scratch)

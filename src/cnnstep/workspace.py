@@ -99,5 +99,5 @@ def row_blocks(
 
 def _even(n: int, most: int) -> int:
     """The step that splits ``n`` into the fewest parts of at most ``most``, evened out."""
-    parts = -(-n // most)
-    return -(-n // parts)
+    parts = max(1, -(-n // most))
+    return max(1, -(-n // parts))
