@@ -94,21 +94,19 @@ def _is_pointwise(geom: WindowGeometry) -> bool:
 
 def _block_cols(
     X: np.ndarray, geom: WindowGeometry, ex: slice, h0: int, h1: int, dtype: np.dtype,
-    scratch: _Scratch, tag: str,
+    scratch: _Scratch,
 ) -> np.ndarray:
-    """im2col of output rows ``h0:h1`` of examples ``ex``, built in reusable buffers."""
+    """im2col of output rows ``h0:h1`` of examples ``ex`` of ``X`` (unpadded), built in the
+    reusable buffers of ``scratch``."""
     r0, r1 = block_input_rows(geom, h0, h1)
-    k = len(range(*ex.indices(X.shape[0])))
-    (lt, rt), n_W_pad = geom.pad[1], X.shape[2] + sum(geom.pad[1])
-    slab_size = k * (r1 - r0) * n_W_pad * X.shape[3] if (lt or rt or geom.has_pad) else 0
-    slab = padded_rows(
-        X, geom.pad, ex, r0, r1, dtype=dtype,
-        out=scratch(tag + "slab", slab_size) if slab_size else None,
-    )
-    bg = block_geometry(geom, h1 - h0)
+    k = ex.stop - ex.start
+    buf = None
+    if geom.has_pad or X.dtype != dtype:  # the block may have to be built: reuse a buffer
+        buf = scratch("slab", k * (r1 - r0) * (X.shape[2] + sum(geom.pad[1])) * X.shape[3])
+    slab = padded_rows(X, geom.pad, ex, r0, r1, dtype=dtype, out=buf)
     f_h, f_w = geom.kernel
     size = k * (h1 - h0) * geom.out_hw[1] * f_h * f_w * X.shape[3]
-    return im2col(slab, bg, out=scratch(tag + "cols", size))
+    return im2col(slab, block_geometry(geom, h1 - h0), out=scratch("cols", size))
 
 
 def conv_forward(
@@ -154,7 +152,7 @@ def conv_forward(
         return Z, (A_prev, W, b, hparameters)
     scratch = _Scratch(dtype)
     for ex, h0, h1 in row_blocks(m, n_H, n_W * K * dtype.itemsize):
-        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch, "")
+        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch)
         z = Z[ex, h0:h1].reshape(-1, n_C)
         np.matmul(cols, W_mat, out=z)
         z += bias  # while the block is still in cache
@@ -188,7 +186,7 @@ def _input_grad_by_correlation(
     W_flip = np.ascontiguousarray(W[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, n_C_prev)
     n_W_prev = geom.in_hw[1]
     for ex, h0, h1 in row_blocks(m, geom.in_hw[0], n_W_prev * f_h * f_w * n_C * dtype.itemsize):
-        cols = _block_cols(dZ_v, g2, ex, h0, h1, dtype, scratch, "")
+        cols = _block_cols(dZ_v, g2, ex, h0, h1, dtype, scratch)
         np.matmul(cols, W_flip, out=dA_prev[ex, h0:h1].reshape(-1, n_C_prev))
 
 
@@ -261,7 +259,7 @@ def conv_backward(
     scratch = _Scratch(dtype)
     row_bytes = n_W * K * dtype.itemsize * (1 if by_correlation else 2)
     for ex, h0, h1 in row_blocks(m, n_H, row_bytes):
-        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch, "")
+        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch)
         dz = dZ[ex, h0:h1].reshape(-1, n_C)
         if dW_part is None:  # first block: straight into dW
             dW_part = np.matmul(cols.T, dz, out=dW_mat)
