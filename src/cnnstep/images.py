@@ -13,12 +13,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 def _pil():
     try:
-        from PIL import Image
+        from PIL import Image, ImageOps
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise UserError(
             "reading images needs Pillow: pip install 'cnnstep[images]'"
         ) from exc
-    return Image
+    return Image, ImageOps
 
 
 def load_image(
@@ -40,13 +40,15 @@ def load_image(
     -------
     ndarray of shape (n_H, n_W, channels), float32
     """
-    Image = _pil()
+    Image, ImageOps = _pil()
     path = Path(path)
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
     try:
         with Image.open(path) as img:
             img.load()
+            # Phone photos store their rotation in EXIF; apply it so the image is upright.
+            img = ImageOps.exif_transpose(img) or img
             if channels is None:
                 channels = 1 if img.mode in ("1", "L", "I", "I;16", "F") else 3
             img = img.convert("L" if channels == 1 else "RGB")
@@ -63,10 +65,14 @@ def load_image(
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """``(height, width)`` of an image file, read from its header only."""
-    Image = _pil()
+    """``(height, width)`` of an image file as displayed (EXIF rotation applied), read from its
+    header only."""
+    Image, _ = _pil()
     try:
         with Image.open(path) as img:
+            # EXIF orientations 5-8 rotate by 90 degrees: height and width swap.
+            if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+                return int(img.width), int(img.height)
             return int(img.height), int(img.width)
     except FileNotFoundError as exc:
         raise DataError(f"{path}: no such file") from exc
