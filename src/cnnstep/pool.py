@@ -1,8 +1,14 @@
 """Max and average pooling, vectorized over examples, positions and channels.
 
-Both passes walk the ``f_h x f_w`` taps of the window view (a handful of whole-array operations)
-instead of the output cells. Max pooling routes each window's gradient to its *first* maximum in
-row-major order, as the major frameworks do, so gradients keep their sum when values tie.
+Both passes walk the ``f_h x f_w`` taps of the windows (a handful of whole-array operations on
+strided slices) instead of the output cells; taps that fall in padding are simply skipped, so no
+padded copy of the input is made. Windows that tile the input (stride == window, no padding) take
+a faster route along whole input lines.
+
+Max pooling routes each window's gradient to its *first* maximum in row-major order, as the major
+frameworks do, so gradients keep their sum when values tie. The backward pass first assumes no
+ties (one cell per window equals its maximum, which a count confirms) and only redoes the routing
+tap by tap when that count shows a tie.
 """
 
 from __future__ import annotations
