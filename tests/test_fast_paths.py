@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import cnnstep
-from cnnstep import reference
+from cnnstep import conv, reference
 from cnnstep.workspace import row_blocks, workspace_budget
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=1e-4, atol=1e-4)}
@@ -132,6 +132,28 @@ def test_stride_one_input_gradient_by_correlation(shape, hp):
 def test_scatter_input_gradient(shape, hp):
     A, Wt, b, rng = _conv_data(*shape)
     _check_conv(A, Wt, b, hp, rng)
+
+
+STRIDED_CASES = [
+    ((2, 7, 7, 3, 4, 3), {"stride": 2, "pad": 1}),
+    ((2, 8, 8, 3, 4, 3), {"stride": 2, "pad": 1}),  # stride does not divide
+    ((2, 9, 8, 2, 3, (3, 2)), {"stride": (2, 3), "pad": 0}),
+    ((2, 9, 9, 4, 3, 3), {"stride": 3, "pad": 4}),  # windows wholly in padding
+    ((2, 9, 9, 3, 3, 2), {"stride": 3, "pad": 0}),  # stride longer than the kernel
+    ((2, 10, 9, 3, 5, 4), {"stride": 2, "pad": "same"}),  # asymmetric padding
+    ((2, 11, 11, 3, 2, 5), {"stride": 4, "pad": ((3, 0), (1, 4))}),
+    ((2, 6, 6, 3, 4, 1), {"stride": 2, "pad": 1}),
+]
+
+
+@pytest.mark.parametrize("route", ["phases", "scatter"])
+@pytest.mark.parametrize("shape, hp", STRIDED_CASES)
+def test_strided_input_gradient_both_routes(shape, hp, route, monkeypatch):
+    # Force each route, whatever the cost model would pick for these small shapes.
+    monkeypatch.setattr(conv, "_prefers_correlation", lambda *args: route == "phases")
+    A, Wt, b, rng = _conv_data(*shape)
+    _check_conv(A, Wt, b, hp, rng)
+    _check_conv(A, Wt, b, hp, rng, budget=300)
 
 
 @pytest.mark.parametrize("n_C_prev", [1, 2, 3, 7, 8, 9])

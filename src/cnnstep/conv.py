@@ -190,17 +190,73 @@ def _input_grad_by_correlation(
         np.matmul(cols, W_flip, out=dA_prev[ex, h0:h1].reshape(-1, n_C_prev))
 
 
-def _prefers_correlation(geom: WindowGeometry, m: int, n_C_prev: int, n_C: int) -> bool:
-    """Whether the stride-1 correlation route is cheaper than the scatter route for dA_prev.
+def _phase_outputs(phase: int, stride: int, pad_before: int, n_in: int) -> tuple[int, int]:
+    """Positions ``u0 .. u1`` (inclusive) of the input cells ``u * stride + phase - pad_before``
+    that are real (``0 <= cell < n_in``): one stride phase of the input."""
+    return -((phase - pad_before) // stride), (n_in - 1 + pad_before - phase) // stride
 
-    Per input cell and tap, the correlation copies ``n_C`` values (plus, once, a transposed copy
-    of the kernel), the scatter adds ``n_C_prev`` values on strided slices, about six times
-    dearer per value (measured). Deep layers on small maps, where the kernel outweighs the
-    activations, therefore scatter.
+
+def _input_grad_by_phases(
+    dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry, dA_prev: np.ndarray, scratch: _Scratch
+) -> None:
+    """``dA_prev`` of a strided convolution (dilation 1), one stride phase at a time.
+
+    The input cells ``(s_h * u + a, s_w * v + b)`` (padded coordinates) of phase ``(a, b)`` are
+    reached only by the taps ``(a + s_h * p, b + s_w * q)``, from output cell ``(u - p, v - q)``:
+    a stride-1 correlation of the upstream gradient with that sub-kernel, flipped. Each phase is
+    one im2col + GEMM, written to its strided slice of ``dA_prev``; no scatter-add is needed, and
+    every cell is written exactly once.
     """
-    if geom.stride != (1, 1):
+    dtype = dA_prev.dtype
+    m, n_H, n_W, n_C = dZ.shape
+    f_h, f_w, n_C_prev, _ = W.shape
+    (s_h, s_w), (t, _), (lt, _) = geom.stride, geom.pad[0], geom.pad[1]
+    (H, W_in) = geom.in_hw
+    for a in range(s_h):
+        u0, u1 = _phase_outputs(a, s_h, t, H)
+        k_a = len(range(a, f_h, s_h))
+        for b in range(s_w):
+            v0, v1 = _phase_outputs(b, s_w, lt, W_in)
+            if u0 > u1 or v0 > v1:
+                continue  # the phase holds no real cell
+            U, V, k_b = u1 - u0 + 1, v1 - v0 + 1, len(range(b, f_w, s_w))
+            y0, x0 = s_h * u0 + a - t, s_w * v0 + b - lt
+            dst = dA_prev[:, y0: y0 + (U - 1) * s_h + 1: s_h, x0: x0 + (V - 1) * s_w + 1: s_w]
+            if k_a == 0 or k_b == 0:  # stride longer than the kernel: no tap reaches these
+                dst[...] = 0
+                continue
+            # Output u reads dZ rows u - k_a + 1 .. u: pad dZ (or crop it) to exactly those.
+            top, bottom = k_a - 1 - u0, u1 - (n_H - 1)
+            left, right = k_b - 1 - v0, v1 - (n_W - 1)
+            dZ_v = dZ[:, max(0, -top): n_H - max(0, -bottom),
+                      max(0, -left): n_W - max(0, -right)]
+            g2 = WindowGeometry(
+                kernel=(k_a, k_b), stride=(1, 1), dilation=(1, 1),
+                pad=((max(0, top), max(0, bottom)), (max(0, left), max(0, right))),
+                in_hw=(dZ_v.shape[1], dZ_v.shape[2]), out_hw=(U, V),
+            )
+            sub = W[a::s_h, b::s_w][::-1, ::-1].transpose(0, 1, 3, 2)
+            W_flip = np.ascontiguousarray(sub).reshape(-1, n_C_prev)
+            for ex, h0, h1 in row_blocks(m, U, V * k_a * k_b * n_C * dtype.itemsize):
+                cols = _block_cols(dZ_v, g2, ex, h0, h1, dtype, scratch)
+                k = ex.stop - ex.start
+                out = scratch("phase", k * (h1 - h0) * V * n_C_prev)[: k * (h1 - h0) * V * n_C_prev]
+                np.matmul(cols, W_flip, out=out.reshape(-1, n_C_prev))
+                dst[ex, h0:h1] = out.reshape(k, h1 - h0, V, n_C_prev)
+
+
+def _prefers_correlation(geom: WindowGeometry, m: int, n_C_prev: int, n_C: int) -> bool:
+    """Whether a correlation route (stride 1, or stride phases) is cheaper than the scatter
+    route for dA_prev.
+
+    Per input cell and tap (divided by the stride area for phases), a correlation copies ``n_C``
+    values (plus, once, a transposed copy of the kernel); the scatter adds ``n_C_prev`` values on
+    strided slices, about six times dearer per value (measured). Deep layers on small maps, where
+    the kernel outweighs the activations, therefore scatter. Strided and dilated at once: scatter.
+    """
+    if geom.stride != (1, 1) and geom.dilation != (1, 1):
         return False
-    cells = m * geom.in_hw[0] * geom.in_hw[1]
+    cells = m * geom.in_hw[0] * geom.in_hw[1] // (geom.stride[0] * geom.stride[1])
     return n_C * (cells + 3 * n_C_prev) <= 6 * cells * n_C_prev
 
 
@@ -276,7 +332,10 @@ def conv_backward(
         dW_mat.fill(0)
     if by_correlation:
         cols = None  # let the scratch buffer go if the correlation needs a bigger one
-        _input_grad_by_correlation(dZ, W_, geom, dA_prev, scratch)
+        if geom.stride == (1, 1):
+            _input_grad_by_correlation(dZ, W_, geom, dA_prev, scratch)
+        else:
+            _input_grad_by_phases(dZ, W_, geom, dA_prev, scratch)
     return dA_prev, dW_mat.reshape(W_.shape), db.reshape(1, 1, 1, n_C)
 
 
