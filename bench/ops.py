@@ -148,6 +148,14 @@ def sgemm_peak(repeat: int, n: int = 2048) -> float:
     return 2.0 * n**3 / (ms * 1e-3) / 1e9
 
 
+def load_average() -> str:
+    """The 1-minute load average and the core count: other work on the machine skews timings."""
+    try:
+        return f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    except OSError:
+        return "unknown"
+
+
 def blas_name() -> str:
     """NumPy's BLAS and the kernel it picked for this CPU, as threadpoolctl reports them."""
     from threadpoolctl import threadpool_info
@@ -320,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     with threadpool_limits(limits=args.threads):
         print(f"threads: {args.threads} (NumPy BLAS and PyTorch)  numpy {np.__version__} "
               f"[{blas_name()}]  torch {torch.__version__}")
-        print(f"idle threads: {waits}")
+        print(f"idle threads: {waits}; load average at start: {load_average()}")
         peak = sgemm_peak(args.repeat)
         rng = np.random.default_rng(0)
         suite = run_table(SUITE, args.repeat, rng)
@@ -329,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         # inflate every percentage.
         peak = max(peak, sgemm_peak(args.repeat))
         print(f"sgemm peak (NumPy, 2048^3 float32, best before/after the table): "
-              f"{peak:.1f} GFLOP/s\n")
+              f"{peak:.1f} GFLOP/s; load average after the timings: {load_average()}\n")
         ratios = print_table(suite, peak)
         geo = math.exp(sum(map(math.log, ratios)) / len(ratios))
         print(f"\ngeometric-mean ratio cnnstep/PyTorch over the suite: {geo:.2f} "
