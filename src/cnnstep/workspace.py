@@ -2,10 +2,13 @@
 
 Convolution copies each window into a matrix (im2col); for a large batch that matrix is many
 times the size of the input. The ops therefore process the batch in blocks of output rows whose
-scratch arrays fit in the budget set here (default 128 MiB). Results do not depend on the budget.
+scratch arrays fit in the budget set here (default 128 MiB). Results do not depend on the budget
+(up to float rounding in the sums over the batch).
 
-Blocks are also kept small on purpose (:data:`CACHE_BLOCK_BYTES`): a window matrix that is still
-in cache when the matrix product reads it costs far less than one that went out to main memory.
+Blocks are also kept small on purpose (:data:`CACHE_BLOCK_BYTES`, 4 MiB): a window matrix that is
+still in cache when the matrix product reads it costs far less than one that went out to main
+memory. So in practice one op's scratch is a few MiB whatever the batch size; the budget is the
+upper bound for users who want less.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ def get_workspace_budget() -> int:
 def set_workspace_budget(nbytes: int | None) -> None:
     """Set the scratch-memory budget of one op, in bytes (``None`` restores the default).
 
-    A budget smaller than one example's scratch still works: the batch is then processed one
-    example at a time.
+    Results do not depend on it (up to float rounding in the sums over the batch). A budget
+    smaller than one output row's scratch still works: the rows are then processed one at a
+    time.
     """
     global _budget
     if nbytes is None:
@@ -50,13 +54,6 @@ def workspace_budget(nbytes: int | None) -> Iterator[None]:
         yield
     finally:
         set_workspace_budget(old)
-
-
-def batch_chunks(m: int, bytes_per_example: int) -> Iterator[slice]:
-    """Slices of ``range(m)`` whose scratch (``bytes_per_example`` each) fits the budget."""
-    step = max(1, _budget // max(1, bytes_per_example))
-    for start in range(0, m, step):
-        yield slice(start, min(start + step, m))
 
 
 def row_blocks(
