@@ -111,11 +111,17 @@ def test_budget_blocks_give_bitwise_equal_forward():
         ((2, 9, 9, 3, 4, 3), {"stride": 1, "pad": 2, "dilation": 2}),
         ((2, 9, 8, 3, 4, (3, 2)), {"stride": 1, "pad": "same", "dilation": (1, 3)}),
         ((2, 7, 7, 1, 6, 5), {"stride": 1, "pad": 2}),  # one channel, still the correlation
+        # >= 8 input channels: dW from the same window matrix of dZ
+        ((2, 6, 7, 8, 5, 3), {"stride": 1, "pad": 1}),
+        ((2, 5, 5, 12, 4, 2), {"stride": 1, "pad": 3}),
+        ((2, 9, 9, 9, 4, 3), {"stride": 1, "pad": ((0, 3), (2, 1)), "dilation": 2}),
     ],
 )
-def test_stride_one_input_gradient_by_correlation(shape, hp):
+def test_stride_one_input_gradient_by_correlation(shape, hp, monkeypatch):
+    monkeypatch.setattr(conv, "_prefers_correlation", lambda *args: True)
     A, Wt, b, rng = _conv_data(*shape)
     _check_conv(A, Wt, b, hp, rng)
+    _check_conv(A, Wt, b, hp, rng, budget=300)
 
 
 @pytest.mark.parametrize(
@@ -143,6 +149,8 @@ STRIDED_CASES = [
     ((2, 10, 9, 3, 5, 4), {"stride": 2, "pad": "same"}),  # asymmetric padding
     ((2, 11, 11, 3, 2, 5), {"stride": 4, "pad": ((3, 0), (1, 4))}),
     ((2, 6, 6, 3, 4, 1), {"stride": 2, "pad": 1}),
+    ((2, 9, 9, 8, 5, 3), {"stride": 2, "pad": 1}),  # >= 8 channels: dW from the phases
+    ((2, 10, 9, 10, 3, (3, 2)), {"stride": (3, 2), "pad": ((2, 0), (1, 1))}),
 ]
 
 

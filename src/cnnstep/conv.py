@@ -87,6 +87,34 @@ class _Scratch:
         return self._buffers[name]
 
 
+class _ProductSum:
+    """A sum of matrix products added block by block; the first goes straight into the total."""
+
+    def __init__(self, shape: tuple[int, int], dtype: np.dtype):
+        self.total = np.zeros(shape, dtype=dtype)  # stays zero for an empty batch
+        self._part: np.ndarray | None = None
+        self._empty = True
+
+    def add(self, a: np.ndarray, b: np.ndarray) -> None:
+        if self._empty:
+            np.matmul(a, b, out=self.total)
+            self._empty = False
+            return
+        if self._part is None:
+            self._part = np.empty_like(self.total)
+        self.total += np.matmul(a, b, out=self._part)
+
+
+def _rows_of(X: np.ndarray, dtype: np.dtype, scratch: _Scratch) -> np.ndarray:
+    """``X`` (k, rows, cols, n_C) as a (k * rows * cols, n_C) matrix of ``dtype``; a view when
+    possible, else a copy in a reused buffer."""
+    if X.dtype == dtype and X.flags.c_contiguous:
+        return X.reshape(-1, X.shape[3])
+    buf = scratch("rows", X.size)[: X.size].reshape(X.shape)
+    np.copyto(buf, X, casting="unsafe")
+    return buf.reshape(-1, X.shape[3])
+
+
 def _is_pointwise(geom: WindowGeometry) -> bool:
     """1x1 kernel, stride 1, no padding: every input cell is one window, in order."""
     return geom.kernel == (1, 1) and geom.stride == (1, 1) and not geom.has_pad
@@ -159,14 +187,20 @@ def conv_forward(
     return Z, (A_prev, W, b, hparameters)
 
 
-def _input_grad_by_correlation(
-    dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry, dA_prev: np.ndarray, scratch: _Scratch
-) -> None:
-    """``dA_prev`` of a stride-1 convolution: the upstream gradient, padded by the kernel extent
-    less the forward padding, correlated with the flipped kernel (filters and channels swapped).
+def _grads_by_correlation(
+    A_in: np.ndarray | None, dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry,
+    dA_prev: np.ndarray, scratch: _Scratch,
+) -> np.ndarray | None:
+    """``dA_prev`` and ``dW`` of a stride-1 convolution from one window matrix of ``dZ``.
+
+    ``dA_prev`` is the upstream gradient, padded by the kernel extent less the forward padding,
+    correlated with the flipped kernel (filters and channels swapped). Row ``q`` of that window
+    matrix holds, for each tap, the gradient of the output whose window reads input cell ``q``
+    through that tap, so ``A_prev`` (as rows) times the same matrix is ``dW``, taps flipped: no
+    window copy of ``A_prev`` is needed at all.
 
     Fills ``dA_prev`` (m, n_H_prev, n_W_prev, n_C_prev) block by block, reusing the buffers of
-    ``scratch``.
+    ``scratch``; returns dW (f_h, f_w, n_C_prev, n_C), or ``None`` when ``A_in`` is ``None``.
     """
     dtype = dA_prev.dtype
     m, n_H, n_W, n_C = dZ.shape
@@ -184,10 +218,17 @@ def _input_grad_by_correlation(
         in_hw=(dZ_v.shape[1], dZ_v.shape[2]), out_hw=geom.in_hw,
     )
     W_flip = np.ascontiguousarray(W[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, n_C_prev)
+    dW_flip = _ProductSum((n_C_prev, f_h * f_w * n_C), dtype)
     n_W_prev = geom.in_hw[1]
     for ex, h0, h1 in row_blocks(m, geom.in_hw[0], n_W_prev * f_h * f_w * n_C * dtype.itemsize):
         cols = _block_cols(dZ_v, g2, ex, h0, h1, dtype, scratch)
         np.matmul(cols, W_flip, out=dA_prev[ex, h0:h1].reshape(-1, n_C_prev))
+        if A_in is not None:
+            dW_flip.add(_rows_of(A_in[ex, h0:h1], dtype, scratch).T, cols)
+    if A_in is None:
+        return None
+    dW = dW_flip.total.reshape(n_C_prev, f_h, f_w, n_C)[:, ::-1, ::-1].transpose(1, 2, 0, 3)
+    return np.ascontiguousarray(dW)
 
 
 def _phase_outputs(phase: int, stride: int, pad_before: int, n_in: int) -> tuple[int, int]:
@@ -196,22 +237,27 @@ def _phase_outputs(phase: int, stride: int, pad_before: int, n_in: int) -> tuple
     return -((phase - pad_before) // stride), (n_in - 1 + pad_before - phase) // stride
 
 
-def _input_grad_by_phases(
-    dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry, dA_prev: np.ndarray, scratch: _Scratch
-) -> None:
-    """``dA_prev`` of a strided convolution (dilation 1), one stride phase at a time.
+def _grads_by_phases(
+    A_in: np.ndarray | None, dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry,
+    dA_prev: np.ndarray, scratch: _Scratch,
+) -> np.ndarray | None:
+    """``dA_prev`` and ``dW`` of a strided convolution (dilation 1), one stride phase at a time.
 
     The input cells ``(s_h * u + a, s_w * v + b)`` (padded coordinates) of phase ``(a, b)`` are
     reached only by the taps ``(a + s_h * p, b + s_w * q)``, from output cell ``(u - p, v - q)``:
     a stride-1 correlation of the upstream gradient with that sub-kernel, flipped. Each phase is
     one im2col + GEMM, written to its strided slice of ``dA_prev``; no scatter-add is needed, and
-    every cell is written exactly once.
+    every cell is written exactly once. As in :func:`_grads_by_correlation`, the phase's input
+    cells times the same window matrix give ``dW`` of the phase's taps.
+
+    Returns dW (f_h, f_w, n_C_prev, n_C), or ``None`` when ``A_in`` is ``None``.
     """
     dtype = dA_prev.dtype
     m, n_H, n_W, n_C = dZ.shape
     f_h, f_w, n_C_prev, _ = W.shape
     (s_h, s_w), (t, _), (lt, _) = geom.stride, geom.pad[0], geom.pad[1]
     (H, W_in) = geom.in_hw
+    dW = np.zeros(W.shape, dtype=dtype)  # taps no phase reaches (cells in padding only) stay 0
     for a in range(s_h):
         u0, u1 = _phase_outputs(a, s_h, t, H)
         k_a = len(range(a, f_h, s_h))
@@ -237,12 +283,26 @@ def _input_grad_by_phases(
             )
             sub = W[a::s_h, b::s_w][::-1, ::-1].transpose(0, 1, 3, 2)
             W_flip = np.ascontiguousarray(sub).reshape(-1, n_C_prev)
+            A_phase = None if A_in is None else (
+                A_in[:, y0: y0 + (U - 1) * s_h + 1: s_h, x0: x0 + (V - 1) * s_w + 1: s_w]
+            )
+            dW_flip = _ProductSum((n_C_prev, k_a * k_b * n_C), dtype)
             for ex, h0, h1 in row_blocks(m, U, V * k_a * k_b * n_C * dtype.itemsize):
                 cols = _block_cols(dZ_v, g2, ex, h0, h1, dtype, scratch)
                 k = ex.stop - ex.start
                 out = scratch("phase", k * (h1 - h0) * V * n_C_prev)[: k * (h1 - h0) * V * n_C_prev]
                 np.matmul(cols, W_flip, out=out.reshape(-1, n_C_prev))
                 dst[ex, h0:h1] = out.reshape(k, h1 - h0, V, n_C_prev)
+                if A_phase is not None:
+                    dW_flip.add(_rows_of(A_phase[ex, h0:h1], dtype, scratch).T, cols)
+            if A_phase is not None:
+                dW[a::s_h, b::s_w] = dW_flip.total.reshape(n_C_prev, k_a, k_b, n_C)[
+                    :, ::-1, ::-1].transpose(1, 2, 0, 3)
+    return None if A_in is None else dW
+
+
+# Below this many input channels, dW comes from window copies of A_prev, not from those of dZ.
+_DW_FROM_DZ_MIN_CHANNELS = 8
 
 
 def _prefers_correlation(geom: WindowGeometry, m: int, n_C_prev: int, n_C: int) -> bool:
@@ -302,47 +362,47 @@ def conv_backward(
         dA_prev = np.empty(A_in.shape, dtype=dtype)
         np.matmul(dZ_mat, W_mat.T, out=dA_prev.reshape(-1, n_C_prev))
         dW_mat = A_mat.T @ dZ_mat
-        db = _column_sums(dZ_mat) if dZ_mat.shape[0] <= 4096 else sum(
-            _column_sums(dZ_mat[i:i + 4096]) for i in range(0, dZ_mat.shape[0], 4096)
-        )
+        db = _batch_sums(dZ_mat)
         return dA_prev, dW_mat.reshape(W_.shape), db.reshape(1, 1, 1, n_C)
 
-    by_correlation = _prefers_correlation(geom, m, n_C_prev, n_C)
-    dW_mat = np.empty((K, n_C), dtype=dtype)
-    db = np.zeros(n_C, dtype=dtype)
-    dW_part = None
-    dA_prev = (np.empty if by_correlation else np.zeros)(A_in.shape, dtype=dtype)
+    db = _batch_sums(dZ.reshape(-1, n_C)).reshape(1, 1, 1, n_C)
     scratch = _Scratch(dtype)
-    row_bytes = n_W * K * dtype.itemsize * (1 if by_correlation else 2)
-    for ex, h0, h1 in row_blocks(m, n_H, row_bytes):
+    if _prefers_correlation(geom, m, n_C_prev, n_C):
+        dA_prev = np.empty(A_in.shape, dtype=dtype)  # every cell gets written
+        grads = _grads_by_correlation if geom.stride == (1, 1) else _grads_by_phases
+        if n_C_prev >= _DW_FROM_DZ_MIN_CHANNELS:
+            return dA_prev, grads(A_in, dZ, W_, geom, dA_prev, scratch), db
+        # Few input channels: a dW product with n_C_prev rows runs slowly; window copies of
+        # A_prev are cheap here instead.
+        grads(None, dZ, W_, geom, dA_prev, scratch)
+        dW_mat = _ProductSum((K, n_C), dtype)
+        for ex, h0, h1 in row_blocks(m, n_H, n_W * K * dtype.itemsize):
+            cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch)
+            dW_mat.add(cols.T, dZ[ex, h0:h1].reshape(-1, n_C))
+        return dA_prev, dW_mat.total.reshape(W_.shape), db
+
+    dW_mat = _ProductSum((K, n_C), dtype)
+    dA_prev = np.zeros(A_in.shape, dtype=dtype)
+    for ex, h0, h1 in row_blocks(m, n_H, 2 * n_W * K * dtype.itemsize):
         cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch)
         dz = dZ[ex, h0:h1].reshape(-1, n_C)
-        if dW_part is None:  # first block: straight into dW
-            dW_part = np.matmul(cols.T, dz, out=dW_mat)
-            dW_part = np.empty_like(dW_mat)
-        else:
-            dW_mat += np.matmul(cols.T, dz, out=dW_part)
-        db += _column_sums(dz)
-        if not by_correlation:
-            dcols = np.matmul(
-                dz, W_mat.T, out=scratch("dcols", cols.size)[: cols.size].reshape(cols.shape)
-            )
-            col2im_add(dcols, geom, dA_prev[ex], h0)
-    if dW_part is None:  # an empty batch
-        dW_mat.fill(0)
-    if by_correlation:
-        cols = None  # let the scratch buffer go if the correlation needs a bigger one
-        if geom.stride == (1, 1):
-            _input_grad_by_correlation(dZ, W_, geom, dA_prev, scratch)
-        else:
-            _input_grad_by_phases(dZ, W_, geom, dA_prev, scratch)
-    return dA_prev, dW_mat.reshape(W_.shape), db.reshape(1, 1, 1, n_C)
+        dW_mat.add(cols.T, dz)
+        dcols = np.matmul(
+            dz, W_mat.T, out=scratch("dcols", cols.size)[: cols.size].reshape(cols.shape)
+        )
+        col2im_add(dcols, geom, dA_prev[ex], h0)
+    return dA_prev, dW_mat.total.reshape(W_.shape), db
 
 
-def _column_sums(X: np.ndarray) -> np.ndarray:
-    """Sum over the rows of a 2-D array.
+def _batch_sums(X: np.ndarray, rows: int = 4096) -> np.ndarray:
+    """Sum over the rows of a 2-D array, a few thousand rows at a time.
 
-    Called per block, so a float32 sum runs over a few thousand rows at most before it is added
-    to the total: two levels, which keeps the rounding error small.
+    Two levels of float32 sums (within a chunk, then of the chunks) keep the rounding error
+    small over a large batch.
     """
-    return X.sum(axis=0)
+    if X.shape[0] <= rows:
+        return X.sum(axis=0)
+    total = X[:rows].sum(axis=0)
+    for i in range(rows, X.shape[0], rows):
+        total += X[i:i + rows].sum(axis=0)
+    return total
