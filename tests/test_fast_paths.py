@@ -135,7 +135,8 @@ def test_stride_one_input_gradient_by_correlation(shape, hp, monkeypatch):
         ((2, 2, 2, 16, 64, 3), {"stride": 1, "pad": 1}),  # deep and small: kernel outweighs maps
     ],
 )
-def test_scatter_input_gradient(shape, hp):
+def test_scatter_input_gradient(shape, hp, monkeypatch):
+    monkeypatch.setattr(conv, "_prefers_correlation", lambda *args: False)
     A, Wt, b, rng = _conv_data(*shape)
     _check_conv(A, Wt, b, hp, rng)
 
@@ -166,9 +167,12 @@ def test_strided_input_gradient_both_routes(shape, hp, route, monkeypatch):
 
 @pytest.mark.parametrize("n_C_prev", [1, 2, 3, 7, 8, 9])
 @pytest.mark.parametrize("stride", [1, 2])
-def test_few_input_channels(n_C_prev, stride):
-    # Between 2 and 7 channels the scatter loops per channel; 1 and >= 8 add whole slices.
-    A, Wt, b, rng = _conv_data(2, 7, 7, n_C_prev, 50, 3)
+@pytest.mark.parametrize("route", ["correlation", "scatter"])
+def test_few_input_channels(n_C_prev, stride, route, monkeypatch):
+    # Scatter: between 2 and 7 channels it loops per channel; 1 and >= 8 add whole slices.
+    # Correlation: below 8 channels dW comes from window copies of A_prev, else from dZ's.
+    monkeypatch.setattr(conv, "_prefers_correlation", lambda *args: route == "correlation")
+    A, Wt, b, rng = _conv_data(2, 7, 7, n_C_prev, 5, 3)
     _check_conv(A, Wt, b, {"stride": stride, "pad": 1}, rng)
 
 
