@@ -2,15 +2,20 @@
 
 The output rows are processed in blocks small enough that each block's window matrix is still in
 cache when the matrix product reads it (:func:`cnnstep.workspace.row_blocks`); scratch buffers
-are allocated once per call and reused by every block.
+are allocated once per call and reused by every block, so one call's scratch is a few MiB
+whatever the batch size.
 
-Backward, the input gradient takes one of two routes:
+Backward, the input gradient takes one of two routes, chosen by a cost model
+(:func:`_prefers_correlation`):
 
-* stride 1: a correlation of the (padded) upstream gradient with the flipped kernel, through the
-  same im2col + GEMM path as the forward pass: no scatter at all;
-* otherwise, or when the layer has many more filters than input channels (where that
-  correlation would copy far more than it saves): one GEMM for the gradient of every window,
-  then a scatter-add tap by tap on strided slices.
+* correlation: ``dA_prev`` is the upstream gradient correlated with the flipped kernel, through
+  the same im2col + GEMM path as the forward pass, with no scatter at all. Stride 1 is one
+  correlation; a larger stride splits the input into stride phases, one small correlation each.
+  With 8 or more input channels, the same window matrix of ``dZ`` also gives ``dW``, so backward
+  makes no window copy of ``A_prev``;
+* scatter (many more filters than input channels, deep layers on small maps, strided and dilated
+  at once): one GEMM for the gradient of every window, then a scatter-add tap by tap on strided
+  slices.
 
 A 1x1 convolution with stride 1 and no padding is a single matrix product each way.
 """
