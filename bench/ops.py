@@ -328,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"threads: {args.threads} (NumPy BLAS and PyTorch)  numpy {np.__version__} "
               f"[{blas_name()}]  torch {torch.__version__}")
         print(f"idle threads: {waits}; load average at start: {load_average()}")
+        load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
         peak = sgemm_peak(3 * args.repeat)
         rng = np.random.default_rng(0)
         suite = run_table(SUITE, args.repeat, rng)
@@ -337,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         peak = max(peak, sgemm_peak(3 * args.repeat))
         print(f"sgemm peak (NumPy, 2048^3 float32, best before/after the table): "
               f"{peak:.1f} GFLOP/s; load average after the timings: {load_average()}\n")
+        busy = max(os.getloadavg()[0], load_at_start) if hasattr(os, "getloadavg") else 0.0
+        # The load average counts this benchmark's own threads too.
+        if busy > args.threads + 0.5 * (os.cpu_count() or 1):
+            print(f"warning: the machine was busy with other work (load average up to "
+                  f"{busy:.1f}): multi-threaded BLAS calls stall when a core is taken away, "
+                  f"so timings, cnnstep's most of all (it makes many BLAS calls), are "
+                  f"unreliable; compare with --threads 1 or rerun on an idle machine\n")
         ratios = print_table(suite, peak)
         geo = math.exp(sum(map(math.log, ratios)) / len(ratios))
         print(f"\ngeometric-mean ratio cnnstep/PyTorch over the suite: {geo:.2f} "
