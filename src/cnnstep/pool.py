@@ -1,8 +1,14 @@
 """Max and average pooling, vectorized over examples, positions and channels.
 
-Both passes walk the ``f_h x f_w`` taps of the window view (a handful of whole-array operations)
-instead of the output cells. Max pooling routes each window's gradient to its *first* maximum in
-row-major order, as the major frameworks do, so gradients keep their sum when values tie.
+Both passes walk the ``f_h x f_w`` taps of the windows (a handful of whole-array operations on
+strided slices) instead of the output cells; taps that fall in padding are simply skipped, so no
+padded copy of the input is made. Windows that tile the input (stride == window, no padding) take
+a faster route along whole input lines.
+
+Max pooling routes each window's gradient to its *first* maximum in row-major order, as the major
+frameworks do, so gradients keep their sum when values tie. The backward pass first assumes no
+ties (one cell per window equals its maximum, which a count confirms) and only redoes the routing
+tap by tap when that count shows a tie.
 """
 
 from __future__ import annotations
@@ -21,8 +27,7 @@ from cnnstep.geometry import (
     pool_geometry,
     unpack_cache,
 )
-from cnnstep.padding import crop_hw, pad_hw
-from cnnstep.windows import window_view
+from cnnstep.windows import add_few_channels, tap_slices
 
 PoolCache = tuple[np.ndarray, dict]
 
@@ -76,24 +81,120 @@ def _pool_inputs(A_prev: Any, hparameters: Any, mode: Any, func: str):
     return A_in, geom, dtype, mode
 
 
-def _max_windows(A_pad: np.ndarray, geom: WindowGeometry) -> np.ndarray:
-    view = window_view(A_pad, geom)
-    out = view[:, :, :, 0, 0, :].copy()
+def _taps(geom: WindowGeometry):
+    """Every tap with the windows it reaches on the unpadded input, in row-major order.
+
+    Yields ``(out_rows, out_cols, in_rows, in_cols)``: ``A_prev[:, in_rows, in_cols]`` is the
+    tap of windows ``[:, out_rows, out_cols]``. Taps in padding are skipped, which is how max
+    pooling ignores padded cells and average pooling leaves them out of its sums.
+    """
     for i in range(geom.kernel[0]):
         for j in range(geom.kernel[1]):
-            if i or j:
-                np.maximum(out, view[:, :, :, i, j, :], out=out)
+            where = tap_slices(geom, i, j)
+            if where is not None:
+                yield where
+
+
+def _covers_all(where: tuple[slice, ...], geom: WindowGeometry) -> bool:
+    """Whether a tap reaches every window (it lies in padding for none of them)."""
+    out_rows, out_cols = where[:2]
+    return (out_rows.start, out_rows.stop, out_cols.start, out_cols.stop) == (
+        0, geom.out_hw[0], 0, geom.out_hw[1]
+    )
+
+
+def _reduce_windows(
+    A_in: np.ndarray, geom: WindowGeometry, dtype: np.dtype, ufunc: np.ufunc, start: float
+) -> np.ndarray:
+    """``ufunc``-reduce every window over its real cells, tap by tap (whole-array operations)."""
+    shape = (A_in.shape[0], *geom.out_hw, A_in.shape[3])
+    taps = iter(_taps(geom))
+    first = next(taps)  # every window holds a real cell, so the first tap exists
+    if _covers_all(first, geom):
+        out = np.empty(shape, dtype=dtype)
+        np.copyto(out, A_in[:, first[2], first[3]])
+    else:
+        out = np.full(shape, start, dtype=dtype)
+        ufunc(out[:, first[0], first[1]], A_in[:, first[2], first[3]],
+              out=out[:, first[0], first[1]])
+    for out_rows, out_cols, in_rows, in_cols in taps:
+        o = out[:, out_rows, out_cols]
+        ufunc(o, A_in[:, in_rows, in_cols], out=o)
     return out
 
 
-def _sum_windows(A_pad: np.ndarray, geom: WindowGeometry) -> np.ndarray:
-    view = window_view(A_pad, geom)
-    out = view[:, :, :, 0, 0, :].copy()
-    for i in range(geom.kernel[0]):
-        for j in range(geom.kernel[1]):
-            if i or j:
-                out += view[:, :, :, i, j, :]
+# ----------------------------------------------------------------------------- tiled windows
+# Windows that tile the input (stride == window, no padding) need no tap loop: seen as rows of
+# ``f_h`` input lines, each window is a run of ``f_w * n_C`` contiguous values in each line, so
+# every operation runs along whole lines instead of along ``n_C`` channels at a time.
+
+
+def _is_tiled(geom: WindowGeometry) -> bool:
+    return geom.stride == geom.kernel and not geom.has_pad
+
+
+def _tiles_cover(geom: WindowGeometry) -> bool:
+    """Whether the tiles cover the whole input (no rows or columns left over)."""
+    return tuple(n * f for n, f in zip(geom.out_hw, geom.kernel)) == geom.in_hw
+
+
+def _row_tiles(X: np.ndarray, geom: WindowGeometry) -> np.ndarray:
+    """View of the tiled part of ``X`` (m, n_H_prev, n_W_prev, n_C) as
+    (m, n_H, f_h, n_W * f_w * n_C): window row ``h``, its line ``i``, then the line's values."""
+    (n_H, n_W), (f_h, f_w) = geom.out_hw, geom.kernel
+    m, n_C = X.shape[0], X.shape[3]
+    if X.strides[2] != n_C * X.strides[3]:
+        X = np.ascontiguousarray(X)  # lines must be runs of equally spaced values
+    s0, s1, _, s3 = X.strides
+    return np.lib.stride_tricks.as_strided(
+        X, (m, n_H, f_h, n_W * f_w * n_C), (s0, f_h * s1, s1, s3),
+        writeable=X.flags.writeable,
+    )
+
+
+def _tile_width(Y: np.ndarray, geom: WindowGeometry) -> np.ndarray:
+    """``Y`` (m, n_H, n_W, n_C), each value repeated over its window's width:
+    (m, n_H, n_W * f_w * n_C), lined up with :func:`_row_tiles`."""
+    m, n_H, n_W, n_C = Y.shape
+    f_w = geom.kernel[1]
+    out = np.empty((m, n_H, n_W, f_w, n_C), dtype=Y.dtype)
+    np.copyto(out, Y[:, :, :, None, :])
+    return out.reshape(m, n_H, n_W * f_w * n_C)
+
+
+def _pool_windows(
+    A_in: np.ndarray, geom: WindowGeometry, dtype: np.dtype, ufunc: np.ufunc, start: float
+) -> np.ndarray:
+    """``ufunc``-reduce every window over its real cells (max or sum)."""
+    if not _is_tiled(geom):
+        return _reduce_windows(A_in, geom, dtype, ufunc, start)
+    (n_H, n_W), (f_h, f_w), n_C = geom.out_hw, geom.kernel, A_in.shape[3]
+    R = _row_tiles(A_in, geom)
+    lines = R[:, :, 0].astype(dtype, copy=True)  # first the f_h lines of each window row...
+    for i in range(1, f_h):
+        ufunc(lines, R[:, :, i], out=lines)
+    runs = lines.reshape(A_in.shape[0], n_H, n_W, f_w, n_C)  # ...then along each run
+    out = runs[:, :, :, 0].copy()
+    for j in range(1, f_w):
+        ufunc(out, runs[:, :, :, j], out=out)
     return out
+
+
+def _max_backward_tiled(
+    A_in: np.ndarray, dA: np.ndarray, geom: WindowGeometry, dtype: np.dtype
+) -> np.ndarray | None:
+    """Max-pool backward for tiling windows, or ``None`` when some window has tied maxima (or a
+    NaN), which :func:`_max_backward` then handles."""
+    M = _pool_windows(A_in, geom, dtype, np.maximum, -np.inf)
+    if np.isnan(M).any():
+        return None
+    R = _row_tiles(A_in, geom)
+    hit = np.equal(R, _tile_width(M, geom)[:, :, None])
+    if np.count_nonzero(hit) != M.size:  # a tie: some window has two cells equal to its max
+        return None
+    dA_prev = (np.empty if _tiles_cover(geom) else np.zeros)(A_in.shape, dtype=dtype)
+    np.multiply(hit, _tile_width(dA, geom)[:, :, None], out=_row_tiles(dA_prev, geom))
+    return dA_prev
 
 
 def _divisor(geom: WindowGeometry, dtype: np.dtype) -> np.ndarray | float:
@@ -127,9 +228,9 @@ def pool_forward(
     """
     A_in, geom, dtype, mode = _pool_inputs(A_prev, hparameters, mode, "pool_forward")
     if mode == "max":
-        A = _max_windows(pad_hw(A_in, geom.pad, value=-np.inf, dtype=dtype), geom)
+        A = _pool_windows(A_in, geom, dtype, np.maximum, -np.inf)
     else:
-        A = _sum_windows(pad_hw(A_in, geom.pad, dtype=dtype), geom)
+        A = _pool_windows(A_in, geom, dtype, np.add, 0.0)
         A /= _divisor(geom, dtype)
     return A, (A_prev, hparameters)
 
@@ -161,28 +262,72 @@ def pool_backward(dA: np.ndarray, cache: PoolCache, mode: str = "max") -> np.nda
         raise ValueError(f"{func}: dA must have the shape of A, {expected}, got shape {dA.shape}")
     dtype = np.result_type(dtype, compute_dtype(func, dA=dA))
     dA = dA.astype(dtype, copy=False)
-    f_h, f_w = geom.kernel
     if mode == "max":
-        A_pad = pad_hw(A_in, geom.pad, value=-np.inf, dtype=dtype)
-        view = window_view(A_pad, geom)
-        A = _max_windows(A_pad, geom)
-        dA_pad = np.zeros(A_pad.shape, dtype=dtype)
-        unrouted = np.ones(A.shape, dtype=bool)  # windows whose maximum is not found yet
-        hit = np.empty(A.shape, dtype=bool)
-        for i in range(f_h):
-            for j in range(f_w):
-                np.equal(view[:, :, :, i, j, :], A, out=hit)
-                hit &= unrouted
-                unrouted &= ~hit
-                rows, cols = geom.tap(i, j)
-                dA_pad[:, rows, cols, :] += np.where(hit, dA, 0)
-    else:
-        share = dA / _divisor(geom, dtype)
-        dA_pad = np.zeros(
-            (A_in.shape[0], *geom.padded_hw, A_in.shape[3]), dtype=dtype
-        )
-        for i in range(f_h):
-            for j in range(f_w):
-                rows, cols = geom.tap(i, j)
-                dA_pad[:, rows, cols, :] += share
-    return np.ascontiguousarray(crop_hw(dA_pad, geom.pad, geom.in_hw))
+        if _is_tiled(geom):
+            result = _max_backward_tiled(A_in, dA, geom, dtype)
+            if result is not None:
+                return result
+        return _max_backward(A_in, dA, geom, dtype)
+    share = dA / _divisor(geom, dtype)
+    if _is_tiled(geom):
+        dA_prev = (np.empty if _tiles_cover(geom) else np.zeros)(A_in.shape, dtype=dtype)
+        np.copyto(_row_tiles(dA_prev, geom), _tile_width(share, geom)[:, :, None])
+        return dA_prev
+    dA_prev = np.zeros(A_in.shape, dtype=dtype)
+    for out_rows, out_cols, in_rows, in_cols in _taps(geom):
+        add_few_channels(dA_prev[:, in_rows, in_cols], share[:, out_rows, out_cols])
+    return dA_prev
+
+
+def _max_backward(
+    A_in: np.ndarray, dA: np.ndarray, geom: WindowGeometry, dtype: np.dtype
+) -> np.ndarray:
+    """Route each window's gradient to its first maximum (row-major), tap by tap.
+
+    Optimistic pass: send the gradient to *every* cell equal to its window's maximum, counting
+    them. Without ties (the usual case with real data) that is one cell per window, which is the
+    answer. Otherwise :func:`_max_backward_ties` redoes it the careful way.
+    """
+    M = _pool_windows(A_in, geom, dtype, np.maximum, -np.inf)
+    if np.isnan(M).any():  # NaN windows match no cell, which would upset the count below
+        return _max_backward_ties(A_in, dA, geom, dtype, M)
+    (f_h, f_w), (s_h, s_w) = geom.kernel, geom.stride
+    overlapping = s_h < f_h or s_w < f_w
+    # Disjoint windows write each input cell at most once: assign instead of accumulating.
+    tiled = not overlapping and (s_h, s_w) == (f_h, f_w) and not geom.has_pad and (
+        tuple(n * f for n, f in zip(geom.out_hw, geom.kernel)) == geom.in_hw
+    )
+    dA_prev = (np.empty if tiled else np.zeros)(A_in.shape, dtype=dtype)
+    hit = np.empty(M.shape, dtype=bool)
+    part = np.empty(M.shape, dtype=dtype) if overlapping else None
+    hits = 0
+    for out_rows, out_cols, in_rows, in_cols in _taps(geom):
+        h = hit[:, out_rows, out_cols]
+        np.equal(A_in[:, in_rows, in_cols], M[:, out_rows, out_cols], out=h)
+        hits += np.count_nonzero(h)
+        dst = dA_prev[:, in_rows, in_cols]
+        if overlapping:
+            p = np.multiply(h, dA[:, out_rows, out_cols], out=part[:, out_rows, out_cols])
+            add_few_channels(dst, p)
+        else:
+            np.multiply(h, dA[:, out_rows, out_cols], out=dst)
+    if hits != M.size:
+        return _max_backward_ties(A_in, dA, geom, dtype, M)
+    return dA_prev
+
+
+def _max_backward_ties(
+    A_in: np.ndarray, dA: np.ndarray, geom: WindowGeometry, dtype: np.dtype, M: np.ndarray
+) -> np.ndarray:
+    """Max-pool backward when some window has tied maxima or a NaN: taps in row-major order,
+    each window routed at its first hit only."""
+    dA_prev = np.zeros(A_in.shape, dtype=dtype)
+    unrouted = np.ones(M.shape, dtype=bool)  # windows whose maximum is not found yet
+    for out_rows, out_cols, in_rows, in_cols in _taps(geom):
+        u = unrouted[:, out_rows, out_cols]
+        x = A_in[:, in_rows, in_cols]
+        # A NaN is its window's maximum (as np.argmax and the frameworks have it).
+        hit = (np.equal(x, M[:, out_rows, out_cols]) | np.isnan(x)) & u
+        u &= ~hit
+        add_few_channels(dA_prev[:, in_rows, in_cols], np.where(hit, dA[:, out_rows, out_cols], 0))
+    return dA_prev
