@@ -6,9 +6,8 @@ padded copy of the input is made. Windows that tile the input (stride == window,
 a faster route along whole input lines.
 
 Max pooling routes each window's gradient to its *first* maximum in row-major order, as the major
-frameworks do, so gradients keep their sum when values tie. The backward pass first assumes no
-ties (one cell per window equals its maximum, which a count confirms) and only redoes the routing
-tap by tap when that count shows a tie.
+frameworks do, so gradients keep their sum when values tie: the backward pass walks the taps in
+row-major order and routes each window at its first cell equal to the maximum.
 """
 
 from __future__ import annotations
@@ -181,20 +180,34 @@ def _pool_windows(
 
 
 def _max_backward_tiled(
-    A_in: np.ndarray, dA: np.ndarray, geom: WindowGeometry, dtype: np.dtype
-) -> np.ndarray | None:
-    """Max-pool backward for tiling windows, or ``None`` when some window has tied maxima (or a
-    NaN), which :func:`_max_backward` then handles."""
-    M = _pool_windows(A_in, geom, dtype, np.maximum, -np.inf)
-    if np.isnan(M).any():
-        return None
+    A_in: np.ndarray, dA: np.ndarray, geom: WindowGeometry, dtype: np.dtype, M: np.ndarray,
+    has_nan: bool,
+) -> np.ndarray:
+    """Max-pool backward for tiling windows: whole-line comparisons, then the first hit of each
+    window kept by walking its ``f_h x f_w`` taps (a few boolean passes over the output size)."""
+    m, n_C = A_in.shape[0], A_in.shape[3]
+    (n_H, n_W), (f_h, f_w) = geom.out_hw, geom.kernel
     R = _row_tiles(A_in, geom)
     hit = np.equal(R, _tile_width(M, geom)[:, :, None])
-    if np.count_nonzero(hit) != M.size:  # a tie: some window has two cells equal to its max
-        return None
+    if has_nan:
+        hit |= np.isnan(R)
+    _keep_first_hits(hit.reshape(m, n_H, f_h, n_W, f_w, n_C).transpose(0, 1, 3, 5, 2, 4))
     dA_prev = (np.empty if _tiles_cover(geom) else np.zeros)(A_in.shape, dtype=dtype)
     np.multiply(hit, _tile_width(dA, geom)[:, :, None], out=_row_tiles(dA_prev, geom))
     return dA_prev
+
+
+def _keep_first_hits(hits: np.ndarray) -> None:
+    """Clear every hit but the first, in row-major tap order, of each window, in place.
+
+    ``hits`` has shape (m, n_H, n_W, n_C, f_h, f_w) (a view of the boolean hit array).
+    """
+    unrouted = np.ones(hits.shape[:4], dtype=bool)  # windows whose maximum is not met yet
+    for i in range(hits.shape[4]):
+        for j in range(hits.shape[5]):
+            h = hits[..., i, j]
+            h &= unrouted
+            unrouted ^= h  # h lies within unrouted: this clears the windows just routed
 
 
 def _divisor(geom: WindowGeometry, dtype: np.dtype) -> np.ndarray | float:
@@ -263,10 +276,6 @@ def pool_backward(dA: np.ndarray, cache: PoolCache, mode: str = "max") -> np.nda
     dtype = np.result_type(dtype, compute_dtype(func, dA=dA))
     dA = dA.astype(dtype, copy=False)
     if mode == "max":
-        if _is_tiled(geom):
-            result = _max_backward_tiled(A_in, dA, geom, dtype)
-            if result is not None:
-                return result
         return _max_backward(A_in, dA, geom, dtype)
     share = dA / _divisor(geom, dtype)
     if _is_tiled(geom):
@@ -284,50 +293,32 @@ def _max_backward(
 ) -> np.ndarray:
     """Route each window's gradient to its first maximum (row-major), tap by tap.
 
-    Optimistic pass: send the gradient to *every* cell equal to its window's maximum, counting
-    them. Without ties (the usual case with real data) that is one cell per window, which is the
-    answer. Otherwise :func:`_max_backward_ties` redoes it the careful way.
+    The taps are visited in row-major order and ``unrouted`` marks the windows whose maximum has
+    not been met yet, so of tied cells only the first receives the gradient. A NaN counts as its
+    window's maximum (as ``np.argmax`` and the frameworks have it).
     """
     M = _pool_windows(A_in, geom, dtype, np.maximum, -np.inf)
-    if np.isnan(M).any():  # NaN windows match no cell, which would upset the count below
-        return _max_backward_ties(A_in, dA, geom, dtype, M)
+    has_nan = bool(np.isnan(M).any())
+    if _is_tiled(geom):
+        return _max_backward_tiled(A_in, dA, geom, dtype, M, has_nan)
     (f_h, f_w), (s_h, s_w) = geom.kernel, geom.stride
     overlapping = s_h < f_h or s_w < f_w
-    # Disjoint windows write each input cell at most once: assign instead of accumulating.
-    tiled = not overlapping and (s_h, s_w) == (f_h, f_w) and not geom.has_pad and (
-        tuple(n * f for n, f in zip(geom.out_hw, geom.kernel)) == geom.in_hw
-    )
-    dA_prev = (np.empty if tiled else np.zeros)(A_in.shape, dtype=dtype)
+    dA_prev = np.zeros(A_in.shape, dtype=dtype)
+    unrouted = np.ones(M.shape, dtype=bool)
     hit = np.empty(M.shape, dtype=bool)
     part = np.empty(M.shape, dtype=dtype) if overlapping else None
-    hits = 0
     for out_rows, out_cols, in_rows, in_cols in _taps(geom):
-        h = hit[:, out_rows, out_cols]
-        np.equal(A_in[:, in_rows, in_cols], M[:, out_rows, out_cols], out=h)
-        hits += np.count_nonzero(h)
+        h, u = hit[:, out_rows, out_cols], unrouted[:, out_rows, out_cols]
+        x = A_in[:, in_rows, in_cols]
+        np.equal(x, M[:, out_rows, out_cols], out=h)
+        if has_nan:
+            h |= np.isnan(x)
+        h &= u
+        u ^= h
         dst = dA_prev[:, in_rows, in_cols]
         if overlapping:
             p = np.multiply(h, dA[:, out_rows, out_cols], out=part[:, out_rows, out_cols])
             add_few_channels(dst, p)
-        else:
+        else:  # disjoint windows write each input cell at most once
             np.multiply(h, dA[:, out_rows, out_cols], out=dst)
-    if hits != M.size:
-        return _max_backward_ties(A_in, dA, geom, dtype, M)
-    return dA_prev
-
-
-def _max_backward_ties(
-    A_in: np.ndarray, dA: np.ndarray, geom: WindowGeometry, dtype: np.dtype, M: np.ndarray
-) -> np.ndarray:
-    """Max-pool backward when some window has tied maxima or a NaN: taps in row-major order,
-    each window routed at its first hit only."""
-    dA_prev = np.zeros(A_in.shape, dtype=dtype)
-    unrouted = np.ones(M.shape, dtype=bool)  # windows whose maximum is not found yet
-    for out_rows, out_cols, in_rows, in_cols in _taps(geom):
-        u = unrouted[:, out_rows, out_cols]
-        x = A_in[:, in_rows, in_cols]
-        # A NaN is its window's maximum (as np.argmax and the frameworks have it).
-        hit = (np.equal(x, M[:, out_rows, out_cols]) | np.isnan(x)) & u
-        u &= ~hit
-        add_few_channels(dA_prev[:, in_rows, in_cols], np.where(hit, dA[:, out_rows, out_cols], 0))
     return dA_prev
