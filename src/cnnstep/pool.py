@@ -191,7 +191,8 @@ def _max_backward_tiled(
     hit = np.equal(R, _tile_width(M, geom)[:, :, None])
     if has_nan:
         hit |= np.isnan(R)
-    _keep_first_hits(hit.reshape(m, n_H, f_h, n_W, f_w, n_C).transpose(0, 1, 3, 5, 2, 4))
+    if has_nan or np.count_nonzero(hit) != M.size:  # some window has more than one hit
+        _keep_first_hits(hit.reshape(m, n_H, f_h, n_W, f_w, n_C).transpose(0, 1, 3, 5, 2, 4))
     dA_prev = (np.empty if _tiles_cover(geom) else np.zeros)(A_in.shape, dtype=dtype)
     np.multiply(hit, _tile_width(dA, geom)[:, :, None], out=_row_tiles(dA_prev, geom))
     return dA_prev
