@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import cnnstep
-from conftest import numerical_gradient
+from cnnstep.gradcheck import numerical_gradient
 
 CONV_SETTINGS = [
     {"stride": 1, "pad": 1},

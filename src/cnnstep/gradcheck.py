@@ -30,6 +30,43 @@ def _to_float64(obj):
     return obj
 
 
+def numerical_gradient(
+    loss, x: np.ndarray, eps: float = 1e-6, entries: np.ndarray | None = None
+) -> np.ndarray:
+    """Central differences ``(loss(x + eps) - loss(x - eps)) / (2 eps)``, one entry at a time.
+
+    Parameters
+    ----------
+    loss : callable
+        ``loss() -> float``, reading ``x`` (which is nudged in place and restored).
+    x : ndarray, float64
+        The variable; must be writeable and contiguous.
+    eps : float
+        Finite-difference step.
+    entries : ndarray of int, optional
+        Flat indices to differentiate (default: all).
+
+    Returns
+    -------
+    ndarray
+        Shaped like ``x`` when ``entries`` is None, else one value per entry.
+    """
+    flat = x.reshape(-1)
+    if not np.shares_memory(flat, x):
+        raise ValueError("numerical_gradient: x must be contiguous (it is nudged in place)")
+    idx = np.arange(flat.size) if entries is None else np.asarray(entries)
+    num = np.empty(idx.size)
+    for n, k in enumerate(idx):
+        old = flat[k]
+        flat[k] = old + eps
+        plus = loss()
+        flat[k] = old - eps
+        minus = loss()
+        flat[k] = old
+        num[n] = (plus - minus) / (2 * eps)
+    return num.reshape(x.shape) if entries is None else num
+
+
 def gradient_check(
     layer,
     x: np.ndarray,
@@ -94,15 +131,7 @@ def gradient_check(
         idx = np.arange(flat.size)
         if max_entries is not None and flat.size > max_entries:
             idx = rng.choice(flat.size, size=max_entries, replace=False)
-        num = np.empty(idx.size)
-        for n, k in enumerate(idx):
-            old = flat[k]
-            flat[k] = old + eps
-            plus = loss()
-            flat[k] = old - eps
-            minus = loss()
-            flat[k] = old
-            num[n] = (plus - minus) / (2 * eps)
+        num = numerical_gradient(loss, arr, eps, idx)
         ana = analytic[name].reshape(-1)[idx]
         scale = np.linalg.norm(num) + np.linalg.norm(ana)
         errors[name] = float(np.linalg.norm(num - ana) / scale) if scale > 0 else 0.0
