@@ -9,12 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from check_slips import SLIPS as SLIP_EDITS
+from check_slips import write_broken
 from cnnstep import reference
 from cnnstep.checker import check_file, format_table, to_json
 from cnnstep.checker.cases import FUNCTIONS, arguments, cases_for
 from cnnstep.cli import main
 
 FIXTURES = Path(__file__).parent / "check_fixtures"
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    """``broken[slip]``: the path of correct.py with that slip applied (see check_slips.py)."""
+    folder = tmp_path_factory.mktemp("broken")
+    return {slip: write_broken(slip, folder) for slip in SLIP_EDITS}
 
 
 def statuses(outcome) -> dict[str, str]:
@@ -66,8 +75,8 @@ HELPER_BLAME = {
 
 
 @pytest.mark.parametrize("slip", sorted(SLIPS))
-def test_each_classic_slip_fails_on_the_right_function_with_the_right_hint(slip):
-    outcome = check_file(FIXTURES / f"broken_{slip}.py")
+def test_each_classic_slip_fails_on_the_right_function_with_the_right_hint(slip, broken):
+    outcome = check_file(broken[slip])
     wrong, words = SLIPS[slip]
     assert only_wrong(outcome) == wrong
     first = next(name for name in FUNCTIONS if name in wrong)
@@ -81,8 +90,8 @@ def test_each_classic_slip_fails_on_the_right_function_with_the_right_hint(slip)
         assert f"only because it calls your `{helper}`" in hint, hint
 
 
-def test_wrong_values_report_shape_max_difference_and_first_index():
-    result = check_file(FIXTURES / "broken_stride_corners.py").results["conv_forward"]
+def test_wrong_values_report_shape_max_difference_and_first_index(broken):
+    result = check_file(broken["stride_corners"]).results["conv_forward"]
     assert result["case"]["label"] == "stride 2"  # the simplest failing case
     assert result["diff"]["part"] == "Z"
     assert result["diff"]["max_abs"] > 0
@@ -94,16 +103,16 @@ def test_wrong_values_report_shape_max_difference_and_first_index():
     assert namespace["Z"].shape == (2, 3, 3, 2)
 
 
-def test_errors_point_at_the_learners_line():
-    result = check_file(FIXTURES / "broken_float_b.py").results["conv_single_step"]
+def test_errors_point_at_the_learners_line(broken):
+    result = check_file(broken["float_b"]).results["conv_single_step"]
     assert result["error"]["type"] == "TypeError"
     assert result["error"]["line"] == "Z = Z + float(b)"
     assert result["error"]["where"].startswith("line ")
 
 
-def test_an_endless_loop_times_out_there_and_the_rest_are_still_checked():
+def test_an_endless_loop_times_out_there_and_the_rest_are_still_checked(broken):
     start = time.monotonic()
-    outcome = check_file(FIXTURES / "broken_infinite_loop.py", timeout=1)
+    outcome = check_file(broken["infinite_loop"], timeout=1)
     elapsed = time.monotonic() - start
     assert only_wrong(outcome) == {"conv_backward": "timeout"}
     assert elapsed < 20  # one time limit, not one per function (generous for slow machines)
@@ -220,19 +229,19 @@ def test_reference_passes_its_own_battery(tmp_path):
 # --- the command line ---------------------------------------------------------------------
 
 
-def test_cli_exit_codes_and_table(capsys):
+def test_cli_exit_codes_and_table(capsys, broken):
     assert main(["check", str(FIXTURES / "correct.py")]) == 0
     out = capsys.readouterr().out
     assert "8 of 8 functions pass." in out
-    assert main(["check", str(FIXTURES / "broken_distribute_sum.py")]) == 1
+    assert main(["check", str(broken["distribute_sum"])]) == 1
     out = capsys.readouterr().out
     assert "6 of 8 functions pass." in out
     assert "distribute_value          fail" in out
     assert "hint" in out and "try it" in out
 
 
-def test_cli_json(capsys):
-    assert main(["check", "--json", str(FIXTURES / "broken_unpad_pad0.py")]) == 1
+def test_cli_json(capsys, broken):
+    assert main(["check", "--json", str(broken["unpad_pad0"])]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["total"] == 8 and data["passed"] == 7
     assert set(data["functions"]) == set(FUNCTIONS)
@@ -260,8 +269,8 @@ def test_cli_rejects_a_bad_timeout(capsys):
     assert exit_info.value.code == 2
 
 
-def test_format_table_and_json_agree():
-    outcome = check_file(FIXTURES / "broken_nonsquare_mixup.py")
+def test_format_table_and_json_agree(broken):
+    outcome = check_file(broken["nonsquare_mixup"])
     data = to_json(outcome)
     table = format_table(outcome)
     assert data["passed"] == 7
