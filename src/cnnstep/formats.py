@@ -562,14 +562,8 @@ def _hdf5_part(f, path: Path, part: str, required: bool = True) -> _Part | None:
         found = ", ".join(sorted(f.keys())) or "nothing"
         missing = " and ".join(k for k in (x_key, y_key) if k not in f)
         raise DataError(f"{path}: no {missing} in this HDF5 file (it holds: {found})")
-    x = _hdf5_array(f, path, x_key)
-    y = _labels_from(_hdf5_array(f, path, y_key), f"{path}:{y_key}", y_key)
-    if x.ndim >= 1 and x.shape[0] != y.shape[0]:
-        raise DataError(
-            f"{path}: {x.shape[0]} images in {x_key} but {y.shape[0]} labels in {y_key}"
-        )
-    _check_counts(x, y, f"{path}:{x_key}")
-    return _Part(x, y, f"{path}:{x_key}", f"{path}:{y_key}")
+    return _stored_part(path, x_key, y_key, _hdf5_array(f, path, x_key),
+                        _hdf5_array(f, path, y_key))
 
 
 def _hdf5_classes(f, path: Path) -> list[str]:
@@ -637,8 +631,13 @@ def _npz_part(data, keys: set[str], path: Path, part: str, required: bool = True
         missing = " and ".join(k for k in (x_key, y_key) if k not in keys)
         found = ", ".join(sorted(keys)) or "nothing"
         raise DataError(f"{path}: no {missing} in this .npz (it holds: {found})")
-    x = _npz_array(data, path, x_key)
-    y = _labels_from(_npz_array(data, path, y_key), f"{path}:{y_key}", y_key)
+    return _stored_part(path, x_key, y_key, _npz_array(data, path, x_key),
+                        _npz_array(data, path, y_key))
+
+
+def _stored_part(path: Path, x_key: str, y_key: str, x: np.ndarray, y_raw: np.ndarray) -> _Part:
+    """Images and labels stored as two arrays of one file (HDF5 data sets, npz members)."""
+    y = _labels_from(y_raw, f"{path}:{y_key}", y_key)
     if x.ndim >= 1 and x.shape[0] != y.shape[0]:
         raise DataError(
             f"{path}: {x.shape[0]} images in {x_key} but {y.shape[0]} labels in {y_key}"

@@ -40,34 +40,25 @@ CHANGEABLE_ON_RESUME = ("epochs", "lr", "threads")
 # ---------------------------------------------------------------------- shared option helpers
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _number_option(convert, valid, expected: str):
+    """An argparse ``type`` that converts with ``convert`` and accepts what ``valid`` allows."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = expected
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+positive_int = _number_option(int, lambda v: v >= 1, "a positive integer")
+non_negative_int = _number_option(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number_option(float, lambda v: 0 < v < float("inf"), "a positive number")
 
 
 def fraction(text: str) -> float:
