@@ -40,6 +40,10 @@ CHANGEABLE_ON_RESUME = ("epochs", "lr", "threads")
 # ---------------------------------------------------------------------- shared option helpers
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _number_option(convert, valid, expected: str):
     """An argparse ``type`` that converts with ``convert`` and accepts what ``valid`` allows."""
 
@@ -257,7 +261,7 @@ def _run(args: argparse.Namespace) -> int:
     h, w, c = data.input_shape
     print(f"{'resuming' if resumed else 'training'} {settings['arch']} on {data.name}: "
           f"{len(data.y_train)} train / {len(data.y_test)} test images {h}x{w}x{c}, "
-          f"{data.n_classes} classes; {settings['epochs']} epochs, batch {settings['batch_size']}, "
+          f"{data.n_classes} classes; {_count(settings['epochs'], 'epoch')}, batch {settings['batch_size']}, "
           f"{settings['optimizer']} lr {settings['lr']:g} ({settings['schedule']}), "
           f"shift {settings['augment']}, seed {settings['seed']}, {settings['threads']} threads"
           + (f"; from epoch {state.epoch + 1}" + (f" batch {state.batch + 1}" if state.batch
@@ -312,7 +316,7 @@ def _run(args: argparse.Namespace) -> int:
                                 data.class_names))
     acc = f"test accuracy {test_acc:.2%}" if test_acc is not None else "no test set"
     plots = f", {n_plots} plots" if n_plots else ""
-    print(f"done: {acc} after {state.epoch} epochs, {seconds:.2f} s/epoch (median), "
+    print(f"done: {acc} after {_count(state.epoch, 'epoch')}, {seconds:.2f} s/epoch (median), "
           f"{time.perf_counter() - started:.0f} s in all; model, metrics{plots} in {out}/")
     return 0
 
