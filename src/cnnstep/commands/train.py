@@ -261,9 +261,11 @@ def _run(args: argparse.Namespace) -> int:
     h, w, c = data.input_shape
     print(f"{'resuming' if resumed else 'training'} {settings['arch']} on {data.name}: "
           f"{len(data.y_train)} train / {len(data.y_test)} test images {h}x{w}x{c}, "
-          f"{data.n_classes} classes; {_count(settings['epochs'], 'epoch')}, batch {settings['batch_size']}, "
+          f"{data.n_classes} classes; {_count(settings['epochs'], 'epoch')}, "
+          f"batch {settings['batch_size']}, "
           f"{settings['optimizer']} lr {settings['lr']:g} ({settings['schedule']}), "
-          f"shift {settings['augment']}, seed {settings['seed']}, {settings['threads']} threads"
+          f"shift {settings['augment']}, seed {settings['seed']}, "
+          f"{_count(settings['threads'], 'thread')}"
           + (f"; from epoch {state.epoch + 1}" + (f" batch {state.batch + 1}" if state.batch
                                                   else "") if resumed else ""))
     if resumed:
