@@ -397,3 +397,46 @@ def test_max_pool_backward_with_ties_everywhere(hp, dtype):
     ones = np.ones_like(Z2)
     # with an all-ones upstream gradient, every window hands exactly 1 to one cell
     assert cnnstep.pool_backward(ones, cache, "max").sum() == Z2.size
+
+
+@pytest.mark.parametrize(
+    "shape, hp",
+    [
+        ((2, 6, 7, 3, 4, 3), {"stride": 1, "pad": 1}),
+        ((2, 6, 7, 9, 4, 3), {"stride": 1, "pad": "same"}),
+        ((2, 9, 8, 2, 3, (3, 2)), {"stride": (2, 3), "pad": 0}),
+        ((2, 9, 9, 2, 3, 3), {"stride": 2, "pad": 1, "dilation": 2}),
+        ((2, 5, 4, 6, 3, 1), {"stride": 1, "pad": 0}),  # 1x1: a single matrix product
+        ((0, 5, 5, 2, 3, 3), {"stride": 1, "pad": 1}),  # empty batch
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv_backward_without_input_gradient(shape, hp, dtype):
+    # Training skips dA_prev of a network's first layer: dW and db must not change.
+    A, Wt, b, rng = _conv_data(*shape, dtype=dtype)
+    Z, cache = cnnstep.conv_forward(A, Wt, b, hp)
+    dZ = rng.standard_normal(Z.shape).astype(dtype)
+    _, dW, db = cnnstep.conv_backward(dZ, cache)
+    none, dW2, db2 = conv._conv_backward(dZ, cache, need_dA_prev=False)
+    assert none is None
+    assert dW2.dtype == dW.dtype == dtype and db2.dtype == dtype
+    assert dW2.shape == Wt.shape and db2.shape == b.shape
+    np.testing.assert_allclose(dW2, dW, **TOL[dtype])
+    np.testing.assert_allclose(db2, db, **TOL[dtype])
+    _, dWr, dbr = reference.conv_backward(
+        dZ.astype(np.float64), reference.conv_forward(
+            *(x.astype(np.float64) for x in (A, Wt, b)), hp)[1])
+    np.testing.assert_allclose(dW2, dWr, **TOL[dtype])
+    np.testing.assert_allclose(db2, dbr, **TOL[dtype])
+
+
+def test_bias_gradient_is_accurate_over_a_large_batch():
+    # db sums dZ in chunks of 4096 rows through BLAS products: check the chunk edges and the
+    # float32 rounding against a float64 sum.
+    rng = np.random.default_rng(0)
+    for rows in (1, 4095, 4096, 4097, 3 * 4096 + 5):
+        X = (rng.standard_normal((rows, 5)) + 0.5).astype(np.float32)
+        s = conv._batch_sums(X)
+        assert s.dtype == np.float32 and s.shape == (5,)
+        np.testing.assert_allclose(s, X.astype(np.float64).sum(axis=0), rtol=1e-5, atol=1e-3)
+    assert np.array_equal(conv._batch_sums(np.zeros((0, 3), np.float32)), np.zeros(3))

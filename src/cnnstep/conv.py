@@ -344,6 +344,17 @@ def conv_backward(
     dW : ndarray of shape (f_h, f_w, n_C_prev, n_C)
     db : ndarray of shape (1, 1, 1, n_C)
     """
+    return _conv_backward(dZ, cache)
+
+
+def _conv_backward(
+    dZ: np.ndarray, cache: ConvCache, need_dA_prev: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """:func:`conv_backward`, optionally without ``dA_prev``.
+
+    Training never uses the input gradient of a network's first layer; with
+    ``need_dA_prev=False`` it is not computed (``None`` in its place), only ``dW`` and ``db``.
+    """
     func = "conv_backward"
     cache = unpack_cache(cache, ("A_prev", "W", "b", "hparameters"), "conv_forward", func)
     A_in, W_, _, geom, dtype = _conv_inputs(*cache, func)
@@ -364,14 +375,18 @@ def conv_backward(
     if _is_pointwise(geom):
         A_mat = A_in.astype(dtype, copy=False).reshape(-1, n_C_prev)
         dZ_mat = dZ.reshape(-1, n_C)
-        dA_prev = np.empty(A_in.shape, dtype=dtype)
-        np.matmul(dZ_mat, W_mat.T, out=dA_prev.reshape(-1, n_C_prev))
+        dA_prev = None
+        if need_dA_prev:
+            dA_prev = np.empty(A_in.shape, dtype=dtype)
+            np.matmul(dZ_mat, W_mat.T, out=dA_prev.reshape(-1, n_C_prev))
         dW_mat = A_mat.T @ dZ_mat
         db = _batch_sums(dZ_mat)
         return dA_prev, dW_mat.reshape(W_.shape), db.reshape(1, 1, 1, n_C)
 
     db = _batch_sums(dZ.reshape(-1, n_C)).reshape(1, 1, 1, n_C)
     scratch = _Scratch(dtype)
+    if not need_dA_prev:
+        return None, _dW_from_windows(A_in, dZ, geom, W_.shape, dtype, scratch), db
     if _prefers_correlation(geom, m, n_C_prev, n_C):
         dA_prev = np.empty(A_in.shape, dtype=dtype)  # every cell gets written
         grads = _grads_by_correlation if geom.stride == (1, 1) else _grads_by_phases
@@ -380,11 +395,7 @@ def conv_backward(
         # Few input channels: a dW product with n_C_prev rows runs slowly; window copies of
         # A_prev are cheap here instead.
         grads(None, dZ, W_, geom, dA_prev, scratch)
-        dW_mat = _ProductSum((K, n_C), dtype)
-        for ex, h0, h1 in row_blocks(m, n_H, n_W * K * dtype.itemsize):
-            cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch)
-            dW_mat.add(cols.T, dZ[ex, h0:h1].reshape(-1, n_C))
-        return dA_prev, dW_mat.total.reshape(W_.shape), db
+        return dA_prev, _dW_from_windows(A_in, dZ, geom, W_.shape, dtype, scratch), db
 
     dW_mat = _ProductSum((K, n_C), dtype)
     dA_prev = np.zeros(A_in.shape, dtype=dtype)
@@ -397,6 +408,21 @@ def conv_backward(
         )
         col2im_add(dcols, geom, dA_prev[ex], h0)
     return dA_prev, dW_mat.total.reshape(W_.shape), db
+
+
+def _dW_from_windows(
+    A_in: np.ndarray, dZ: np.ndarray, geom: WindowGeometry, W_shape: tuple[int, ...],
+    dtype: np.dtype, scratch: _Scratch,
+) -> np.ndarray:
+    """``dW`` (f_h, f_w, n_C_prev, n_C) as the window matrices of ``A_prev`` times ``dZ``,
+    block by block."""
+    m, n_H, n_W, n_C = dZ.shape
+    K = W_shape[0] * W_shape[1] * W_shape[2]
+    dW_mat = _ProductSum((K, n_C), dtype)
+    for ex, h0, h1 in row_blocks(m, n_H, n_W * K * dtype.itemsize):
+        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch)
+        dW_mat.add(cols.T, dZ[ex, h0:h1].reshape(-1, n_C))
+    return dW_mat.total.reshape(W_shape)
 
 
 def _batch_sums(X: np.ndarray, rows: int = 4096) -> np.ndarray:
