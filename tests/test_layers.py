@@ -124,3 +124,19 @@ def test_bad_layer_arguments_raise():
         ReLU().backward(np.ones((1, 2)))
     with pytest.raises(ValueError):
         Conv2D(2, 5, padding="valid").build((3, 3, 1), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("make, shape", LAYER_CASES)
+def test_backward_without_input_gradient_keeps_parameter_gradients(make, shape):
+    layer = make()
+    layer.build(shape, np.random.default_rng(1))
+    x = np.random.default_rng(2).standard_normal((3, *shape))
+    out = layer.forward(x, training=True)
+    dout = np.random.default_rng(3).standard_normal(out.shape)
+    dx = layer.backward(dout)
+    assert dx.shape == x.shape
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    assert layer.backward(dout, need_input_grad=False) is None
+    assert set(layer.grads) == set(grads)
+    for name, g in grads.items():
+        np.testing.assert_allclose(layer.grads[name], g, rtol=1e-12, atol=1e-12)

@@ -230,3 +230,20 @@ def test_predict_checks_input_shape():
     with pytest.raises(ValueError, match=r"\(m, 8, 8, 1\)"):
         model.predict(np.zeros((2, 9, 8, 1)))
     assert model.predict(np.zeros((0, 8, 8, 1))).shape == (0,)
+
+
+@pytest.mark.parametrize("first", [[], [Dropout(0.0)], [ReLU()]])
+def test_training_backward_skips_only_the_input_gradient(first):
+    # Layers before the first one with parameters only carry the gradient to the input: in
+    # training (need_input_grad=False) they are skipped, and the parameters' gradients match.
+    model = Sequential([*first, *_small_model(dropout=False).layers], (8, 8, 1), seed=0,
+                       class_names=["a", "b", "c"])
+    x = np.random.default_rng(3).random((4, 8, 8, 1)).astype(np.float32)
+    logits = model.forward(x, training=True)
+    dlogits = np.random.default_rng(4).standard_normal(logits.shape).astype(np.float32)
+    dx = model.backward(dlogits)
+    assert dx.shape == x.shape
+    grads = [g.copy() for g in model.gradients()]
+    assert model.backward(dlogits, need_input_grad=False) is None
+    for g, g2 in zip(grads, model.gradients()):
+        np.testing.assert_allclose(g2, g, rtol=1e-5, atol=1e-6)

@@ -7,6 +7,7 @@ Every layer has the same small interface:
 - ``forward(x, training=False)`` returns the output for a batch ``x``;
 - ``backward(dout)`` returns the gradient with respect to the last training-mode input and stores
   the gradients of the parameters in ``grads`` (same keys as ``params``);
+  ``backward(dout, need_input_grad=False)`` stores them but skips the input gradient (``None``);
 - ``get_config()`` returns a JSON-able dict from which :func:`layer_from_config` rebuilds it.
 
 Convolution and pooling call :func:`cnnstep.conv_forward`, :func:`cnnstep.conv_backward`,
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.conv import _conv_backward
 from cnnstep.functional import conv_backward, conv_forward, pool_backward, pool_forward
 from cnnstep.initializers import he_normal, zeros
 
@@ -85,7 +87,10 @@ class Layer:
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """Fill :attr:`grads` from ``dout`` (gradient w.r.t. the output); return the gradient
+        w.r.t. the input, or ``None`` when ``need_input_grad`` is false (a model's first layer in
+        training: nobody reads it, so it need not be computed)."""
         raise NotImplementedError
 
     def get_config(self) -> dict:
@@ -165,8 +170,12 @@ class Conv2D(Layer):
         self._cache = cache if training else None
         return Z
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        dA_prev, dW, db = conv_backward(dout, self._need_cache(self._cache))
+    def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        cache = self._need_cache(self._cache)
+        if need_input_grad:
+            dA_prev, dW, db = conv_backward(dout, cache)
+        else:  # the input gradient is the dearest of the three here
+            dA_prev, dW, db = _conv_backward(dout, cache, need_dA_prev=False)
         self.grads["W"], self.grads["b"] = dW, db
         return dA_prev
 
@@ -216,8 +225,9 @@ class _Pool2D(Layer):
         self._cache = cache if training else None
         return A
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return pool_backward(dout, self._need_cache(self._cache), mode=self.mode)
+    def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        cache = self._need_cache(self._cache)
+        return pool_backward(dout, cache, mode=self.mode) if need_input_grad else None
 
     def describe(self) -> str:
         stride = f", stride {_fmt(self.stride)}" if self.stride != self.pool_size else ""
@@ -255,8 +265,10 @@ class ReLU(Layer):
         self._out = out if training else None
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         out = self._need_cache(self._out)
+        if not need_input_grad:
+            return None
         # the gradient is dout where the unit was active, 0 where it was clipped
         # (a multiply by the mask is about 3x faster than np.where here)
         return dout * (out > 0)
@@ -276,8 +288,9 @@ class Flatten(Layer):
         self._shape = x.shape if training else None
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout.reshape(self._need_cache(self._shape))
+    def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        shape = self._need_cache(self._shape)
+        return dout.reshape(shape) if need_input_grad else None
 
 
 class Dense(Layer):
@@ -321,11 +334,11 @@ class Dense(Layer):
         self._x = x if training else None
         return x @ self.params["W"] + self.params["b"]
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         x = self._need_cache(self._x)
         self.grads["W"] = x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
-        return dout @ self.params["W"].T
+        return dout @ self.params["W"].T if need_input_grad else None
 
     def get_config(self) -> dict:
         return {"units": self.units}
@@ -361,8 +374,9 @@ class Dropout(Layer):
         self._mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.rate)
         return x * self._mask
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout * self._need_cache(self._mask)
+    def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        mask = self._need_cache(self._mask)
+        return dout * mask if need_input_grad else None
 
     def get_config(self) -> dict:
         return {"rate": self.rate}

@@ -199,18 +199,29 @@ class Sequential:
             x = layer.forward(x, training)
         return x
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        """Back-propagate ``dout`` (gradient w.r.t. the logits); fills each layer's ``grads``."""
-        for layer in reversed(self._order):
-            dout = layer.backward(dout)
-        return dout
+    def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """Back-propagate ``dout`` (gradient w.r.t. the logits); fills each layer's ``grads``.
+
+        Returns the gradient w.r.t. the model's input, or ``None`` when ``need_input_grad`` is
+        false (training): then the layers before the first one with parameters are not run
+        backward at all, and that one skips its input gradient.
+        """
+        order = self._order
+        first = 0
+        if not need_input_grad:
+            first = next((i for i, layer in enumerate(order) if layer.params), len(order))
+        for i in range(len(order) - 1, first - 1, -1):
+            if i == first and not need_input_grad:
+                return order[i].backward(dout, need_input_grad=False)
+            dout = order[i].backward(dout)
+        return None if not need_input_grad else dout
 
     def train_step(self, x: np.ndarray, y: np.ndarray, optimizer) -> tuple[float, np.ndarray]:
         """One gradient step on a batch; returns the loss and the logits (before the step)."""
         logits = self.forward(x, training=True)
         loss, dlogits, _ = softmax_cross_entropy(logits, y)
         if np.isfinite(loss):
-            self.backward(dlogits)
+            self.backward(dlogits, need_input_grad=False)
             optimizer.step(self.parameters(), self.gradients())
         return loss, logits
 

@@ -151,7 +151,7 @@ def _part_step(model, x: np.ndarray, y: np.ndarray, m: int) -> tuple[float, np.n
         loss, dlogits, _ = softmax_cross_entropy(logits, y)
         if math.isfinite(loss):
             dlogits *= dlogits.dtype.type(len(y) / m)  # this part's share of the batch mean
-            model.backward(dlogits)
+            model.backward(dlogits, need_input_grad=False)
     return loss, logits
 
 
