@@ -440,3 +440,27 @@ def test_bias_gradient_is_accurate_over_a_large_batch():
         assert s.dtype == np.float32 and s.shape == (5,)
         np.testing.assert_allclose(s, X.astype(np.float64).sum(axis=0), rtol=1e-5, atol=1e-3)
     assert np.array_equal(conv._batch_sums(np.zeros((0, 3), np.float32)), np.zeros(3))
+
+
+@pytest.mark.parametrize(
+    "shape, hp, correlation",
+    [
+        ((64, 32, 32, 32, 64, 3), {"stride": 2, "pad": 1}, False),  # phases of <= 2x2 taps
+        ((32, 15, 15, 32, 32, 3), {"stride": 2, "pad": 0}, False),
+        ((4, 15, 15, 32, 32, (3, 1)), {"stride": (2, 1), "pad": 0}, False),
+        ((32, 32, 32, 32, 64, 2), {"stride": 2, "pad": 0}, True),  # one tap per phase
+        ((16, 32, 32, 64, 64, 5), {"stride": 2, "pad": 2}, True),  # phases of up to 3x3
+        ((4, 15, 15, 32, 32, (1, 2)), {"stride": (2, 1), "pad": 0}, True),  # no split on w
+        ((64, 32, 32, 16, 32, 3), {"stride": 1, "pad": 1}, True),
+    ],
+)
+def test_cost_model_routes(shape, hp, correlation):
+    from cnnstep.geometry import conv_geometry
+
+    m, H, W, C, F, f = shape
+    f_h, f_w = (f, f) if isinstance(f, int) else f
+    A = np.broadcast_to(np.float32(0), (m, H, W, C))
+    Wt = np.zeros((f_h, f_w, C, F), np.float32)
+    b = np.zeros((1, 1, 1, F), np.float32)
+    geom = conv_geometry(A, Wt, b, hp, "conv_forward")
+    assert conv._prefers_correlation(geom, m, C, F) is correlation
