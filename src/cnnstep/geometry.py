@@ -250,25 +250,8 @@ class WindowGeometry:
         return tuple((f - 1) * d + 1 for f, d in zip(self.kernel, self.dilation))  # type: ignore[return-value]
 
     @property
-    def padded_hw(self) -> Pair:
-        return tuple(n + p[0] + p[1] for n, p in zip(self.in_hw, self.pad))  # type: ignore[return-value]
-
-    @property
     def has_pad(self) -> bool:
         return any(any(p) for p in self.pad)
-
-    def tap(self, i: int, j: int) -> tuple[slice, slice]:
-        """Row and column slices of the padded input that tap ``(i, j)`` reads for every window.
-
-        ``A_pad[:, rows, cols, :]`` has shape ``(m, n_H, n_W, n_C)``: element ``[., h, w, .]`` is
-        tap ``(i, j)`` of window ``(h, w)``.
-        """
-        (s_h, s_w), (d_h, d_w), (n_H, n_W) = self.stride, self.dilation, self.out_hw
-        r0, c0 = i * d_h, j * d_w
-        return (
-            slice(r0, r0 + (n_H - 1) * s_h + 1, s_h),
-            slice(c0, c0 + (n_W - 1) * s_w + 1, s_w),
-        )
 
 
 def _window_geometry(
