@@ -42,8 +42,8 @@ import numpy as np  # noqa: E402
 
 import cnnstep  # noqa: E402
 from cnnstep import reference  # noqa: E402
-from cnnstep.geometry import resolve_pad  # noqa: E402
-from cnnstep.published import PUBLISHED_CASES  # noqa: E402
+from cnnstep.ops.geometry import resolve_pad  # noqa: E402
+from cnnstep.ops.published import PUBLISHED_CASES  # noqa: E402
 
 
 @dataclass(frozen=True)

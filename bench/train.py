@@ -25,10 +25,10 @@ import time
 
 import numpy as np
 
-from cnnstep.datasets import load_data
-from cnnstep.model import build_architecture
-from cnnstep.optimizers import Adam
-from cnnstep.training import make_runner, random_shift
+from cnnstep.data.builtin import load_data
+from cnnstep.nn.architectures import build_architecture
+from cnnstep.nn.optimizers import Adam
+from cnnstep.train.loop import make_runner, random_shift
 
 BATCH = 64
 LR = 1e-3
@@ -82,7 +82,7 @@ def torch_epoch(net, opt, data, perm, rng) -> float:
 
 def profile_step(model, data, rng, repeats: int = 20) -> list[tuple[str, float, float]]:
     """Milliseconds of each layer's forward and backward on one training batch."""
-    from cnnstep.losses import softmax_cross_entropy
+    from cnnstep.nn.losses import softmax_cross_entropy
 
     xb = random_shift(data.x_train[:BATCH], SHIFT, rng)
     layers = model.run_order()  # as training runs them (ReLU after max pooling)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
+
+# Helpers shared by tests in several folders (writers of small data files, ...).
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 
 # Property tests run the reference loops, which are slow on purpose: no per-example deadline.
 settings.register_profile(

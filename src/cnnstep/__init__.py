@@ -7,7 +7,7 @@ The eight step-by-step functions are importable from here::
 :mod:`cnnstep.reference` holds the same eight written as plain loops, for reading.
 """
 
-from cnnstep.functional import (
+from cnnstep.ops.functional import (
     conv_backward,
     conv_forward,
     conv_single_step,
@@ -17,7 +17,7 @@ from cnnstep.functional import (
     pool_forward,
     zero_pad,
 )
-from cnnstep.workspace import get_workspace_budget, set_workspace_budget, workspace_budget
+from cnnstep.ops.workspace import get_workspace_budget, set_workspace_budget, workspace_budget
 
 __version__ = "0.1.0"
 
@@ -36,8 +36,10 @@ __all__ = [
 ]
 
 # --- training API (issue 4) ------------------------------------------------------------------
-from cnnstep.gradcheck import gradient_check  # noqa: E402
-from cnnstep.layers import (  # noqa: E402
+import cnnstep.train  # noqa: E402,F401  (registers the training loop behind Sequential.fit)
+from cnnstep.nn.architectures import build_architecture  # noqa: E402
+from cnnstep.nn.gradcheck import gradient_check  # noqa: E402
+from cnnstep.nn.layers import (  # noqa: E402
     AvgPool2D,
     Conv2D,
     Dense,
@@ -47,9 +49,8 @@ from cnnstep.layers import (  # noqa: E402
     MaxPool2D,
     ReLU,
 )
-from cnnstep.model import Sequential, build_architecture  # noqa: E402
-from cnnstep.optimizers import SGD, Adam  # noqa: E402
-from cnnstep.serialization import load_model, save_model  # noqa: E402
+from cnnstep.nn.model import Sequential, load_model, save_model  # noqa: E402
+from cnnstep.nn.optimizers import SGD, Adam  # noqa: E402
 
 __all__ += [
     "gradient_check",

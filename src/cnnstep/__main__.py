@@ -2,6 +2,6 @@
 
 import sys
 
-from cnnstep.cli import main
+from cnnstep.cli.main import main
 
 sys.exit(main())

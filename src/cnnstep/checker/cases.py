@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cnnstep import functional
+from cnnstep.ops import functional
 
 # The eight functions, in the order of the material (and of the report).
 FUNCTIONS = tuple(functional.__all__)

@@ -1,0 +1,331 @@
+"""``cnnstep train``: train a CNN on a built-in or user data set, with plots and resume."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from cnnstep.errors import UserError
+
+CHECKPOINT = "checkpoint.npz"
+MODEL = "model.npz"
+METRICS = "metrics.json"
+
+# Defaults of a fresh run. Settings that shape the run are kept in the checkpoint; on --resume
+# only --epochs and --lr may differ from it.
+DEFAULTS = {
+    "data": "mnist5k",
+    "test_data": None,
+    "image_size": None,
+    "test_fraction": 0.2,
+    "arch": "default",
+    "epochs": 10,
+    "batch_size": 64,
+    "lr": 5e-3,
+    "optimizer": "adam",
+    "schedule": "cosine",
+    "augment": None,  # None: about 1/14 of the image size (2 pixels for 28x28)
+    "seed": 0,
+    "threads": None,  # None: the number of CPUs, at most 4
+}
+CHANGEABLE_ON_RESUME = ("epochs", "lr", "threads")
+
+
+# ---------------------------------------------------------------------- shared option helpers
+
+
+# Place in `cnnstep --help`.
+ORDER = 20
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _number_option(convert, valid, expected: str):
+    """An argparse ``type`` that converts with ``convert`` and accepts what ``valid`` allows."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = expected
+    return parse
+
+
+positive_int = _number_option(int, lambda v: v >= 1, "a positive integer")
+non_negative_int = _number_option(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number_option(float, lambda v: 0 < v < float("inf"), "a positive number")
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, default_help: str) -> None:
+    """``--data``, ``--test-data``, ``--image-size``, ``--test-fraction`` (defaults: None)."""
+    parser.add_argument("--data", metavar="NAME|PATH",
+                        help=f"built-in data set (mnist5k, digits) or a path; {default_help}")
+    parser.add_argument("--test-data", metavar="PATH",
+                        help="separate test set for a data path (otherwise the data are split)")
+    parser.add_argument("--image-size", type=positive_int, nargs=2, metavar=("H", "W"),
+                        help="resize images read from a path to H x W pixels")
+    parser.add_argument("--test-fraction", type=fraction, metavar="F",
+                        help="fraction held out for testing when data are split (default 0.2)")
+
+
+def load_dataset(data: str, test_data, image_size, test_fraction):
+    from cnnstep.data.builtin import load_data
+
+    return load_data(
+        data,
+        test_data=test_data,
+        image_size=tuple(image_size) if image_size else None,
+        test_fraction=test_fraction if test_fraction is not None else 0.2,
+    )
+
+
+def check_shapes(model, data, model_label: str) -> None:
+    """The data must fit the model's input shape and number of classes."""
+    if tuple(model.input_shape) != data.input_shape:
+        h, w, c = model.input_shape
+        raise UserError(
+            f"{model_label} takes {h}x{w} images with {c} channel(s), but {data.name} has "
+            f"{'x'.join(map(str, data.input_shape[:2]))} images with {data.input_shape[2]} "
+            "channel(s); pass --image-size or other data"
+        )
+    n_out = model.output_shape[-1]
+    if data.n_classes > n_out:
+        raise UserError(
+            f"{model_label} predicts {n_out} classes but {data.name} has {data.n_classes}"
+        )
+
+
+# ---------------------------------------------------------------------- train
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a CNN and save the model, metrics and plots",
+        description="Train a CNN. Writes DIR/model.npz, DIR/metrics.json and PNG plots; "
+                    "Ctrl-C saves DIR/checkpoint.npz, and --resume continues from it.",
+    )
+    add_data_arguments(p, "default mnist5k")
+    p.add_argument("--arch", choices=("default", "signs"), help="architecture (default: default)")
+    p.add_argument("--epochs", type=positive_int, help=f"epochs (default {DEFAULTS['epochs']})")
+    p.add_argument("--batch-size", type=positive_int, metavar="B",
+                   help=f"mini-batch size (default {DEFAULTS['batch_size']})")
+    p.add_argument("--lr", type=positive_float, metavar="X",
+                   help=f"learning rate (default {DEFAULTS['lr']:g})")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), help="adam (default) or sgd (momentum "
+                   "0.9)")
+    p.add_argument("--schedule", choices=("cosine", "constant"),
+                   help="learning-rate schedule (default cosine decay to 0)")
+    p.add_argument("--augment", type=non_negative_int, metavar="PIXELS",
+                   help="random shifts of training images by up to PIXELS (default: 1/14 of the "
+                        "image size, 2 for 28x28; 0 turns it off)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default runs/<arch>-<data name>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run saved in DIR/checkpoint.npz up to --epochs")
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="split each batch between N threads (default: the number of CPUs, at "
+                        "most 4); NumPy's own BLAS threading is turned off meanwhile, as it "
+                        "gains little on these small products and stalls on a busy CPU")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.set_defaults(handler=run)
+
+
+def _settings(args: argparse.Namespace, stored: dict | None) -> dict:
+    given = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
+    if "image_size" in given:
+        given["image_size"] = list(given["image_size"])
+    if stored is None:
+        return {**DEFAULTS, **given}
+    for key, value in given.items():
+        if key not in CHANGEABLE_ON_RESUME and value != stored.get(key):
+            option = "--" + key.replace("_", "-")
+            raise UserError(
+                f"{option} {value} differs from the checkpoint's {stored.get(key)}; drop "
+                f"{option} to resume, or start a new run with another --out"
+            )
+    return {**stored, **{k: given[k] for k in CHANGEABLE_ON_RESUME if k in given}}
+
+
+def _default_out(args: argparse.Namespace) -> Path:
+    data = args.data or DEFAULTS["data"]
+    name = Path(data).stem if data not in ("mnist5k", "digits") else data
+    return Path("runs") / f"{args.arch or DEFAULTS['arch']}-{name or 'data'}"
+
+
+def _make_optimizer(settings: dict):
+    from cnnstep.nn.optimizers import SGD, Adam
+
+    if settings["optimizer"] == "sgd":
+        return SGD(lr=settings["lr"], momentum=0.9)
+    return Adam(lr=settings["lr"])
+
+
+def blas_threads(n: int):
+    """Limit NumPy's BLAS to ``n`` threads inside a ``with`` block (if threadpoolctl is there).
+
+    Multi-threaded BLAS gains little on the small matrix products of these layers, and its
+    spinning threads make every step many times slower when other programs use the CPU.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - comes with scikit-learn, the datasets extra
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        with blas_threads(1):
+            return _run(args)
+    except OSError as exc:  # a full disk, a read-only folder: the user's to fix
+        where = exc.filename or args.out or "the output folder"
+        raise UserError(f"{where}: cannot write ({exc.strerror or exc})") from exc
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cnnstep.nn.model import save_model
+    from cnnstep.train.checkpoint import load_checkpoint, save_checkpoint
+    from cnnstep.train.loop import (
+        NonFiniteLossError,
+        TrainConfig,
+        TrainingInterruptedError,
+        TrainState,
+        format_epoch,
+        train,
+    )
+
+    started = time.perf_counter()
+    out = Path(args.out) if args.out else _default_out(args)
+    ckpt_path = out / CHECKPOINT
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)  # fail before training, not after
+
+    resumed = None
+    if args.resume:
+        if not ckpt_path.is_file():
+            raise UserError(f"--resume: no checkpoint {ckpt_path} (train without --resume first)")
+        model, optimizer, saved, arrays, _ = load_checkpoint(ckpt_path)
+        settings = _settings(args, saved.get("settings"))
+        state = TrainState.from_json(saved["progress"], arrays.get("perm"))
+        resumed = state
+    else:
+        settings = _settings(args, None)
+
+    data = load_dataset(settings["data"], settings["test_data"], settings["image_size"],
+                        settings["test_fraction"])
+    if resumed is None:
+        from cnnstep.nn.architectures import build_architecture
+
+        try:
+            model = build_architecture(settings["arch"], data.input_shape, data.n_classes,
+                                       seed=settings["seed"], class_names=data.class_names)
+        except ValueError as exc:
+            raise UserError(f"--arch {settings['arch']} does not fit {data.name}: {exc}") from exc
+        optimizer = _make_optimizer(settings)
+        state = TrainState()
+    else:
+        check_shapes(model, data, f"the checkpoint {ckpt_path}")
+        optimizer.lr = settings["lr"]
+    if settings["augment"] is None:
+        settings["augment"] = max(data.input_shape[:2]) // 14
+    if settings.get("threads") is None:
+        settings["threads"] = min(4, os.cpu_count() or 1)
+    config = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
+                         schedule=settings["schedule"], augment_shift=settings["augment"],
+                         lr=settings["lr"], threads=settings["threads"])
+    metadata = {"data": settings["data"], "test_data": settings["test_data"],
+                "image_size": settings["image_size"], "test_fraction": settings["test_fraction"],
+                "arch": settings["arch"]}
+
+    h, w, c = data.input_shape
+    print(f"{'resuming' if resumed else 'training'} {settings['arch']} on {data.name}: "
+          f"{len(data.y_train)} train / {len(data.y_test)} test images {h}x{w}x{c}, "
+          f"{data.n_classes} classes; {_count(settings['epochs'], 'epoch')}, "
+          f"batch {settings['batch_size']}, "
+          f"{settings['optimizer']} lr {settings['lr']:g} ({settings['schedule']}), "
+          f"shift {settings['augment']}, seed {settings['seed']}, "
+          f"{_count(settings['threads'], 'thread')}"
+          + (f"; from epoch {state.epoch + 1}" + (f" batch {state.batch + 1}" if state.batch
+                                                  else "") if resumed else ""))
+    if resumed:
+        for record in state.history:
+            print(format_epoch(record, settings["epochs"]))
+
+    def save(st: TrainState) -> None:
+        arrays = {"perm": st.perm} if st.batch and st.perm is not None else {}
+        save_checkpoint(ckpt_path, model, optimizer,
+                        {"progress": st.to_json(), "settings": settings}, arrays, metadata)
+
+    try:
+        state = train(model, optimizer, data.x_train, data.y_train, data.x_test, data.y_test,
+                      config, state=state, progress=True, log=_print_flush, checkpoint=save)
+    except TrainingInterruptedError as exc:
+        st = exc.state
+        where = (f"in epoch {st.epoch + 1} after batch {st.batch}" if st.batch
+                 else f"after epoch {st.epoch}")
+        print(f"cnnstep: interrupted {where}; checkpoint saved to {ckpt_path}; continue "
+              f"with: cnnstep train --out {out} --resume", file=sys.stderr)
+        return 130
+    except NonFiniteLossError as exc:
+        last = (f"the last good checkpoint (after epoch {state.epoch}) is kept in {ckpt_path}"
+                if ckpt_path.is_file() and state.epoch else "no checkpoint was written")
+        raise UserError(f"{exc}; {last}") from None
+
+    # final outputs
+    save_model(model, out / MODEL, metadata=metadata)
+    y_pred = model.predict(data.x_test) if len(data.y_test) else data.y_test
+    history = state.history
+    seconds = statistics.median(h["seconds"] for h in history)
+    test_acc = history[-1]["test_accuracy"]
+    metrics = {
+        "data": data.name,
+        "arch": settings["arch"],
+        "test_accuracy": test_acc,
+        "seconds_per_epoch": seconds,
+        "epochs": history,
+        "settings": settings,
+        "class_names": data.class_names,
+    }
+    from cnnstep.fileio import atomic_write
+
+    atomic_write(out / METRICS, lambda f: f.write(json.dumps(metrics, indent=2).encode()))
+    n_plots = 0
+    if not args.no_plots:
+        from cnnstep.train.plots import write_all
+
+        n_plots = len(write_all(out, model, history, data.x_test, data.y_test, y_pred,
+                                data.class_names))
+    acc = f"test accuracy {test_acc:.2%}" if test_acc is not None else "no test set"
+    plots = f", {n_plots} plots" if n_plots else ""
+    print(f"done: {acc} after {_count(state.epoch, 'epoch')}, {seconds:.2f} s/epoch (median), "
+          f"{time.perf_counter() - started:.0f} s in all; model, metrics{plots} in {out}/")
+    return 0
+
+
+def _print_flush(line: str) -> None:
+    print(line, flush=True)

@@ -1,0 +1,74 @@
+"""The ``cnnstep`` command line.
+
+Each sub-command is one module of :mod:`cnnstep.cli.commands`, found there by name: it defines
+``ORDER`` (its place in ``cnnstep --help``) and ``register(subparsers)``, which adds its parser and
+sets ``handler`` to a function ``(args) -> int``. Adding a command is adding one module. Any
+:class:`~cnnstep.errors.UserError` (and argument errors) become one line on stderr and exit
+code 2; Ctrl-C becomes exit code 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from cnnstep import __version__
+from cnnstep.errors import UserError
+
+
+def command_modules() -> list[Any]:
+    """The modules of :mod:`cnnstep.cli.commands`, in the order ``cnnstep --help`` lists them."""
+    from cnnstep.cli import commands
+
+    found = [importlib.import_module(f"{commands.__name__}.{info.name}")
+             for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_")]
+    return sorted(found, key=lambda module: (getattr(module, "ORDER", 100), module.__name__))
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump) with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="cnnstep",
+        description="Convolutional networks in NumPy, step by step and fast.",
+    )
+    parser.add_argument("--version", action="version", version=f"cnnstep {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
+    sub.required = True
+    for module in command_modules():
+        module.register(sub)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings for the user (skipped files, odd data) as one line, without source locations."""
+    print(f"cnnstep: warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.handler(args) or 0)
+    except UserError as exc:
+        print(f"cnnstep: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cnnstep: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `cnnstep ... | head`
+        return 0

@@ -1,0 +1,324 @@
+"""A sequential model: a stack of layers, its forward and backward passes, and its file."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnstep.errors import DataError
+from cnnstep.nn.io import copy_weights, model_header, read_npz, write_model_file
+from cnnstep.nn.layers import Layer, MaxPool2D, ReLU, layer_from_config
+from cnnstep.nn.losses import softmax, softmax_cross_entropy
+
+
+class Sequential:
+    """Layers applied one after the other; the last one outputs class scores (logits).
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+    input_shape : (n_H, n_W, n_C), optional
+        Shape of one input; when given, the model is built right away.
+    seed : int, optional
+        Seeds the model's random generator (initial weights, shuffling, dropout, augmentation):
+        the same seed gives the same run.
+    dtype : dtype, default float32
+    class_names : list of str, optional
+        Display names of the output classes (stored in saved models).
+
+    Attributes
+    ----------
+    rng : numpy.random.Generator
+        The model's only source of randomness.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        input_shape: Sequence[int] | None = None,
+        *,
+        seed: int | None = None,
+        dtype: Any = np.float32,
+        class_names: Sequence[str] | None = None,
+    ) -> None:
+        self.layers = list(layers)
+        for layer in self.layers:
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers must be Layer instances, got {type(layer).__name__}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.class_names = list(class_names) if class_names is not None else None
+        self.input_shape: tuple[int, ...] | None = None
+        self.output_shape: tuple[int, ...] | None = None
+        self._order: list[Layer] = self.layers
+        if input_shape is not None:
+            self.build(input_shape)
+
+    # ------------------------------------------------------------------ structure
+
+    @property
+    def built(self) -> bool:
+        return self.input_shape is not None
+
+    def build(self, input_shape: Sequence[int]) -> Sequential:
+        """Create every layer's parameters for inputs of shape ``input_shape`` (no batch axis)."""
+        shape = tuple(int(d) for d in input_shape)
+        if not shape or any(d < 1 for d in shape):
+            raise ValueError(f"input_shape must be positive sizes, got {tuple(input_shape)}")
+        self.input_shape = shape
+        for layer in self.layers:
+            try:
+                shape = layer.build(shape, self.rng, self.dtype)
+            except ValueError as exc:
+                raise ValueError(
+                    f"cannot build {layer.describe()} on input {shape}: {exc}"
+                ) from exc
+        self.output_shape = shape
+        self._order = self.run_order()
+        return self
+
+    def _require_built(self) -> None:
+        if not self.built:
+            raise RuntimeError("the model is not built yet: call build(input_shape) or fit(...)")
+
+    def parameters(self) -> list[np.ndarray]:
+        """All trainable arrays, in a fixed order (layer by layer, ``W`` before ``b``)."""
+        return [p for layer in self.layers for p in layer.params.values()]
+
+    def gradients(self) -> list[np.ndarray]:
+        """Gradients from the last :meth:`backward`, in the order of :meth:`parameters`."""
+        return [layer.grads[k] for layer in self.layers for k in layer.params]
+
+    def named_parameters(self) -> dict[str, np.ndarray]:
+        """``{"<layer index>.<name>": array}``, the keys used in saved models."""
+        return {f"{i}.{k}": v
+                for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        return self.named_parameters()
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        return {f"{i}.{k}": layer.grads[k]
+                for i, layer in enumerate(self.layers) for k in layer.params}
+
+    def count_params(self) -> int:
+        return int(sum(p.size for p in self.parameters()))
+
+    def get_config(self) -> dict:
+        """JSON-able description: layers, input shape, dtype, class names."""
+        return {
+            "layers": [{"type": layer.name, "config": layer.get_config()} for layer in self.layers],
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "dtype": self.dtype.name,
+            "class_names": self.class_names,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, *, seed: int | None = None) -> Sequential:
+        """Rebuild a (freshly initialised) model from :meth:`get_config`."""
+        layers = [layer_from_config(spec) for spec in config["layers"]]
+        return cls(
+            layers,
+            input_shape=config.get("input_shape"),
+            seed=seed,
+            dtype=config.get("dtype", "float32"),
+            class_names=config.get("class_names"),
+        )
+
+    def summary(self) -> str:
+        """A table of layers, output shapes and parameter counts (also returned as text)."""
+        self._require_built()
+        rows = [("layer", "output shape", "params")]
+        rows.append(("Input", str((None, *self.input_shape)), "0"))
+        for layer in self.layers:
+            n = sum(p.size for p in layer.params.values())
+            rows.append((layer.describe(), str((None, *layer.output_shape)), f"{n:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
+        rule = "-" * len(lines[0])
+        text = "\n".join([lines[0], rule, *lines[1:], rule,
+                          f"total parameters: {self.count_params():,}"])
+        return text
+
+    # ------------------------------------------------------------------ computation
+
+    def prepare_input(self, x: Any) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        if not self.built:
+            self.build(x.shape[1:])
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"x must have shape (m, {', '.join(map(str, self.input_shape))}), got {x.shape}"
+            )
+        return x
+
+    def run_order(self) -> list[Layer]:
+        """The layers in the order they are run.
+
+        ``ReLU`` followed by ``MaxPool2D`` runs as pool, then ReLU. The two commute exactly
+        (``max(relu(z)) == relu(max(z))``, and the gradients agree too), but pooling first applies
+        ReLU to a quarter of the values and hands max pooling distinct pre-activation values
+        instead of the many zeros ReLU makes, which are ties that slow its backward pass.
+        """
+        order = list(self.layers)
+        for i in range(len(order) - 1):
+            if type(order[i]) is ReLU and type(order[i + 1]) is MaxPool2D:
+                order[i], order[i + 1] = order[i + 1], order[i]
+        return order
+
+    def replica(self) -> Sequential:
+        """A model that shares this one's parameter arrays but keeps its own caches and
+        gradients, so that several threads can each run forward/backward on part of a batch."""
+        clone = copy.copy(self)
+        clone.layers = [copy.copy(layer) for layer in self.layers]
+        for layer in clone.layers:
+            layer.grads = {}
+        clone._order = clone.run_order()
+        return clone
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Logits of shape (m, n_classes) for a batch ``x`` of shape (m, *input_shape)."""
+        x = self.prepare_input(x)
+        for layer in self._order:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """Back-propagate ``dout`` (gradient w.r.t. the logits); fills each layer's ``grads``.
+
+        Returns the gradient w.r.t. the model's input, or ``None`` when ``need_input_grad`` is
+        false (training): then the layers before the first one with parameters are not run
+        backward at all, and that one skips its input gradient.
+        """
+        order = self._order
+        first = 0
+        if not need_input_grad:
+            first = next((i for i, layer in enumerate(order) if layer.params), len(order))
+        for i in range(len(order) - 1, first - 1, -1):
+            if i == first and not need_input_grad:
+                return order[i].backward(dout, need_input_grad=False)
+            dout = order[i].backward(dout)
+        return None if not need_input_grad else dout
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, optimizer) -> tuple[float, np.ndarray]:
+        """One gradient step on a batch; returns the loss and the logits (before the step)."""
+        logits = self.forward(x, training=True)
+        loss, dlogits, _ = softmax_cross_entropy(logits, y)
+        if np.isfinite(loss):
+            self.backward(dlogits, need_input_grad=False)
+            optimizer.step(self.parameters(), self.gradients())
+        return loss, logits
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities, shape (m, n_classes), computed in batches."""
+        x = self.prepare_input(x)
+        out = [softmax(self.forward(x[i:i + batch_size]))
+               for i in range(0, x.shape[0], batch_size)]
+        if not out:
+            return np.zeros((0, *self.output_shape), dtype=self.dtype)
+        return np.concatenate(out)
+
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Predicted class indices, shape (m,)."""
+        return self.predict_proba(x, batch_size).argmax(axis=1)
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> dict:
+        """``{"loss": mean cross-entropy, "accuracy": fraction correct}`` on ``(x, y)``."""
+        x = self.prepare_input(x)
+        y = np.asarray(y, dtype=np.int64)
+        total, correct = 0.0, 0
+        for i in range(0, x.shape[0], batch_size):
+            logits = self.forward(x[i:i + batch_size])
+            loss, _, _ = softmax_cross_entropy(logits, y[i:i + batch_size])
+            total += loss * logits.shape[0]
+            correct += int((logits.argmax(axis=1) == y[i:i + batch_size]).sum())
+        m = max(x.shape[0], 1)
+        return {"loss": total / m, "accuracy": correct / m}
+
+    def fit(self, x: np.ndarray, y: np.ndarray, **kwargs: Any) -> list[dict]:
+        """Train on ``(x, y)``; returns one dict of metrics per epoch.
+
+        The loop itself lives in :func:`cnnstep.train.fit` (which documents every keyword:
+        ``epochs``, ``batch_size``, ``optimizer``, ``validation_data``, ``schedule``,
+        ``augment_shift``, ``threads``, ``progress``, ``log``, ``callbacks``); ``model.fit(...)``
+        is ``cnnstep.train.fit(model, ...)``.
+        """
+        if _TRAINER is None:  # pragma: no cover - cnnstep/__init__ registers it
+            raise RuntimeError("no training loop registered; import cnnstep.train")
+        return _TRAINER(self, x, y, **kwargs)
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, path: str | Path, metadata: dict | None = None) -> None:
+        """Write the model to one ``.npz`` file: architecture, weights, class names, input shape.
+
+        Parameters
+        ----------
+        path : str or Path
+            Destination; written atomically.
+        metadata : dict, optional
+            JSON-able extra information (e.g. the data set it was trained on).
+        """
+        self._require_built()
+        write_model_file(path, self.get_config(), self.named_parameters(), metadata)
+
+
+# The training loop builds on this module (cnnstep.train imports cnnstep.nn), so nn never imports
+# it: cnnstep.train registers its ``fit`` here when it is imported, which ``import cnnstep`` does.
+_TRAINER: Callable[..., list[dict]] | None = None
+
+
+def register_trainer(fit: Callable[..., list[dict]]) -> None:
+    """Make ``fit`` the function behind :meth:`Sequential.fit` (called by cnnstep.train)."""
+    global _TRAINER
+    _TRAINER = fit
+
+
+def save_model(model: Sequential, path: str | Path, metadata: dict | None = None) -> None:
+    """Write ``model`` to ``path`` (.npz); the same as ``model.save(path, metadata)``."""
+    model.save(path, metadata=metadata)
+
+
+def model_from_arrays(arrays: dict[str, np.ndarray], path: Path) -> tuple[Sequential, dict]:
+    """The model stored in a model file's arrays, and its metadata."""
+    header = model_header(arrays, path)
+    try:
+        model = Sequential.from_config(header)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DataError(f"{path}: invalid architecture ({exc})") from exc
+    copy_weights(model.named_parameters(), arrays, path)
+    return model, header.get("metadata") or {}
+
+
+def load_model(path: str | Path, *, with_metadata: bool = False) -> Any:
+    """Read a model written by :meth:`Sequential.save` (never unpickles anything).
+
+    Parameters
+    ----------
+    path : str or Path
+    with_metadata : bool, default False
+        Also return the metadata dict.
+
+    Returns
+    -------
+    Sequential, or (Sequential, dict) with ``with_metadata``
+
+    Raises
+    ------
+    DataError
+        If the file is missing, not a model file, or its weights do not fit its architecture.
+    """
+    path = Path(path)
+    model, metadata = model_from_arrays(read_npz(path), path)
+    return (model, metadata) if with_metadata else model

@@ -1,0 +1,37 @@
+"""The step-by-step operations: NumPy in, NumPy out, no state.
+
+Lives here: ``geometry`` (hyperparameters, shapes and every argument check), ``windows`` (the
+one window primitive that convolution and pooling share), ``padding``, ``conv``, ``pool``,
+``workspace`` (the scratch-memory budget), ``functional`` (the eight functions of the course,
+vectorized), ``reference`` (the same eight as plain loops), ``published`` (the course's
+published cases, as data) and ``params`` (the parameter-only backward that layers use).
+
+May import: NumPy and modules of this folder only (plus ``cnnstep.errors``). Every other room
+builds on this one; this one builds on none.
+"""
+
+from cnnstep.ops.functional import (
+    conv_backward,
+    conv_forward,
+    conv_single_step,
+    create_mask_from_window,
+    distribute_value,
+    pool_backward,
+    pool_forward,
+    zero_pad,
+)
+from cnnstep.ops.workspace import get_workspace_budget, set_workspace_budget, workspace_budget
+
+__all__ = [
+    "zero_pad",
+    "conv_single_step",
+    "conv_forward",
+    "conv_backward",
+    "pool_forward",
+    "create_mask_from_window",
+    "distribute_value",
+    "pool_backward",
+    "get_workspace_budget",
+    "set_workspace_budget",
+    "workspace_budget",
+]

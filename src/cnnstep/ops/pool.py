@@ -1,0 +1,325 @@
+"""Max and average pooling, vectorized over examples, positions and channels.
+
+Both passes walk the ``f_h x f_w`` taps of the windows (a handful of whole-array operations on
+strided slices) instead of the output cells; taps that fall in padding are simply skipped, so no
+padded copy of the input is made. Windows that tile the input (stride == window, no padding) take
+a faster route along whole input lines.
+
+Max pooling routes each window's gradient to its *first* maximum in row-major order, as the major
+frameworks do, so gradients keep their sum when values tie: the backward pass walks the taps in
+row-major order and routes each window at its first cell equal to the maximum.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnnstep.ops.geometry import (
+    WindowGeometry,
+    as_array,
+    check_pool_mode,
+    compute_dtype,
+    distribute_args,
+    pool_counts,
+    pool_geometry,
+    unpack_cache,
+)
+from cnnstep.ops.windows import add_few_channels, tap_slices
+
+PoolCache = tuple[np.ndarray, dict]
+
+
+def create_mask_from_window(x: np.ndarray) -> np.ndarray:
+    """Where the maximum of a window is.
+
+    Parameters
+    ----------
+    x : ndarray of shape (f, f)
+        One window of one channel.
+
+    Returns
+    -------
+    mask : ndarray of shape (f, f), bool
+        True at the first maximum in row-major order, False elsewhere. With ties only one cell
+        is marked, so routing a gradient through the mask keeps its sum.
+    """
+    x = as_array(x, "x", "create_mask_from_window")
+    if x.size == 0:
+        raise ValueError(f"create_mask_from_window: x must not be empty, got shape {x.shape}")
+    mask = np.zeros(x.shape, dtype=bool)
+    mask.flat[np.argmax(x)] = True
+    return mask
+
+
+def distribute_value(dz: Any, shape: tuple[int, int]) -> np.ndarray:
+    """Spread a gradient evenly over a window (the backward pass of one average).
+
+    Parameters
+    ----------
+    dz : float
+        Gradient arriving at one averaged output cell.
+    shape : (n_H, n_W)
+        Window shape.
+
+    Returns
+    -------
+    a : ndarray of shape (n_H, n_W)
+        ``dz / (n_H * n_W)`` in every cell, so ``a.sum() == dz``.
+    """
+    dz, (n_H, n_W), dtype = distribute_args(dz, shape, "distribute_value")
+    return np.full((n_H, n_W), dz / (n_H * n_W), dtype=dtype)
+
+
+def _pool_inputs(A_prev: Any, hparameters: Any, mode: Any, func: str):
+    mode = check_pool_mode(mode, func)
+    A_in = as_array(A_prev, "A_prev", func)
+    geom = pool_geometry(A_in, hparameters, func)
+    dtype = compute_dtype(func, A_prev=A_in)
+    return A_in, geom, dtype, mode
+
+
+def _taps(geom: WindowGeometry):
+    """Every tap with the windows it reaches on the unpadded input, in row-major order.
+
+    Yields ``(out_rows, out_cols, in_rows, in_cols)``: ``A_prev[:, in_rows, in_cols]`` is the
+    tap of windows ``[:, out_rows, out_cols]``. Taps in padding are skipped, which is how max
+    pooling ignores padded cells and average pooling leaves them out of its sums.
+    """
+    for i in range(geom.kernel[0]):
+        for j in range(geom.kernel[1]):
+            where = tap_slices(geom, i, j)
+            if where is not None:
+                yield where
+
+
+def _covers_all(where: tuple[slice, ...], geom: WindowGeometry) -> bool:
+    """Whether a tap reaches every window (it lies in padding for none of them)."""
+    out_rows, out_cols = where[:2]
+    return (out_rows.start, out_rows.stop, out_cols.start, out_cols.stop) == (
+        0, geom.out_hw[0], 0, geom.out_hw[1]
+    )
+
+
+def _reduce_windows(
+    A_in: np.ndarray, geom: WindowGeometry, dtype: np.dtype, ufunc: np.ufunc, start: float
+) -> np.ndarray:
+    """``ufunc``-reduce every window over its real cells, tap by tap (whole-array operations)."""
+    shape = (A_in.shape[0], *geom.out_hw, A_in.shape[3])
+    taps = iter(_taps(geom))
+    first = next(taps)  # every window holds a real cell, so the first tap exists
+    if _covers_all(first, geom):
+        out = np.empty(shape, dtype=dtype)
+        np.copyto(out, A_in[:, first[2], first[3]])
+    else:
+        out = np.full(shape, start, dtype=dtype)
+        ufunc(out[:, first[0], first[1]], A_in[:, first[2], first[3]],
+              out=out[:, first[0], first[1]])
+    for out_rows, out_cols, in_rows, in_cols in taps:
+        o = out[:, out_rows, out_cols]
+        ufunc(o, A_in[:, in_rows, in_cols], out=o)
+    return out
+
+
+# ----------------------------------------------------------------------------- tiled windows
+# Windows that tile the input (stride == window, no padding) need no tap loop: seen as rows of
+# ``f_h`` input lines, each window is a run of ``f_w * n_C`` contiguous values in each line, so
+# every operation runs along whole lines instead of along ``n_C`` channels at a time.
+
+
+def _is_tiled(geom: WindowGeometry) -> bool:
+    return geom.stride == geom.kernel and not geom.has_pad
+
+
+def _tiles_cover(geom: WindowGeometry) -> bool:
+    """Whether the tiles cover the whole input (no rows or columns left over)."""
+    return tuple(n * f for n, f in zip(geom.out_hw, geom.kernel)) == geom.in_hw
+
+
+def _row_tiles(X: np.ndarray, geom: WindowGeometry) -> np.ndarray:
+    """View of the tiled part of ``X`` (m, n_H_prev, n_W_prev, n_C) as
+    (m, n_H, f_h, n_W * f_w * n_C): window row ``h``, its line ``i``, then the line's values."""
+    (n_H, n_W), (f_h, f_w) = geom.out_hw, geom.kernel
+    m, n_C = X.shape[0], X.shape[3]
+    if X.strides[2] != n_C * X.strides[3]:
+        X = np.ascontiguousarray(X)  # lines must be runs of equally spaced values
+    s0, s1, _, s3 = X.strides
+    return np.lib.stride_tricks.as_strided(
+        X, (m, n_H, f_h, n_W * f_w * n_C), (s0, f_h * s1, s1, s3),
+        writeable=X.flags.writeable,
+    )
+
+
+def _tile_width(Y: np.ndarray, geom: WindowGeometry) -> np.ndarray:
+    """``Y`` (m, n_H, n_W, n_C), each value repeated over its window's width:
+    (m, n_H, n_W * f_w * n_C), lined up with :func:`_row_tiles`."""
+    m, n_H, n_W, n_C = Y.shape
+    f_w = geom.kernel[1]
+    out = np.empty((m, n_H, n_W, f_w, n_C), dtype=Y.dtype)
+    np.copyto(out, Y[:, :, :, None, :])
+    return out.reshape(m, n_H, n_W * f_w * n_C)
+
+
+def _pool_windows(
+    A_in: np.ndarray, geom: WindowGeometry, dtype: np.dtype, ufunc: np.ufunc, start: float
+) -> np.ndarray:
+    """``ufunc``-reduce every window over its real cells (max or sum)."""
+    if not _is_tiled(geom):
+        return _reduce_windows(A_in, geom, dtype, ufunc, start)
+    (n_H, n_W), (f_h, f_w), n_C = geom.out_hw, geom.kernel, A_in.shape[3]
+    R = _row_tiles(A_in, geom)
+    lines = R[:, :, 0].astype(dtype, copy=True)  # first the f_h lines of each window row...
+    for i in range(1, f_h):
+        ufunc(lines, R[:, :, i], out=lines)
+    runs = lines.reshape(A_in.shape[0], n_H, n_W, f_w, n_C)  # ...then along each run
+    out = runs[:, :, :, 0].copy()
+    for j in range(1, f_w):
+        ufunc(out, runs[:, :, :, j], out=out)
+    return out
+
+
+def _max_backward_tiled(
+    A_in: np.ndarray, dA: np.ndarray, geom: WindowGeometry, dtype: np.dtype, M: np.ndarray,
+    has_nan: bool,
+) -> np.ndarray:
+    """Max-pool backward for tiling windows: whole-line comparisons, then the first hit of each
+    window kept by walking its ``f_h x f_w`` taps (a few boolean passes over the output size)."""
+    m, n_C = A_in.shape[0], A_in.shape[3]
+    (n_H, n_W), (f_h, f_w) = geom.out_hw, geom.kernel
+    R = _row_tiles(A_in, geom)
+    hit = np.equal(R, _tile_width(M, geom)[:, :, None])
+    if has_nan:
+        hit |= np.isnan(R)
+    if has_nan or np.count_nonzero(hit) != M.size:  # some window has more than one hit
+        _keep_first_hits(hit.reshape(m, n_H, f_h, n_W, f_w, n_C).transpose(0, 1, 3, 5, 2, 4))
+    dA_prev = (np.empty if _tiles_cover(geom) else np.zeros)(A_in.shape, dtype=dtype)
+    np.multiply(hit, _tile_width(dA, geom)[:, :, None], out=_row_tiles(dA_prev, geom))
+    return dA_prev
+
+
+def _keep_first_hits(hits: np.ndarray) -> None:
+    """Clear every hit but the first, in row-major tap order, of each window, in place.
+
+    ``hits`` has shape (m, n_H, n_W, n_C, f_h, f_w) (a view of the boolean hit array).
+    """
+    unrouted = np.ones(hits.shape[:4], dtype=bool)  # windows whose maximum is not met yet
+    for i in range(hits.shape[4]):
+        for j in range(hits.shape[5]):
+            h = hits[..., i, j]
+            h &= unrouted
+            unrouted ^= h  # h lies within unrouted: this clears the windows just routed
+
+
+def _divisor(geom: WindowGeometry, dtype: np.dtype) -> np.ndarray | float:
+    """Real cells per window: padded cells do not count towards an average."""
+    if not geom.has_pad:
+        return float(geom.kernel[0] * geom.kernel[1])
+    return pool_counts(geom).astype(dtype)[None, :, :, None]
+
+
+def pool_forward(
+    A_prev: np.ndarray, hparameters: dict, mode: str = "max"
+) -> tuple[np.ndarray, PoolCache]:
+    """Forward pass of a pooling layer.
+
+    Parameters
+    ----------
+    A_prev : ndarray of shape (m, n_H_prev, n_W_prev, n_C)
+        Input.
+    hparameters : dict
+        ``"f"``: window size, int or (f_h, f_w); ``"stride"``: int or (s_h, s_w); optional
+        ``"pad"`` (default 0): int, pair, ((top, bottom), (left, right)), ``"same"`` or ``"valid"``.
+        Max pooling never picks a padded cell; average pooling divides by the real cells only.
+    mode : {"max", "average"}
+
+    Returns
+    -------
+    A : ndarray of shape (m, n_H, n_W, n_C)
+        ``n_H = floor((n_H_prev + top + bottom - f_h) / s_h) + 1``, same for ``n_W``.
+    cache : tuple
+        ``(A_prev, hparameters)`` as given, for :func:`pool_backward`.
+    """
+    A_in, geom, dtype, mode = _pool_inputs(A_prev, hparameters, mode, "pool_forward")
+    if mode == "max":
+        A = _pool_windows(A_in, geom, dtype, np.maximum, -np.inf)
+    else:
+        A = _pool_windows(A_in, geom, dtype, np.add, 0.0)
+        A /= _divisor(geom, dtype)
+    return A, (A_prev, hparameters)
+
+
+def pool_backward(dA: np.ndarray, cache: PoolCache, mode: str = "max") -> np.ndarray:
+    """Backward pass of a pooling layer.
+
+    Parameters
+    ----------
+    dA : ndarray of shape (m, n_H, n_W, n_C)
+        Gradient with respect to the output ``A`` of :func:`pool_forward`.
+    cache : tuple
+        ``(A_prev, hparameters)`` from :func:`pool_forward`.
+    mode : {"max", "average"}
+        Must match the forward pass.
+
+    Returns
+    -------
+    dA_prev : ndarray of shape (m, n_H_prev, n_W_prev, n_C)
+        max: each window's gradient goes to its first maximum; average: spread evenly over the
+        window's real cells. Overlapping windows add up; uncovered cells get exactly 0.
+    """
+    func = "pool_backward"
+    cache = unpack_cache(cache, ("A_prev", "hparameters"), "pool_forward", func)
+    A_in, geom, dtype, mode = _pool_inputs(cache[0], cache[1], mode, func)
+    dA = as_array(dA, "dA", func)
+    expected = (A_in.shape[0], *geom.out_hw, A_in.shape[3])
+    if dA.shape != expected:
+        raise ValueError(f"{func}: dA must have the shape of A, {expected}, got shape {dA.shape}")
+    dtype = np.result_type(dtype, compute_dtype(func, dA=dA))
+    dA = dA.astype(dtype, copy=False)
+    if mode == "max":
+        return _max_backward(A_in, dA, geom, dtype)
+    share = dA / _divisor(geom, dtype)
+    if _is_tiled(geom):
+        dA_prev = (np.empty if _tiles_cover(geom) else np.zeros)(A_in.shape, dtype=dtype)
+        np.copyto(_row_tiles(dA_prev, geom), _tile_width(share, geom)[:, :, None])
+        return dA_prev
+    dA_prev = np.zeros(A_in.shape, dtype=dtype)
+    for out_rows, out_cols, in_rows, in_cols in _taps(geom):
+        add_few_channels(dA_prev[:, in_rows, in_cols], share[:, out_rows, out_cols])
+    return dA_prev
+
+
+def _max_backward(
+    A_in: np.ndarray, dA: np.ndarray, geom: WindowGeometry, dtype: np.dtype
+) -> np.ndarray:
+    """Route each window's gradient to its first maximum (row-major), tap by tap.
+
+    The taps are visited in row-major order and ``unrouted`` marks the windows whose maximum has
+    not been met yet, so of tied cells only the first receives the gradient. A NaN counts as its
+    window's maximum (as ``np.argmax`` and the frameworks have it).
+    """
+    M = _pool_windows(A_in, geom, dtype, np.maximum, -np.inf)
+    has_nan = bool(np.isnan(M).any())
+    if _is_tiled(geom):
+        return _max_backward_tiled(A_in, dA, geom, dtype, M, has_nan)
+    (f_h, f_w), (s_h, s_w) = geom.kernel, geom.stride
+    overlapping = s_h < f_h or s_w < f_w
+    dA_prev = np.zeros(A_in.shape, dtype=dtype)
+    unrouted = np.ones(M.shape, dtype=bool)
+    hit = np.empty(M.shape, dtype=bool)
+    part = np.empty(M.shape, dtype=dtype) if overlapping else None
+    for out_rows, out_cols, in_rows, in_cols in _taps(geom):
+        h, u = hit[:, out_rows, out_cols], unrouted[:, out_rows, out_cols]
+        x = A_in[:, in_rows, in_cols]
+        np.equal(x, M[:, out_rows, out_cols], out=h)
+        if has_nan:
+            h |= np.isnan(x)
+        h &= u
+        u ^= h
+        dst = dA_prev[:, in_rows, in_cols]
+        if overlapping:
+            p = np.multiply(h, dA[:, out_rows, out_cols], out=part[:, out_rows, out_cols])
+            add_few_channels(dst, p)
+        else:  # disjoint windows write each input cell at most once
+            np.multiply(h, dA[:, out_rows, out_cols], out=dst)
+    return dA_prev

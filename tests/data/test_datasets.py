@@ -1,0 +1,56 @@
+"""Built-in data sets and the load_data dispatch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnstep.data.builtin import BUILTINS, load_data
+from cnnstep.errors import DataError, UserError
+
+
+def test_mnist5k_is_4000_train_1000_test_stratified():
+    data = load_data("mnist5k")
+    assert data.x_train.shape == (4000, 28, 28, 1) and data.x_test.shape == (1000, 28, 28, 1)
+    assert data.x_train.dtype == np.float32 and data.y_train.dtype == np.int64
+    assert data.x_train.min() >= 0.0 and data.x_train.max() <= 1.0
+    assert np.array_equal(np.bincount(data.y_test), [100] * 10)
+    assert data.class_names == [str(d) for d in range(10)] and data.name == "mnist5k"
+    again = load_data("mnist5k")
+    assert np.array_equal(again.y_test, data.y_test)  # fixed split
+
+
+def test_digits():
+    data = load_data("digits", test_fraction=0.25)
+    assert data.input_shape == (8, 8, 1) and data.n_classes == 10
+    assert len(data.y_train) + len(data.y_test) == 1797
+    assert abs(len(data.y_test) - 0.25 * 1797) < 10
+    assert data.x_train.max() == 1.0
+
+
+def test_unknown_name_lists_builtins(tmp_path):
+    with pytest.raises(DataError, match="mnist5k, digits"):
+        load_data(str(tmp_path / "nothing-here"))
+    assert set(BUILTINS) == {"mnist5k", "digits"}
+
+
+def test_builtin_refuses_path_options():
+    with pytest.raises(UserError, match="--test-data"):
+        load_data("digits", test_data="x")
+    with pytest.raises(UserError, match="--image-size"):
+        load_data("digits", image_size=(4, 4))
+
+
+def test_paths_go_to_formats(tmp_path, monkeypatch):
+    import cnnstep.data.formats
+
+    calls = []
+
+    def fake(path, **kwargs):
+        calls.append((path, kwargs))
+        return "dataset"
+
+    monkeypatch.setattr(cnnstep.data.formats, "load_path", fake)
+    assert load_data(str(tmp_path), image_size=(5, 6), test_fraction=0.3, seed=4) == "dataset"
+    assert calls == [(str(tmp_path), {"test_path": None, "image_size": (5, 6),
+                                      "test_fraction": 0.3, "seed": 4})]

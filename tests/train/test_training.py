@@ -1,0 +1,127 @@
+"""Training loop: exact resume after an interruption, non-finite loss, augmentation, schedule."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from test_model import _small_model, _toy_data
+
+from cnnstep import Adam
+from cnnstep.nn.optimizers import cosine_lr
+from cnnstep.train.checkpoint import load_checkpoint, save_checkpoint
+from cnnstep.train.loop import (
+    NonFiniteLossError,
+    TrainConfig,
+    TrainingInterruptedError,
+    TrainState,
+    make_runner,
+    random_shift,
+    train,
+)
+
+
+def _run(tmp_path, interrupt_at=None, resume=False, threads=1):
+    x, y = _toy_data()
+    cfg = TrainConfig(epochs=3, batch_size=20, schedule="cosine", augment_shift=1, lr=0.01,
+                      threads=threads)
+    ckpt = tmp_path / "ckpt.npz"
+    if resume:
+        model, opt, saved, arrays, _ = load_checkpoint(ckpt)
+        state = TrainState.from_json(saved, arrays.get("perm"))
+    else:
+        model, opt, state = _small_model(seed=3, dropout=threads == 1), Adam(0.01), None
+
+    def save(st):
+        save_checkpoint(ckpt, model, opt, st.to_json(),
+                        {"perm": st.perm} if st.batch else {})
+
+    def hook(st):
+        if interrupt_at is not None and st.step == interrupt_at:
+            raise KeyboardInterrupt  # what Ctrl-C does between batches
+
+    state = train(model, opt, x, y, x, y, cfg, state=state, progress=False, log=None,
+                  checkpoint=save, on_batch_end=hook, handle_sigint=False)
+    return model, state
+
+
+# mid-epoch 2, and the end of epoch 2's batches; one thread, and batches split in two threads
+@pytest.mark.parametrize("interrupt_at, threads", [(7, 1), (10, 1), (7, 2)])
+def test_interrupt_and_resume_gives_the_uninterrupted_result(tmp_path, interrupt_at, threads):
+    reference, ref_state = _run(tmp_path / "a", threads=threads)
+    with pytest.raises(TrainingInterruptedError) as info:
+        _run(tmp_path / "b", interrupt_at=interrupt_at, threads=threads)
+    assert info.value.state.step == interrupt_at
+    model, state = _run(tmp_path / "b", resume=True, threads=threads)
+    for a, b in zip(reference.parameters(), model.parameters()):
+        assert np.array_equal(a, b)
+    assert [h["epoch"] for h in state.history] == [1, 2, 3]
+    for h, r in zip(state.history, ref_state.history):
+        assert h["loss"] == pytest.approx(r["loss"], rel=1e-12)
+        assert h["test_accuracy"] == r["test_accuracy"]
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_batches_split_between_threads_give_the_same_step(threads):
+    x, y = _toy_data(m=21)
+    serial, split = _small_model(seed=1, dropout=False), _small_model(seed=1, dropout=False)
+    opt_a, opt_b = Adam(0.01), Adam(0.01)
+    runner = make_runner(split, threads)
+    try:
+        assert len(runner.replicas) == threads
+        loss_a, logits_a = serial.train_step(x, y, opt_a)
+        loss_b, logits_b = runner.train_step(x, y, opt_b)
+        assert loss_b == pytest.approx(loss_a, rel=1e-6)
+        assert np.allclose(logits_a, logits_b, atol=1e-6)
+        for a, b in zip(serial.parameters(), split.parameters()):
+            assert np.allclose(a, b, atol=1e-6)
+        assert runner.evaluate(x, y)["loss"] == pytest.approx(serial.evaluate(x, y)["loss"],
+                                                               rel=1e-5)
+    finally:
+        runner.close()
+
+
+def test_models_with_dropout_train_in_one_thread():
+    runner = make_runner(_small_model(dropout=True), 2)
+    assert not hasattr(runner, "replicas")
+    runner.close()
+
+
+def test_non_finite_loss_stops_and_names_the_epoch():
+    x, y = _toy_data()
+    x = x.copy()
+    x[50] = np.nan  # reaches the loss in whichever batch holds example 50
+    model = _small_model(dropout=False)
+    saved = []
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1 .*Lower the learning rate") as info:
+        train(model, Adam(0.01), x, y, None, None, TrainConfig(epochs=2, batch_size=16),
+              progress=False, log=None, checkpoint=saved.append)
+    assert info.value.epoch == 1 and not math.isfinite(info.value.loss)
+    assert saved == []  # no checkpoint of a broken state
+    assert all(np.isfinite(p).all() for p in model.parameters())
+
+
+def test_random_shift_moves_whole_images():
+    rng = np.random.default_rng(0)
+    x = np.zeros((50, 9, 9, 1), np.float32)
+    x[:, 4, 4] = 1.0
+    out = random_shift(x, 2, rng)
+    assert out.shape == x.shape and out.dtype == np.float32
+    rows = np.nonzero(out[..., 0].reshape(50, -1) == 1)[1] // 9
+    assert set(rows) <= {2, 3, 4, 5, 6} and len(set(rows)) > 1
+    assert np.allclose(out.sum(axis=(1, 2, 3)), 1.0)
+    assert random_shift(x, 0, rng) is x
+
+
+def test_cosine_schedule():
+    assert cosine_lr(0.1, 0, 100) == pytest.approx(0.1)
+    assert cosine_lr(0.1, 50, 100) == pytest.approx(0.05)
+    assert cosine_lr(0.1, 100, 100) == pytest.approx(0.0)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="step")
