@@ -16,7 +16,7 @@ import pytest
 
 import cnnstep
 from cnnstep import reference
-from cnnstep.ops import conv
+from cnnstep.ops import conv, conv_grads, im2col
 from cnnstep.ops.workspace import row_blocks, workspace_budget
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=1e-4, atol=1e-4)}
@@ -119,7 +119,7 @@ def test_budget_blocks_give_bitwise_equal_forward():
     ],
 )
 def test_stride_one_input_gradient_by_correlation(shape, hp, monkeypatch):
-    monkeypatch.setattr(conv, "_prefers_correlation", lambda *args: True)
+    monkeypatch.setattr(conv_grads, "prefers_correlation", lambda *args: True)
     A, Wt, b, rng = _conv_data(*shape)
     _check_conv(A, Wt, b, hp, rng)
     _check_conv(A, Wt, b, hp, rng, budget=300)
@@ -137,7 +137,7 @@ def test_stride_one_input_gradient_by_correlation(shape, hp, monkeypatch):
     ],
 )
 def test_scatter_input_gradient(shape, hp, monkeypatch):
-    monkeypatch.setattr(conv, "_prefers_correlation", lambda *args: False)
+    monkeypatch.setattr(conv_grads, "prefers_correlation", lambda *args: False)
     A, Wt, b, rng = _conv_data(*shape)
     _check_conv(A, Wt, b, hp, rng)
 
@@ -160,7 +160,7 @@ STRIDED_CASES = [
 @pytest.mark.parametrize("shape, hp", STRIDED_CASES)
 def test_strided_input_gradient_both_routes(shape, hp, route, monkeypatch):
     # Force each route, whatever the cost model would pick for these small shapes.
-    monkeypatch.setattr(conv, "_prefers_correlation", lambda *args: route == "phases")
+    monkeypatch.setattr(conv_grads, "prefers_correlation", lambda *args: route == "phases")
     A, Wt, b, rng = _conv_data(*shape)
     _check_conv(A, Wt, b, hp, rng)
     _check_conv(A, Wt, b, hp, rng, budget=300)
@@ -172,7 +172,7 @@ def test_strided_input_gradient_both_routes(shape, hp, route, monkeypatch):
 def test_few_input_channels(n_C_prev, stride, route, monkeypatch):
     # Scatter: between 2 and 7 channels it loops per channel; 1 and >= 8 add whole slices.
     # Correlation: below 8 channels dW comes from window copies of A_prev, else from dZ's.
-    monkeypatch.setattr(conv, "_prefers_correlation", lambda *args: route == "correlation")
+    monkeypatch.setattr(conv_grads, "prefers_correlation", lambda *args: route == "correlation")
     A, Wt, b, rng = _conv_data(2, 7, 7, n_C_prev, 5, 3)
     _check_conv(A, Wt, b, {"stride": stride, "pad": 1}, rng)
 
@@ -418,8 +418,7 @@ def test_conv_backward_without_input_gradient(shape, hp, dtype):
     Z, cache = cnnstep.conv_forward(A, Wt, b, hp)
     dZ = rng.standard_normal(Z.shape).astype(dtype)
     _, dW, db = cnnstep.conv_backward(dZ, cache)
-    none, dW2, db2 = conv._conv_backward(dZ, cache, need_dA_prev=False)
-    assert none is None
+    dW2, db2 = conv.conv_backward_params(dZ, cache)
     assert dW2.dtype == dW.dtype == dtype and db2.dtype == dtype
     assert dW2.shape == Wt.shape and db2.shape == b.shape
     np.testing.assert_allclose(dW2, dW, **TOL[dtype])
@@ -437,10 +436,10 @@ def test_bias_gradient_is_accurate_over_a_large_batch():
     rng = np.random.default_rng(0)
     for rows in (1, 4095, 4096, 4097, 3 * 4096 + 5):
         X = (rng.standard_normal((rows, 5)) + 0.5).astype(np.float32)
-        s = conv._batch_sums(X)
+        s = im2col.batch_sums(X)
         assert s.dtype == np.float32 and s.shape == (5,)
         np.testing.assert_allclose(s, X.astype(np.float64).sum(axis=0), rtol=1e-5, atol=1e-3)
-    assert np.array_equal(conv._batch_sums(np.zeros((0, 3), np.float32)), np.zeros(3))
+    assert np.array_equal(im2col.batch_sums(np.zeros((0, 3), np.float32)), np.zeros(3))
 
 
 @pytest.mark.parametrize(
@@ -464,4 +463,4 @@ def test_cost_model_routes(shape, hp, correlation):
     Wt = np.zeros((f_h, f_w, C, F), np.float32)
     b = np.zeros((1, 1, 1, F), np.float32)
     geom = conv_geometry(A, Wt, b, hp, "conv_forward")
-    assert conv._prefers_correlation(geom, m, C, F) is correlation
+    assert conv_grads.prefers_correlation(geom, m, C, F) is correlation

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.nn.initializers import he_normal, zeros
-from cnnstep.ops.conv import _conv_backward
+from cnnstep.ops.conv import conv_backward_params
 from cnnstep.ops.functional import conv_backward, conv_forward, pool_backward, pool_forward
 
 Shape = tuple[int, ...]
@@ -175,7 +175,8 @@ class Conv2D(Layer):
         if need_input_grad:
             dA_prev, dW, db = conv_backward(dout, cache)
         else:  # the input gradient is the dearest of the three here
-            dA_prev, dW, db = _conv_backward(dout, cache, need_dA_prev=False)
+            dA_prev = None
+            dW, db = conv_backward_params(dout, cache)
         self.grads["W"], self.grads["b"] = dW, db
         return dA_prev
 

@@ -1,23 +1,13 @@
 """Convolution, vectorized: window copies (im2col) and matrix products, block by block.
 
 The output rows are processed in blocks small enough that each block's window matrix is still in
-cache when the matrix product reads it (:func:`cnnstep.workspace.row_blocks`); scratch buffers
+cache when the matrix product reads it (:func:`cnnstep.ops.workspace.row_blocks`); scratch buffers
 are allocated once per call and reused by every block, so one call's scratch is a few MiB
 whatever the batch size.
 
-Backward, the input gradient takes one of two routes, chosen by a cost model
-(:func:`_prefers_correlation`):
-
-* correlation: ``dA_prev`` is the upstream gradient correlated with the flipped kernel, through
-  the same im2col + GEMM path as the forward pass, with no scatter at all. Stride 1 is one
-  correlation; a larger stride splits the input into stride phases, one small correlation each.
-  With 8 or more input channels, the same window matrix of ``dZ`` also gives ``dW``, so backward
-  makes no window copy of ``A_prev``;
-* scatter (many more filters than input channels, deep layers on small maps, strided and dilated
-  at once): one GEMM for the gradient of every window, then a scatter-add tap by tap on strided
-  slices.
-
 A 1x1 convolution with stride 1 and no padding is a single matrix product each way.
+
+The gradients are in :mod:`cnnstep.ops.conv_grads`.
 """
 
 from __future__ import annotations
@@ -26,24 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.ops.geometry import (
-    WindowGeometry,
-    as_array,
-    compute_dtype,
-    conv_geometry,
-    single_step_args,
-    unpack_cache,
-)
-from cnnstep.ops.windows import (
-    block_geometry,
-    block_input_rows,
-    col2im_add,
-    im2col,
-    padded_rows,
-)
+from cnnstep.ops.conv_grads import ConvCache, conv_grads
+from cnnstep.ops.geometry import single_step_args
+from cnnstep.ops.im2col import Scratch, block_cols, conv_inputs, is_pointwise
 from cnnstep.ops.workspace import row_blocks
-
-ConvCache = tuple[np.ndarray, np.ndarray, np.ndarray, dict]
 
 
 def conv_single_step(a_slice_prev: np.ndarray, W: np.ndarray, b: Any) -> np.floating:
@@ -67,79 +43,6 @@ def conv_single_step(a_slice_prev: np.ndarray, W: np.ndarray, b: Any) -> np.floa
     s = np.multiply(a, W, dtype=dtype)
     # b.item()-style conversion: float(b) on a (1, 1, 1) array is an error in NumPy 2.
     return dtype.type(np.sum(s) + dtype.type(b.reshape(-1)[0]))
-
-
-def _conv_inputs(A_prev: Any, W: Any, b: Any, hparameters: Any, func: str):
-    A_prev = as_array(A_prev, "A_prev", func)
-    W = as_array(W, "W", func)
-    b = as_array(b, "b", func)
-    geom = conv_geometry(A_prev, W, b, hparameters, func)
-    dtype = compute_dtype(func, A_prev=A_prev, W=W, b=b)
-    return A_prev, W.astype(dtype, copy=False), b.astype(dtype, copy=False), geom, dtype
-
-
-class _Scratch:
-    """Scratch buffers of one call, allocated on first use and reused by every block."""
-
-    def __init__(self, dtype: np.dtype):
-        self.dtype = dtype
-        self._buffers: dict[str, np.ndarray] = {}
-
-    def __call__(self, name: str, size: int) -> np.ndarray:
-        if name not in self._buffers or self._buffers[name].size < size:
-            self._buffers.pop(name, None)  # free the small one before allocating
-            self._buffers[name] = np.empty(size, dtype=self.dtype)
-        return self._buffers[name]
-
-
-class _ProductSum:
-    """A sum of matrix products added block by block; the first goes straight into the total."""
-
-    def __init__(self, shape: tuple[int, int], dtype: np.dtype):
-        self.total = np.zeros(shape, dtype=dtype)  # stays zero for an empty batch
-        self._part: np.ndarray | None = None
-        self._empty = True
-
-    def add(self, a: np.ndarray, b: np.ndarray) -> None:
-        if self._empty:
-            np.matmul(a, b, out=self.total)
-            self._empty = False
-            return
-        if self._part is None:
-            self._part = np.empty_like(self.total)
-        self.total += np.matmul(a, b, out=self._part)
-
-
-def _rows_of(X: np.ndarray, dtype: np.dtype, scratch: _Scratch) -> np.ndarray:
-    """``X`` (k, rows, cols, n_C) as a (k * rows * cols, n_C) matrix of ``dtype``; a view when
-    possible, else a copy in a reused buffer."""
-    if X.dtype == dtype and X.flags.c_contiguous:
-        return X.reshape(-1, X.shape[3])
-    buf = scratch("rows", X.size)[: X.size].reshape(X.shape)
-    np.copyto(buf, X, casting="unsafe")
-    return buf.reshape(-1, X.shape[3])
-
-
-def _is_pointwise(geom: WindowGeometry) -> bool:
-    """1x1 kernel, stride 1, no padding: every input cell is one window, in order."""
-    return geom.kernel == (1, 1) and geom.stride == (1, 1) and not geom.has_pad
-
-
-def _block_cols(
-    X: np.ndarray, geom: WindowGeometry, ex: slice, h0: int, h1: int, dtype: np.dtype,
-    scratch: _Scratch,
-) -> np.ndarray:
-    """im2col of output rows ``h0:h1`` of examples ``ex`` of ``X`` (unpadded), built in the
-    reusable buffers of ``scratch``."""
-    r0, r1 = block_input_rows(geom, h0, h1)
-    k = ex.stop - ex.start
-    buf = None
-    if geom.has_pad or X.dtype != dtype:  # the block may have to be built: reuse a buffer
-        buf = scratch("slab", k * (r1 - r0) * (X.shape[2] + sum(geom.pad[1])) * X.shape[3])
-    slab = padded_rows(X, geom.pad, ex, r0, r1, dtype=dtype, out=buf)
-    f_h, f_w = geom.kernel
-    size = k * (h1 - h0) * geom.out_hw[1] * f_h * f_w * X.shape[3]
-    return im2col(slab, block_geometry(geom, h1 - h0), out=scratch("cols", size))
 
 
 def conv_forward(
@@ -170,7 +73,7 @@ def conv_forward(
     cache : tuple
         ``(A_prev, W, b, hparameters)`` as given, for :func:`conv_backward`.
     """
-    A_in, W_, b_, geom, dtype = _conv_inputs(A_prev, W, b, hparameters, "conv_forward")
+    A_in, W_, b_, geom, dtype = conv_inputs(A_prev, W, b, hparameters, "conv_forward")
     m = A_in.shape[0]
     n_H, n_W = geom.out_hw
     f_h, f_w, n_C_prev, n_C = W_.shape
@@ -178,159 +81,18 @@ def conv_forward(
     W_mat = W_.reshape(K, n_C)
     bias = b_.reshape(n_C)
     Z = np.empty((m, n_H, n_W, n_C), dtype=dtype)
-    if _is_pointwise(geom):
+    if is_pointwise(geom):
         np.matmul(A_in.astype(dtype, copy=False).reshape(-1, n_C_prev), W_mat,
                   out=Z.reshape(-1, n_C))
         Z += bias
         return Z, (A_prev, W, b, hparameters)
-    scratch = _Scratch(dtype)
+    scratch = Scratch(dtype)
     for ex, h0, h1 in row_blocks(m, n_H, n_W * K * dtype.itemsize):
-        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch)
+        cols = block_cols(A_in, geom, ex, h0, h1, dtype, scratch)
         z = Z[ex, h0:h1].reshape(-1, n_C)
         np.matmul(cols, W_mat, out=z)
         z += bias  # while the block is still in cache
     return Z, (A_prev, W, b, hparameters)
-
-
-def _grads_by_correlation(
-    A_in: np.ndarray | None, dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry,
-    dA_prev: np.ndarray, scratch: _Scratch,
-) -> np.ndarray | None:
-    """``dA_prev`` and ``dW`` of a stride-1 convolution from one window matrix of ``dZ``.
-
-    ``dA_prev`` is the upstream gradient, padded by the kernel extent less the forward padding,
-    correlated with the flipped kernel (filters and channels swapped). Row ``q`` of that window
-    matrix holds, for each tap, the gradient of the output whose window reads input cell ``q``
-    through that tap, so ``A_prev`` (as rows) times the same matrix is ``dW``, taps flipped: no
-    window copy of ``A_prev`` is needed at all.
-
-    Fills ``dA_prev`` (m, n_H_prev, n_W_prev, n_C_prev) block by block, reusing the buffers of
-    ``scratch``; returns dW (f_h, f_w, n_C_prev, n_C), or ``None`` when ``A_in`` is ``None``.
-    """
-    dtype = dA_prev.dtype
-    m, n_H, n_W, n_C = dZ.shape
-    f_h, f_w, n_C_prev, _ = W.shape
-    # Where forward padding exceeds the kernel extent, the outer rows of dZ came from windows
-    # lying wholly in padding: they reach no input cell, so they are cropped instead.
-    pads = [
-        (e - 1 - p0, e - 1 - p1) for e, (p0, p1) in zip(geom.extent, geom.pad)
-    ]
-    dZ_v = dZ[:, max(0, -pads[0][0]): n_H - max(0, -pads[0][1]),
-              max(0, -pads[1][0]): n_W - max(0, -pads[1][1])]
-    pad2 = tuple((max(0, p0), max(0, p1)) for p0, p1 in pads)
-    g2 = WindowGeometry(
-        kernel=geom.kernel, stride=(1, 1), dilation=geom.dilation, pad=pad2,  # type: ignore[arg-type]
-        in_hw=(dZ_v.shape[1], dZ_v.shape[2]), out_hw=geom.in_hw,
-    )
-    W_flip = np.ascontiguousarray(W[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, n_C_prev)
-    dW_flip = _ProductSum((n_C_prev, f_h * f_w * n_C), dtype)
-    n_W_prev = geom.in_hw[1]
-    for ex, h0, h1 in row_blocks(m, geom.in_hw[0], n_W_prev * f_h * f_w * n_C * dtype.itemsize):
-        cols = _block_cols(dZ_v, g2, ex, h0, h1, dtype, scratch)
-        np.matmul(cols, W_flip, out=dA_prev[ex, h0:h1].reshape(-1, n_C_prev))
-        if A_in is not None:
-            dW_flip.add(_rows_of(A_in[ex, h0:h1], dtype, scratch).T, cols)
-    if A_in is None:
-        return None
-    dW = dW_flip.total.reshape(n_C_prev, f_h, f_w, n_C)[:, ::-1, ::-1].transpose(1, 2, 0, 3)
-    return np.ascontiguousarray(dW)
-
-
-def _phase_outputs(phase: int, stride: int, pad_before: int, n_in: int) -> tuple[int, int]:
-    """Positions ``u0 .. u1`` (inclusive) of the input cells ``u * stride + phase - pad_before``
-    that are real (``0 <= cell < n_in``): one stride phase of the input."""
-    return -((phase - pad_before) // stride), (n_in - 1 + pad_before - phase) // stride
-
-
-def _grads_by_phases(
-    A_in: np.ndarray | None, dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry,
-    dA_prev: np.ndarray, scratch: _Scratch,
-) -> np.ndarray | None:
-    """``dA_prev`` and ``dW`` of a strided convolution (dilation 1), one stride phase at a time.
-
-    The input cells ``(s_h * u + a, s_w * v + b)`` (padded coordinates) of phase ``(a, b)`` are
-    reached only by the taps ``(a + s_h * p, b + s_w * q)``, from output cell ``(u - p, v - q)``:
-    a stride-1 correlation of the upstream gradient with that sub-kernel, flipped. Each phase is
-    one im2col + GEMM, written to its strided slice of ``dA_prev``; no scatter-add is needed, and
-    every cell is written exactly once. As in :func:`_grads_by_correlation`, the phase's input
-    cells times the same window matrix give ``dW`` of the phase's taps.
-
-    Returns dW (f_h, f_w, n_C_prev, n_C), or ``None`` when ``A_in`` is ``None``.
-    """
-    dtype = dA_prev.dtype
-    m, n_H, n_W, n_C = dZ.shape
-    f_h, f_w, n_C_prev, _ = W.shape
-    (s_h, s_w), (t, _), (lt, _) = geom.stride, geom.pad[0], geom.pad[1]
-    (H, W_in) = geom.in_hw
-    dW = np.zeros(W.shape, dtype=dtype)  # taps no phase reaches (cells in padding only) stay 0
-    for a in range(s_h):
-        u0, u1 = _phase_outputs(a, s_h, t, H)
-        k_a = len(range(a, f_h, s_h))
-        for b in range(s_w):
-            v0, v1 = _phase_outputs(b, s_w, lt, W_in)
-            if u0 > u1 or v0 > v1:
-                continue  # the phase holds no real cell
-            U, V, k_b = u1 - u0 + 1, v1 - v0 + 1, len(range(b, f_w, s_w))
-            y0, x0 = s_h * u0 + a - t, s_w * v0 + b - lt
-            dst = dA_prev[:, y0: y0 + (U - 1) * s_h + 1: s_h, x0: x0 + (V - 1) * s_w + 1: s_w]
-            if k_a == 0 or k_b == 0:  # stride longer than the kernel: no tap reaches these
-                dst[...] = 0
-                continue
-            # Output u reads dZ rows u - k_a + 1 .. u: pad dZ (or crop it) to exactly those.
-            top, bottom = k_a - 1 - u0, u1 - (n_H - 1)
-            left, right = k_b - 1 - v0, v1 - (n_W - 1)
-            dZ_v = dZ[:, max(0, -top): n_H - max(0, -bottom),
-                      max(0, -left): n_W - max(0, -right)]
-            g2 = WindowGeometry(
-                kernel=(k_a, k_b), stride=(1, 1), dilation=(1, 1),
-                pad=((max(0, top), max(0, bottom)), (max(0, left), max(0, right))),
-                in_hw=(dZ_v.shape[1], dZ_v.shape[2]), out_hw=(U, V),
-            )
-            sub = W[a::s_h, b::s_w][::-1, ::-1].transpose(0, 1, 3, 2)
-            W_flip = np.ascontiguousarray(sub).reshape(-1, n_C_prev)
-            A_phase = None if A_in is None else (
-                A_in[:, y0: y0 + (U - 1) * s_h + 1: s_h, x0: x0 + (V - 1) * s_w + 1: s_w]
-            )
-            dW_flip = _ProductSum((n_C_prev, k_a * k_b * n_C), dtype)
-            for ex, h0, h1 in row_blocks(m, U, V * k_a * k_b * n_C * dtype.itemsize):
-                cols = _block_cols(dZ_v, g2, ex, h0, h1, dtype, scratch)
-                k = ex.stop - ex.start
-                out = scratch("phase", k * (h1 - h0) * V * n_C_prev)[: k * (h1 - h0) * V * n_C_prev]
-                np.matmul(cols, W_flip, out=out.reshape(-1, n_C_prev))
-                dst[ex, h0:h1] = out.reshape(k, h1 - h0, V, n_C_prev)
-                if A_phase is not None:
-                    dW_flip.add(_rows_of(A_phase[ex, h0:h1], dtype, scratch).T, cols)
-            if A_phase is not None:
-                dW[a::s_h, b::s_w] = dW_flip.total.reshape(n_C_prev, k_a, k_b, n_C)[
-                    :, ::-1, ::-1].transpose(1, 2, 0, 3)
-    return None if A_in is None else dW
-
-
-# Below this many input channels, dW comes from window copies of A_prev, not from those of dZ.
-_DW_FROM_DZ_MIN_CHANNELS = 8
-
-
-def _prefers_correlation(geom: WindowGeometry, m: int, n_C_prev: int, n_C: int) -> bool:
-    """Whether a correlation route (stride 1, or stride phases) is cheaper than the scatter
-    route for dA_prev.
-
-    Per input cell and tap (divided by the stride area for phases), a correlation copies ``n_C``
-    values (plus, once, a transposed copy of the kernel); the scatter adds ``n_C_prev`` values on
-    strided slices, about six times dearer per value (measured). Deep layers on small maps, where
-    the kernel outweighs the activations, therefore scatter. Strided and dilated at once: scatter.
-
-    A stride shorter than the kernel but at least half of it (3x3 stride 2, the usual
-    downsampling) splits the kernel into phases of at most 2x2 taps: many small products, each
-    with its own padded window copy and strided write, which cost more than the model counts.
-    There the scatter is measured faster (64x32x32x32 -> 64, 3x3 stride 2, fwd+bwd: 21-24 ms
-    against 17-20 ms).
-    """
-    if geom.stride != (1, 1) and geom.dilation != (1, 1):
-        return False
-    if any(1 < s < f <= 2 * s for f, s in zip(geom.kernel, geom.stride)):
-        return False
-    cells = m * geom.in_hw[0] * geom.in_hw[1] // (geom.stride[0] * geom.stride[1])
-    return n_C * (cells + 3 * n_C_prev) <= 6 * cells * n_C_prev
 
 
 def conv_backward(
@@ -352,101 +114,31 @@ def conv_backward(
     dW : ndarray of shape (f_h, f_w, n_C_prev, n_C)
     db : ndarray of shape (1, 1, 1, n_C)
     """
-    return _conv_backward(dZ, cache)
+    dA_prev, dW, db = conv_grads(dZ, cache)
+    assert dA_prev is not None
+    return dA_prev, dW, db
 
 
-def _conv_backward(
-    dZ: np.ndarray, cache: ConvCache, need_dA_prev: bool = True
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """:func:`conv_backward`, optionally without ``dA_prev``.
 
-    Training never uses the input gradient of a network's first layer; with
-    ``need_dA_prev=False`` it is not computed (``None`` in its place), only ``dW`` and ``db``.
+
+def conv_backward_params(
+    dZ: np.ndarray, cache: ConvCache
+) -> tuple[np.ndarray, np.ndarray]:
+    """The parameter gradients of a convolution, without the input gradient.
+
+    What a network's first layer needs in training (nothing is upstream of it): the same
+    ``dW`` and ``db`` as :func:`conv_backward`, without computing ``dA_prev``.
+
+    Parameters
+    ----------
+    dZ : ndarray of shape (m, n_H, n_W, n_C)
+    cache : tuple
+        ``(A_prev, W, b, hparameters)`` from :func:`conv_forward`.
+
+    Returns
+    -------
+    dW : ndarray of shape (f_h, f_w, n_C_prev, n_C)
+    db : ndarray of shape (1, 1, 1, n_C)
     """
-    func = "conv_backward"
-    cache = unpack_cache(cache, ("A_prev", "W", "b", "hparameters"), "conv_forward", func)
-    A_in, W_, _, geom, dtype = _conv_inputs(*cache, func)
-    dZ = as_array(dZ, "dZ", func)
-    m, n_C_prev, n_C = A_in.shape[0], W_.shape[2], W_.shape[3]
-    expected = (m, *geom.out_hw, n_C)
-    if dZ.shape != expected:
-        raise ValueError(
-            f"{func}: dZ must have the shape of Z, {expected}, got shape {dZ.shape}"
-        )
-    dZ = np.ascontiguousarray(dZ, dtype=np.result_type(dtype, compute_dtype(func, dZ=dZ)))
-    dtype = dZ.dtype
-    W_ = W_.astype(dtype, copy=False)
-    n_H, n_W = geom.out_hw
-    K = W_.shape[0] * W_.shape[1] * n_C_prev
-    W_mat = W_.reshape(K, n_C)
-
-    if _is_pointwise(geom):
-        A_mat = A_in.astype(dtype, copy=False).reshape(-1, n_C_prev)
-        dZ_mat = dZ.reshape(-1, n_C)
-        dA_prev = None
-        if need_dA_prev:
-            dA_prev = np.empty(A_in.shape, dtype=dtype)
-            np.matmul(dZ_mat, W_mat.T, out=dA_prev.reshape(-1, n_C_prev))
-        dW_mat = A_mat.T @ dZ_mat
-        db = _batch_sums(dZ_mat)
-        return dA_prev, dW_mat.reshape(W_.shape), db.reshape(1, 1, 1, n_C)
-
-    db = _batch_sums(dZ.reshape(-1, n_C)).reshape(1, 1, 1, n_C)
-    scratch = _Scratch(dtype)
-    if not need_dA_prev:
-        return None, _dW_from_windows(A_in, dZ, geom, W_.shape, dtype, scratch), db
-    if _prefers_correlation(geom, m, n_C_prev, n_C):
-        dA_prev = np.empty(A_in.shape, dtype=dtype)  # every cell gets written
-        grads = _grads_by_correlation if geom.stride == (1, 1) else _grads_by_phases
-        if n_C_prev >= _DW_FROM_DZ_MIN_CHANNELS:
-            return dA_prev, grads(A_in, dZ, W_, geom, dA_prev, scratch), db
-        # Few input channels: a dW product with n_C_prev rows runs slowly; window copies of
-        # A_prev are cheap here instead.
-        grads(None, dZ, W_, geom, dA_prev, scratch)
-        return dA_prev, _dW_from_windows(A_in, dZ, geom, W_.shape, dtype, scratch), db
-
-    dW_mat = _ProductSum((K, n_C), dtype)
-    dA_prev = np.zeros(A_in.shape, dtype=dtype)
-    for ex, h0, h1 in row_blocks(m, n_H, 2 * n_W * K * dtype.itemsize):
-        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch)
-        dz = dZ[ex, h0:h1].reshape(-1, n_C)
-        dW_mat.add(cols.T, dz)
-        dcols = np.matmul(
-            dz, W_mat.T, out=scratch("dcols", cols.size)[: cols.size].reshape(cols.shape)
-        )
-        col2im_add(dcols, geom, dA_prev[ex], h0)
-    return dA_prev, dW_mat.total.reshape(W_.shape), db
-
-
-def _dW_from_windows(
-    A_in: np.ndarray, dZ: np.ndarray, geom: WindowGeometry, W_shape: tuple[int, ...],
-    dtype: np.dtype, scratch: _Scratch,
-) -> np.ndarray:
-    """``dW`` (f_h, f_w, n_C_prev, n_C) as the window matrices of ``A_prev`` times ``dZ``,
-    block by block."""
-    m, n_H, n_W, n_C = dZ.shape
-    K = W_shape[0] * W_shape[1] * W_shape[2]
-    dW_mat = _ProductSum((K, n_C), dtype)
-    for ex, h0, h1 in row_blocks(m, n_H, n_W * K * dtype.itemsize):
-        cols = _block_cols(A_in, geom, ex, h0, h1, dtype, scratch)
-        dW_mat.add(cols.T, dZ[ex, h0:h1].reshape(-1, n_C))
-    return dW_mat.total.reshape(W_shape)
-
-
-def _batch_sums(X: np.ndarray, rows: int = 4096) -> np.ndarray:
-    """Sum over the rows of a 2-D array, a few thousand rows at a time.
-
-    Each chunk's sum is a vector-matrix product with a vector of ones: BLAS reads the rows
-    once, about six times faster than ``sum(axis=0)``, which walks the array column by
-    column. Two levels of sums (within a chunk, then of the chunks) keep the float32 rounding
-    error small over a large batch.
-    """
-    n = X.shape[0]
-    ones = np.ones(min(rows, n), dtype=X.dtype)
-    if n <= rows:
-        return ones @ X
-    total = ones @ X[:rows]
-    for i in range(rows, n, rows):
-        chunk = X[i:i + rows]
-        total += ones[: chunk.shape[0]] @ chunk
-    return total
+    _, dW, db = conv_grads(dZ, cache, need_dA_prev=False)
+    return dW, db
