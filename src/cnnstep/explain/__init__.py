@@ -1,0 +1,13 @@
+"""See each step: traces computed by running the step-by-step operations, and their renderings.
+
+Lives here: ``trace`` (Trace, Step and the traced operations) and ``text`` (plain-text
+rendering for a terminal).
+
+May import: this folder, ``cnnstep.ops``, ``cnnstep.nn`` and ``cnnstep.data`` (never train,
+cli or checker).
+"""
+
+from cnnstep.explain.trace import Step, Trace, conv_forward, pool_forward
+from cnnstep.explain.text import render_text
+
+__all__ = ["Step", "Trace", "conv_forward", "pool_forward", "render_text"]
