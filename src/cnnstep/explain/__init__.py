@@ -7,7 +7,7 @@ May import: this folder, ``cnnstep.ops``, ``cnnstep.nn`` and ``cnnstep.data`` (n
 cli or checker).
 """
 
-from cnnstep.explain.trace import Step, Trace, conv_forward, pool_forward
 from cnnstep.explain.text import render_text
+from cnnstep.explain.trace import Step, Trace, conv_forward, pool_forward
 
 __all__ = ["Step", "Trace", "conv_forward", "pool_forward", "render_text"]

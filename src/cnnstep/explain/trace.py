@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.ops.geometry import WindowGeometry, as_array, check_pool_mode, conv_geometry, pool_geometry
+from cnnstep.ops.geometry import (
+    WindowGeometry,
+    as_array,
+    check_pool_mode,
+    conv_geometry,
+    pool_geometry,
+)
 
 # Above this many steps an animation stops being something a learner can follow.
 MAX_STEPS = 2000
