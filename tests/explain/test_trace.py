@@ -70,3 +70,50 @@ def test_text_rendering_lists_each_step():
     text = explain.render_text(trace)
     assert text.count("\nstep ") == 4
     assert "window rows 2:4 columns 2:4 -> 15" in text
+
+
+@settings(max_examples=30, deadline=None)
+@given(h=st.integers(3, 6), w=st.integers(3, 6), fh=st.integers(1, 3), fw=st.integers(1, 3),
+       stride=st.integers(1, 3), dil=st.integers(1, 2), pad=PADS, seed=st.integers(0, 99))
+def test_conv_backward_trace_equals_fast(h, w, fh, fw, stride, dil, pad, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((2, h, w, 2))
+    W = rng.standard_normal((fh, fw, 2, 3))
+    b = rng.standard_normal((1, 1, 1, 3))
+    hp = {"stride": stride, "pad": pad, "dilation": dil}
+    try:
+        Z, cache = cnnstep.conv_forward(A, W, b, hp)
+    except ValueError:
+        return
+    dZ = rng.standard_normal(Z.shape)
+    dA, dW, db = cnnstep.conv_backward(dZ, cache)
+    trace = explain.conv_backward(dZ, cache)
+    np.testing.assert_allclose(trace.output, dA, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(trace.extras["dW"], dW, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(trace.extras["db"], db, rtol=1e-9, atol=1e-9)
+    assert [s.value for s in trace.steps] == [dZ[s.example, s.row, s.column, s.channel]
+                                              for s in trace.steps]
+
+
+@settings(max_examples=30, deadline=None)
+@given(h=st.integers(2, 6), w=st.integers(2, 6), f=st.integers(1, 3), stride=st.integers(1, 3),
+       pad=st.integers(0, 2), mode=st.sampled_from(["max", "average"]), seed=st.integers(0, 99))
+def test_pool_backward_trace_equals_fast(h, w, f, stride, pad, mode, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((2, h, w, 2))
+    hp = {"f": f, "stride": stride, "pad": pad}
+    try:
+        out, cache = cnnstep.pool_forward(A, hp, mode=mode)
+    except ValueError:
+        return
+    dA = rng.standard_normal(out.shape)
+    trace = explain.pool_backward(dA, cache, mode=mode)
+    np.testing.assert_allclose(trace.output, cnnstep.pool_backward(dA, cache, mode=mode),
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_pool_backward_overlapping_windows_add_up():
+    A = np.array([[1.0, 0, 0], [0, 5, 0], [0, 0, 2]]).reshape(1, 3, 3, 1)
+    _, cache = cnnstep.pool_forward(A, {"f": 2, "stride": 1}, mode="max")
+    trace = explain.pool_backward(np.ones((1, 2, 2, 1)), cache, mode="max")
+    assert trace.output[0, 1, 1, 0] == 4.0  # the 5 is the max of all four windows

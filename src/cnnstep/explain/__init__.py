@@ -1,13 +1,18 @@
 """See each step: traces computed by running the step-by-step operations, and their renderings.
 
-Lives here: ``trace`` (Trace, Step and the traced operations) and ``text`` (plain-text
+Lives here: ``trace`` (Trace, Step, the traced forward operations), ``backward`` (traced
+conv_backward and pool_backward) and ``text`` (plain-text
 rendering for a terminal).
 
 May import: this folder, ``cnnstep.ops``, ``cnnstep.nn`` and ``cnnstep.data`` (never train,
 cli or checker).
 """
 
+from cnnstep.explain.backward import conv_backward, pool_backward
 from cnnstep.explain.text import render_text
 from cnnstep.explain.trace import Step, Trace, conv_forward, pool_forward
 
-__all__ = ["Step", "Trace", "conv_forward", "pool_forward", "render_text"]
+__all__ = [
+    "Step", "Trace", "conv_forward", "pool_forward", "conv_backward", "pool_backward",
+    "render_text",
+]

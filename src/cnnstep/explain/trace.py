@@ -50,6 +50,7 @@ class Trace:
     padded : ndarray, the input after padding
     output : ndarray of shape (m, n_H, n_W, n_C), assembled from the steps
     steps : list of Step, in loop order (example, row, column, channel)
+    extras : other results by name (``dW`` and ``db`` of conv_backward)
     """
 
     operation: str
@@ -58,17 +59,18 @@ class Trace:
     padded: np.ndarray
     output: np.ndarray
     steps: list[Step] = field(default_factory=list)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.steps)
 
 
-def _corners(geom: WindowGeometry, h: int, w: int) -> tuple[int, int, int, int]:
+def corners(geom: WindowGeometry, h: int, w: int) -> tuple[int, int, int, int]:
     (s_h, s_w), (e_h, e_w) = geom.stride, geom.extent
     return h * s_h, h * s_h + e_h, w * s_w, w * s_w + e_w
 
 
-def _check_size(n: int, func: str) -> None:
+def check_size(n: int, func: str) -> None:
     if n > MAX_STEPS:
         raise ValueError(
             f"{func}: {n} steps is too many to follow step by step (at most {MAX_STEPS}); "
@@ -93,7 +95,7 @@ def conv_forward(A_prev: Any, W: Any, b: Any, hparameters: Any) -> Trace:
     geom = conv_geometry(A_prev, W, b, hparameters, func)
     m, n_C = A_prev.shape[0], W.shape[3]
     n_H, n_W = geom.out_hw
-    _check_size(m * n_H * n_W * n_C, func)
+    check_size(m * n_H * n_W * n_C, func)
     padded = np.pad(A_prev, ((0, 0), *geom.pad, (0, 0)))
     d_h, d_w = geom.dilation
     Z = np.zeros((m, n_H, n_W, n_C), dtype=np.result_type(A_prev, W, b, np.float32))
@@ -102,7 +104,7 @@ def conv_forward(A_prev: Any, W: Any, b: Any, hparameters: Any) -> Trace:
     for i in range(m):
         for h in range(n_H):
             for w in range(n_W):
-                vs, ve, hs, he = _corners(geom, h, w)
+                vs, ve, hs, he = corners(geom, h, w)
                 a_slice = padded[i, vs:ve:d_h, hs:he:d_w, :]
                 for c in range(n_C):
                     value = np.sum(a_slice * W[..., c]) + bias[c]
@@ -126,7 +128,7 @@ def pool_forward(A_prev: Any, hparameters: Any, mode: str = "max") -> Trace:
     geom = pool_geometry(A_prev, hparameters, func)
     m, n_C = A_prev.shape[0], A_prev.shape[3]
     n_H, n_W = geom.out_hw
-    _check_size(m * n_H * n_W * n_C, func)
+    check_size(m * n_H * n_W * n_C, func)
     padded = np.pad(A_prev, ((0, 0), *geom.pad, (0, 0)))
     real = np.pad(np.ones(geom.in_hw, dtype=bool), geom.pad)
     A = np.zeros((m, n_H, n_W, n_C), dtype=np.result_type(A_prev, np.float32))
@@ -134,7 +136,7 @@ def pool_forward(A_prev: Any, hparameters: Any, mode: str = "max") -> Trace:
     for i in range(m):
         for h in range(n_H):
             for w in range(n_W):
-                vs, ve, hs, he = _corners(geom, h, w)
+                vs, ve, hs, he = corners(geom, h, w)
                 keep = real[vs:ve, hs:he]
                 for c in range(n_C):
                     cells = padded[i, vs:ve, hs:he, c][keep]
