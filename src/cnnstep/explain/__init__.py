@@ -1,18 +1,19 @@
 """See each step: traces computed by running the step-by-step operations, and their renderings.
 
 Lives here: ``trace`` (Trace, Step, the traced forward operations), ``backward`` (traced
-conv_backward and pool_backward) and ``text`` (plain-text
-rendering for a terminal).
+conv_backward and pool_backward), ``html`` (a self-contained interactive page) and ``text``
+(plain-text rendering for a terminal).
 
 May import: this folder, ``cnnstep.ops``, ``cnnstep.nn`` and ``cnnstep.data`` (never train,
 cli or checker).
 """
 
 from cnnstep.explain.backward import conv_backward, pool_backward
+from cnnstep.explain.html import render_html
 from cnnstep.explain.text import render_text
 from cnnstep.explain.trace import Step, Trace, conv_forward, pool_forward
 
 __all__ = [
     "Step", "Trace", "conv_forward", "pool_forward", "conv_backward", "pool_backward",
-    "render_text",
+    "render_text", "render_html",
 ]

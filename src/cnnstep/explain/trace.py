@@ -64,6 +64,12 @@ class Trace:
     def __len__(self) -> int:
         return len(self.steps)
 
+    def _repr_html_(self) -> str:
+        # Jupyter's hook; the page's renderer is imported here to keep trace.py free of HTML.
+        from cnnstep.explain.html import render_html_fragment
+
+        return render_html_fragment(self, element_id=f"cnnstep-trace-{id(self)}")
+
 
 def corners(geom: WindowGeometry, h: int, w: int) -> tuple[int, int, int, int]:
     (s_h, s_w), (e_h, e_w) = geom.stride, geom.extent
