@@ -117,3 +117,16 @@ def test_pool_backward_overlapping_windows_add_up():
     _, cache = cnnstep.pool_forward(A, {"f": 2, "stride": 1}, mode="max")
     trace = explain.pool_backward(np.ones((1, 2, 2, 1)), cache, mode="max")
     assert trace.output[0, 1, 1, 0] == 4.0  # the 5 is the max of all four windows
+
+
+@settings(max_examples=20, deadline=None)
+@given(pad=st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2)),
+                     st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)),
+                               st.tuples(st.integers(0, 2), st.integers(0, 2)))))
+def test_zero_pad_trace_equals_fast(pad):
+    X = np.random.default_rng(1).standard_normal((2, 3, 4, 2))
+    trace = explain.zero_pad(X, pad)
+    np.testing.assert_array_equal(trace.output, cnnstep.zero_pad(X, pad))
+    assert len(trace.steps) == X.size
+    for s in trace.steps:
+        assert trace.output[s.example, s.vert_start, s.horiz_start, s.channel] == s.value

@@ -11,9 +11,9 @@ cli or checker).
 from cnnstep.explain.backward import conv_backward, pool_backward
 from cnnstep.explain.html import render_html
 from cnnstep.explain.text import render_text
-from cnnstep.explain.trace import Step, Trace, conv_forward, pool_forward
+from cnnstep.explain.trace import Step, Trace, conv_forward, pool_forward, zero_pad
 
 __all__ = [
-    "Step", "Trace", "conv_forward", "pool_forward", "conv_backward", "pool_backward",
+    "Step", "Trace", "zero_pad", "conv_forward", "pool_forward", "conv_backward", "pool_backward",
     "render_text", "render_html",
 ]

@@ -12,6 +12,7 @@ from cnnstep.ops.geometry import (
     as_array,
     check_pool_mode,
     conv_geometry,
+    explicit_pad,
     pool_geometry,
 )
 
@@ -149,4 +150,36 @@ def pool_forward(A_prev: Any, hparameters: Any, mode: str = "max") -> Trace:
                     value = cells.max() if mode == "max" else cells.mean()
                     A[i, h, w, c] = value
                     trace.steps.append(Step(i, h, w, c, vs, ve, hs, he, float(value)))
+    return trace
+
+
+def zero_pad(X: Any, pad: Any) -> Trace:
+    """Trace ``zero_pad``: one step per input cell, copied to its place inside the zero frame.
+
+    Parameters
+    ----------
+    X : array of shape (m, n_H, n_W, n_C)
+    pad : int, (pad_h, pad_w) or ((top, bottom), (left, right))
+
+    Returns
+    -------
+    Trace whose output is X_pad (m, n_H + top + bottom, n_W + left + right, n_C); each step's
+    corners are the one cell it fills in X_pad.
+    """
+    func = "explain.zero_pad"
+    X = as_array(X, "X", func, ndim=4)
+    pads = explicit_pad(pad, "pad", func)
+    m, n_H, n_W, n_C = X.shape
+    check_size(X.size, func)
+    (top, bottom), (left, right) = pads
+    X_pad = np.zeros((m, n_H + top + bottom, n_W + left + right, n_C), dtype=X.dtype)
+    geom = WindowGeometry((1, 1), (1, 1), (1, 1), pads, (n_H, n_W), X_pad.shape[1:3])
+    trace = Trace("zero_pad", geom, X, X_pad, X_pad)
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                for c in range(n_C):
+                    X_pad[i, h + top, w + left, c] = X[i, h, w, c]
+                    trace.steps.append(Step(i, h, w, c, h + top, h + top + 1, w + left,
+                                            w + left + 1, float(X[i, h, w, c])))
     return trace
