@@ -1,0 +1,80 @@
+"""``cnnstep explain``: trace one operation on a random input and write it as .html or .txt."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from cnnstep import explain
+from cnnstep.errors import UserError
+from cnnstep.fileio import atomic_write
+
+# Place in `cnnstep --help`.
+ORDER = 60
+
+FORMATS = (".html", ".txt")
+
+
+def _pad(value: str) -> int | str:
+    return value if value in ("same", "valid") else int(value)
+
+
+def _trace(args: argparse.Namespace) -> explain.Trace:
+    rng = np.random.default_rng(args.seed)
+    h, w, c = args.input
+    A = np.round(rng.standard_normal((1, h, w, c)), 2)
+    if args.op == "pad":
+        return explain.zero_pad(A, args.pad)
+    if args.op in ("conv", "conv-backward"):
+        W = np.round(rng.standard_normal((args.f, args.f, c, args.filters)), 2)
+        b = np.round(rng.standard_normal((1, 1, 1, args.filters)), 2)
+        hp = {"stride": args.stride, "pad": args.pad, "dilation": args.dilation}
+        if args.op == "conv":
+            return explain.conv_forward(A, W, b, hp)
+        Z = explain.conv_forward(A, W, b, hp).output
+        dZ = np.round(rng.standard_normal(Z.shape), 2)
+        return explain.conv_backward(dZ, (A, W, b, hp))
+    hp = {"f": args.f, "stride": args.stride, "pad": args.pad}
+    if args.op == "pool":
+        return explain.pool_forward(A, hp, mode=args.mode)
+    out = explain.pool_forward(A, hp, mode=args.mode).output
+    dA = np.round(rng.standard_normal(out.shape), 2)
+    return explain.pool_backward(dA, (A, hp), mode=args.mode)
+
+
+def run(args: argparse.Namespace) -> int:
+    suffix = Path(args.out).suffix.lower() if args.out else ".txt"
+    if suffix not in FORMATS:
+        raise UserError(f"explain: --out must end in one of {', '.join(FORMATS)}, "
+                        f"got {args.out!r}")
+    try:
+        trace = _trace(args)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    text = explain.render_html(trace) if suffix == ".html" else explain.render_text(trace)
+    if not args.out:
+        print(text, end="")
+        return 0
+    atomic_write(args.out, lambda fh: fh.write(text.encode("utf-8")))
+    print(f"{trace.operation}: {len(trace.steps)} steps written to {args.out}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "explain", help="see each step of an operation, computed by running it",
+        description="Trace zero padding, convolution or pooling (forward or backward) on a "
+        "random input and write every step as an interactive page (.html) or text (.txt).")
+    parser.add_argument("op", choices=("pad", "conv", "pool", "conv-backward", "pool-backward"))
+    parser.add_argument("--input", nargs=3, type=int, default=(5, 5, 1), metavar=("H", "W", "C"))
+    parser.add_argument("--filters", type=int, default=1)
+    parser.add_argument("--f", type=int, default=3, help="window size")
+    parser.add_argument("--stride", type=int, default=1)
+    parser.add_argument("--dilation", type=int, default=1)
+    parser.add_argument("--pad", type=_pad, default=0, help='int, "same" or "valid"')
+    parser.add_argument("--mode", choices=("max", "average"), default="max")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="output file (.html or .txt); text on stdout if omitted")
+    parser.set_defaults(handler=run)

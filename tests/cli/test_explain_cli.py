@@ -1,0 +1,39 @@
+"""``cnnstep explain``: formats from the extension, one-line errors."""
+
+import numpy as np
+
+from cnnstep import explain
+from cnnstep.cli.main import main
+
+
+def test_conv_txt_matches_the_trace(tmp_path, capsys):
+    out = tmp_path / "conv.txt"
+    rc = main(["explain", "conv", "--input", "5", "5", "3", "--filters", "2", "--f", "3",
+               "--stride", "2", "--pad", "1", "--out", str(out)])
+    assert rc == 0
+    text = out.read_text()
+    assert text.count("\nstep ") == 3 * 3 * 2  # n_H * n_W * n_C
+    assert "pad (top, bottom) (1, 1)" in text
+
+
+def test_pool_html_and_stdout(tmp_path, capsys):
+    out = tmp_path / "pool.html"
+    assert main(["explain", "pool", "--mode", "average", "--f", "2", "--stride", "2",
+                 "--out", str(out)]) == 0
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    assert main(["explain", "pool-backward", "--f", "2", "--stride", "1"]) == 0
+    assert "pool_backward (max)" in capsys.readouterr().out
+
+
+def test_bad_extension_and_too_large_are_one_line_errors(tmp_path, capsys):
+    assert main(["explain", "pad", "--out", str(tmp_path / "x.bmp")]) == 2
+    assert main(["explain", "conv", "--input", "100", "100", "3", "--f", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "x.bmp" in err and "too many to follow" in err and "Traceback" not in err
+    assert not (tmp_path / "x.bmp").exists()
+
+
+def test_trace_renders_with_color_scale_when_large():
+    trace = explain.pool_forward(np.zeros((1, 20, 20, 1)), {"f": 2, "stride": 2})
+    assert "<td data-r=\"0\" data-c=\"0\" style=\"background:rgb(195,225,255)\"></td>" in \
+        explain.render_html(trace)
