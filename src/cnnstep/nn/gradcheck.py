@@ -21,10 +21,12 @@ def _to_float64(obj):
     """A float64 copy of a layer or model (float32 is too coarse for finite differences)."""
     obj = copy.deepcopy(obj)
     for item in [obj, *getattr(obj, "layers", [])]:
-        params = getattr(item, "params", None)
-        if isinstance(params, dict):
-            for k, v in list(params.items()):
-                params[k] = np.asarray(v, dtype=np.float64)
+        for attr in ("params", "state"):
+            arrays = getattr(item, attr, None)
+            if isinstance(arrays, dict):
+                for k, v in list(arrays.items()):
+                    if np.asarray(v).dtype.kind == "f":
+                        arrays[k] = np.asarray(v, dtype=np.float64)
         if hasattr(item, "dtype") and hasattr(item, "layers"):
             item.dtype = np.dtype(np.float64)
     return obj

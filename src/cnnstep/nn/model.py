@@ -101,6 +101,18 @@ class Sequential:
         return {f"{i}.{k}": v
                 for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
 
+    def named_arrays(self) -> dict[str, np.ndarray]:
+        """Parameters and non-trainable state, ``{"<layer index>.<name>": array}``: what a model
+        file holds (a layer's state names differ from its parameter names)."""
+        arrays = self.named_parameters()
+        for i, layer in enumerate(self.layers):
+            for k, v in layer.state.items():
+                if f"{i}.{k}" in arrays:
+                    raise ValueError(f"layer {i} ({layer.name}) uses {k!r} for a parameter "
+                                     "and for state")
+                arrays[f"{i}.{k}"] = v
+        return arrays
+
     @property
     def params(self) -> dict[str, np.ndarray]:
         return self.named_parameters()
@@ -271,7 +283,7 @@ class Sequential:
             JSON-able extra information (e.g. the data set it was trained on).
         """
         self._require_built()
-        write_model_file(path, self.get_config(), self.named_parameters(), metadata)
+        write_model_file(path, self.get_config(), self.named_arrays(), metadata)
 
 
 # The training loop builds on this module (cnnstep.train imports cnnstep.nn), so nn never imports
@@ -297,7 +309,7 @@ def model_from_arrays(arrays: dict[str, np.ndarray], path: Path) -> tuple[Sequen
         model = Sequential.from_config(header)
     except (ValueError, TypeError, KeyError) as exc:
         raise DataError(f"{path}: invalid architecture ({exc})") from exc
-    copy_weights(model.named_parameters(), arrays, path)
+    copy_weights(model.named_arrays(), arrays, path)
     return model, header.get("metadata") or {}
 
 

@@ -47,7 +47,7 @@ def save_checkpoint(
         "optimizer": opt_scalars,
         "rng": model.rng.bit_generator.state,
     }
-    out = model_arrays(model.get_config(), model.named_parameters(), metadata)
+    out = model_arrays(model.get_config(), model.named_arrays(), metadata)
     out["__checkpoint__"] = json_array(header)
     out.update({f"optimizer/{k}": v for k, v in opt_arrays.items()})
     out.update({f"state/{k}": v for k, v in (arrays or {}).items()})

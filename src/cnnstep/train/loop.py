@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from cnnstep.errors import UserError
-from cnnstep.nn.layers import Dropout
 from cnnstep.nn.losses import softmax_cross_entropy
 from cnnstep.nn.optimizers import cosine_lr
 
@@ -222,7 +221,7 @@ def make_runner(model, threads: int = 1):
     """An object with ``train_step(x, y, optimizer) -> (loss, logits)``, ``evaluate(x, y)`` and
     ``close()`` that splits batches between ``threads`` threads (one thread for models with
     dropout, whose random draws must stay in order)."""
-    if threads > 1 and not any(isinstance(layer, Dropout) for layer in model.layers):
+    if threads > 1 and not any(layer.serial_training for layer in model.layers):
         return _DataParallel(model, threads)
     return _Serial(model)
 
