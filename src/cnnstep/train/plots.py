@@ -137,11 +137,12 @@ def plot_feature_maps(model, image: np.ndarray, path: str | Path, title: str = "
     ax.set_title("input", fontsize=8)
     ax.set_axis_off()
     row = 1
-    for (name, fmap), count in zip(maps, shown):
+    # Numbered by position: two convolutions may be described alike (Conv2D(4, 3x3) twice).
+    for number, ((name, fmap), count) in enumerate(zip(maps, shown), start=1):
         for k in range(count):
             ax = fig.add_subplot(grid[row + k // cols, k % cols])
             ax.imshow(fmap[:, :, k], cmap="viridis")
-            ax.set_title(f"{name.split('(')[0]} {maps.index((name, fmap)) + 1} #{k}", fontsize=7)
+            ax.set_title(f"{name.split('(')[0]} {number} #{k}", fontsize=7)
             ax.set_axis_off()
         row += int(np.ceil(count / cols))
     fig.suptitle(title or "Feature maps (pre-activation outputs of each convolution)")
