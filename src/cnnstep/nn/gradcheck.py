@@ -9,7 +9,7 @@ import numpy as np
 
 def _rngs(obj) -> list[np.random.Generator]:
     """Random generators a layer or model draws from (dropout), to replay the same draws."""
-    found = []
+    found: list[np.random.Generator] = []
     for item in [obj, *getattr(obj, "layers", [])]:
         rng = getattr(item, "rng", None)
         if isinstance(rng, np.random.Generator) and all(rng is not r for r in found):

@@ -150,10 +150,10 @@ class Sequential:
         """A table of layers, output shapes and parameter counts (also returned as text)."""
         self._require_built()
         rows = [("layer", "output shape", "params")]
-        rows.append(("Input", str((None, *self.input_shape)), "0"))
+        rows.append(("Input", str((None, *(self.input_shape or ()))), "0"))
         for layer in self.layers:
             n = sum(p.size for p in layer.params.values())
-            rows.append((layer.describe(), str((None, *layer.output_shape)), f"{n:,}"))
+            rows.append((layer.describe(), str((None, *(layer.output_shape or ()))), f"{n:,}"))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
         rule = "-" * len(lines[0])
@@ -170,9 +170,8 @@ class Sequential:
         if not self.built:
             self.build(x.shape[1:])
         if tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(
-                f"x must have shape (m, {', '.join(map(str, self.input_shape))}), got {x.shape}"
-            )
+            expected = ", ".join(map(str, self.input_shape or ()))
+            raise ValueError(f"x must have shape (m, {expected}), got {x.shape}")
         return x
 
     def run_order(self) -> list[Layer]:
@@ -220,10 +219,13 @@ class Sequential:
         for i in range(len(order) - 1, first - 1, -1):
             if i == first and not need_input_grad:
                 return order[i].backward(dout, need_input_grad=False)
-            dout = order[i].backward(dout)
+            grad = order[i].backward(dout)
+            assert grad is not None  # asked for
+            dout = grad
         return None if not need_input_grad else dout
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, optimizer) -> tuple[float, np.ndarray]:
+    def train_step(self, x: np.ndarray, y: np.ndarray,
+                   optimizer: Any) -> tuple[float, np.ndarray]:
         """One gradient step on a batch; returns the loss and the logits (before the step)."""
         logits = self.forward(x, training=True)
         loss, dlogits, _ = softmax_cross_entropy(logits, y)
@@ -238,7 +240,7 @@ class Sequential:
         out = [softmax(self.forward(x[i:i + batch_size]))
                for i in range(0, x.shape[0], batch_size)]
         if not out:
-            return np.zeros((0, *self.output_shape), dtype=self.dtype)
+            return np.zeros((0, *(self.output_shape or ())), dtype=self.dtype)
         return np.concatenate(out)
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -25,7 +25,7 @@ _AXES = ("height", "width")
 # ----------------------------------------------------------------------------- arrays
 
 
-def compute_dtype(func: str, **arrays: Any) -> np.dtype:
+def compute_dtype(func: str, **arrays: Any) -> np.dtype[Any]:
     """The floating dtype an op computes in: float32 stays float32, float64 stays float64.
 
     Integers and booleans are computed in float64, float16 in float32. Anything else
@@ -69,7 +69,9 @@ def as_array(value: Any, name: str, func: str, ndim: int | None = None) -> np.nd
     return arr
 
 
-def single_step_args(a_slice_prev: Any, W: Any, b: Any, func: str):
+def single_step_args(
+    a_slice_prev: Any, W: Any, b: Any, func: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.dtype[Any]]:
     """Checked ``(a_slice_prev, W, b, dtype)`` of ``conv_single_step``."""
     a = as_array(a_slice_prev, "a_slice_prev", func)
     W = as_array(W, "W", func)
@@ -84,7 +86,7 @@ def single_step_args(a_slice_prev: Any, W: Any, b: Any, func: str):
     return a, W, b, compute_dtype(func, a_slice_prev=a, W=W, b=b)
 
 
-def distribute_args(dz: Any, shape: Any, func: str):
+def distribute_args(dz: Any, shape: Any, func: str) -> tuple[Any, Pair, np.dtype[Any]]:
     """Checked ``(dz, (n_H, n_W), dtype)`` of ``distribute_value``; ``dz`` as a NumPy scalar."""
     dz_arr = as_array(dz, "dz", func)
     if dz_arr.size != 1:
@@ -112,10 +114,10 @@ def check_pool_mode(mode: Any, func: str) -> str:
 def _int(value: Any, name: str, func: str, minimum: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{func}: {name} must be an integer, got {value!r}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{func}: {name} must be >= {minimum}, got {value}")
-    return value
+    number = int(value)
+    if number < minimum:
+        raise ValueError(f"{func}: {name} must be >= {minimum}, got {number}")
+    return number
 
 
 def to_pair(value: Any, name: str, func: str, minimum: int = 1) -> Pair:
@@ -181,7 +183,8 @@ def out_size(n: int, extent: int, pad: Pair, stride: int) -> int:
     return (n + pad[0] + pad[1] - extent) // stride + 1
 
 
-def unpack_cache(cache: Any, names: tuple[str, ...], producer: str, func: str) -> tuple:
+def unpack_cache(cache: Any, names: tuple[str, ...], producer: str,
+                 func: str) -> tuple[Any, ...]:
     """Check that ``cache`` is the tuple ``producer`` returned, with fields ``names``."""
     if not isinstance(cache, tuple) or len(cache) != len(names):
         got = type(cache).__name__
@@ -199,7 +202,7 @@ def unpack_cache(cache: Any, names: tuple[str, ...], producer: str, func: str) -
 
 def _check_hparameters(
     hparameters: Any, func: str, required: tuple[str, ...], optional: tuple[str, ...]
-) -> Mapping:
+) -> Mapping[str, Any]:
     if not isinstance(hparameters, Mapping):
         raise TypeError(
             f"{func}: hparameters must be a dict with keys {list(required)}, "

@@ -35,7 +35,7 @@ class PublishedCase:
 
     function: str
     label: str
-    inputs: Callable[[Any], tuple]
+    inputs: Callable[[Any], tuple[Any, ...]]
     expected: dict[str, Any]
     observe: Callable[[Any], dict[str, Any]]
 
@@ -45,13 +45,13 @@ def _seeded(seed: int, *shapes: tuple[int, ...]) -> list[np.ndarray]:
     return [np.random.randn(*s) for s in shapes]
 
 
-def _conv_backward_inputs(ops: Any) -> tuple:
+def _conv_backward_inputs(ops: Any) -> tuple[Any, ...]:
     A_prev, W, b = _seeded(1, (10, 4, 4, 3), (2, 2, 3, 8), (1, 1, 1, 8))
     Z, cache = ops.conv_forward(A_prev, W, b, {"pad": 2, "stride": 2})
     return Z, cache
 
 
-def _pool_backward_inputs(ops: Any, mode: str) -> tuple:
+def _pool_backward_inputs(ops: Any, mode: str) -> tuple[Any, ...]:
     (A_prev,) = _seeded(1, (5, 5, 3, 2))
     _, cache = ops.pool_forward(A_prev, {"stride": 1, "f": 2}, mode)
     dA = np.random.randn(5, 4, 2, 2)

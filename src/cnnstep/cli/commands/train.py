@@ -106,7 +106,7 @@ def _settings(args: argparse.Namespace, stored: dict | None) -> dict:
 
 
 def _default_out(args: argparse.Namespace) -> Path:
-    data = args.data or DEFAULTS["data"]
+    data = str(args.data or DEFAULTS["data"])
     name = Path(data).stem if data not in BUILTINS else data
     return Path("runs") / f"{args.arch or DEFAULTS['arch']}-{name or 'data'}"
 
