@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 
-def _rngs(obj) -> list[np.random.Generator]:
+def _rngs(obj: Any) -> list[np.random.Generator]:
     """Random generators a layer or model draws from (dropout), to replay the same draws."""
     found: list[np.random.Generator] = []
     for item in [obj, *getattr(obj, "layers", [])]:
@@ -17,7 +19,7 @@ def _rngs(obj) -> list[np.random.Generator]:
     return found
 
 
-def _to_float64(obj):
+def _to_float64(obj: Any) -> Any:
     """A float64 copy of a layer or model (float32 is too coarse for finite differences)."""
     obj = copy.deepcopy(obj)
     for item in [obj, *getattr(obj, "layers", [])]:
@@ -33,7 +35,7 @@ def _to_float64(obj):
 
 
 def numerical_gradient(
-    loss, x: np.ndarray, eps: float = 1e-6, entries: np.ndarray | None = None
+    loss: Callable[[], float], x: np.ndarray, eps: float = 1e-6, entries: np.ndarray | None = None
 ) -> np.ndarray:
     """Central differences ``(loss(x + eps) - loss(x - eps)) / (2 eps)``, one entry at a time.
 
@@ -70,7 +72,7 @@ def numerical_gradient(
 
 
 def gradient_check(
-    layer,
+    layer: Any,
     x: np.ndarray,
     *,
     eps: float = 1e-6,
@@ -111,7 +113,7 @@ def gradient_check(
     generators = _rngs(layer)
     saved = [g.bit_generator.state for g in generators]
 
-    def forward():
+    def forward() -> np.ndarray:
         for g, s in zip(generators, saved):
             g.bit_generator.state = s
         return layer.forward(x, training=True)

@@ -110,11 +110,11 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.weight_decay = float(weight_decay)
 
-    def _init_slots(self, params):
+    def _init_slots(self, params: Sequence[np.ndarray]) -> None:
         if self.momentum:
             self._slots = {"v": [np.zeros_like(p) for p in params]}
 
-    def _update(self, params, grads):
+    def _update(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         for k, (p, g) in enumerate(zip(params, grads)):
             if self.weight_decay:
                 g = g + self.weight_decay * p
@@ -154,11 +154,11 @@ class Adam(Optimizer):
                 raise ValueError(f"{name} must lie in [0, 1), got {beta!r}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
-    def _init_slots(self, params):
+    def _init_slots(self, params: Sequence[np.ndarray]) -> None:
         self._slots = {"m": [np.zeros_like(p) for p in params],
                        "v": [np.zeros_like(p) for p in params]}
 
-    def _update(self, params, grads):
+    def _update(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         b1, b2 = self.beta1, self.beta2
         # fold both bias corrections into the step size (one scalar per step)
         step = self.lr * math.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t)
