@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.ops.checks import single_step_args
 from cnnstep.ops.conv_grads import ConvCache, conv_grads
-from cnnstep.ops.geometry import single_step_args
 from cnnstep.ops.im2col import Scratch, block_cols, conv_inputs, is_pointwise
 from cnnstep.ops.workspace import row_blocks
 

@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.ops.checks import check_pool_mode, distribute_args
 from cnnstep.ops.geometry import (
     WindowGeometry,
     as_array,
-    check_pool_mode,
     compute_dtype,
-    distribute_args,
     pool_counts,
     pool_geometry,
     unpack_cache,

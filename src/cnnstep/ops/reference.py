@@ -15,15 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.ops.checks import check_pool_mode, distribute_args, single_step_args
 from cnnstep.ops.geometry import (
     as_array,
-    check_pool_mode,
     compute_dtype,
     conv_geometry,
-    distribute_args,
     explicit_pad,
     pool_geometry,
-    single_step_args,
     unpack_cache,
 )
 from cnnstep.ops.padding import crop_hw, pad_hw

@@ -3,7 +3,7 @@
 The loop (:func:`cnnstep.train.loop.train`) calls each callback's hooks in order:
 ``on_train_begin(run)``, then per epoch ``on_epoch_begin(run)``, per batch ``on_batch_begin(run)``
 and ``on_batch_end(run, loss)``, ``on_epoch_end(run, record)``; ``on_interrupt(run)`` on Ctrl-C
-and ``on_train_end(run)`` always, last. ``run`` is the :class:`~cnnstep.train.loop.Run` (model,
+and ``on_train_end(run)`` always, last. ``run`` is the :class:`~cnnstep.train.state.Run` (model,
 optimizer, config, state). A callback stops the run by raising (:class:`NonFiniteLoss` raises
 :class:`NonFiniteLossError`) or by setting ``run.stop_requested`` (checked after every batch).
 """
@@ -15,13 +15,11 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cnnstep.errors import UserError
 from cnnstep.nn.schedules import get_schedule
-
-if TYPE_CHECKING:  # pragma: no cover
-    from cnnstep.train.loop import Run, TrainState
+from cnnstep.train.state import Run, TrainState
 
 
 class Callback:

@@ -134,8 +134,9 @@ def _run(args: argparse.Namespace) -> int:
         format_epoch,
     )
     from cnnstep.train.checkpoint import load_checkpoint, save_checkpoint
-    from cnnstep.train.loop import TrainConfig, TrainingInterruptedError, TrainState, train
+    from cnnstep.train.loop import TrainingInterruptedError, train
     from cnnstep.train.parallel import default_threads
+    from cnnstep.train.state import TrainConfig, TrainState
 
     started = time.perf_counter()
     out = Path(args.out) if args.out else _default_out(args)
