@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from test_model import _small_model, _toy_data
+from models import small_model as _small_model
+from models import toy_data as _toy_data
 
 from cnnstep import Adam
 from cnnstep.nn.schedules import cosine_lr
