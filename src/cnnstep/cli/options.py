@@ -69,6 +69,11 @@ def load_dataset(data: str, test_data: str | None, image_size: Any,
     """The data set the data options name (see :func:`cnnstep.data.builtin.load_data`)."""
     from cnnstep.data.builtin import load_data
 
+    if data in BUILTINS:  # say it in the options' names, before the library does in its own
+        for given, option in ((test_data, "--test-data"), (image_size, "--image-size")):
+            if given is not None:
+                raise UserError(f"{option} cannot be used with the built-in data set {data} "
+                                "(it has its own test part and image size)")
     return load_data(
         data,
         test_data=test_data,

@@ -102,10 +102,10 @@ def load_data(
     name = str(spec)
     if name in BUILTINS:
         if test_data is not None:
-            raise UserError(f"--test-data cannot be used with the built-in data set {name}")
+            raise UserError(f"test_data cannot be used with the built-in data set {name}")
         if image_size is not None:
             raise UserError(
-                f"--image-size cannot be used with the built-in data set {name} "
+                f"image_size cannot be used with the built-in data set {name} "
                 "(its images have a fixed size)"
             )
         return BUILTINS[name](test_fraction=test_fraction, seed=seed)

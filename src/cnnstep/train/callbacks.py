@@ -80,7 +80,7 @@ class NonFiniteLossError(UserError):
         what = reason or f"the loss became {loss}"
         super().__init__(
             f"{what} in epoch {epoch} (batch {batch}/{n_batches}); training stopped. "
-            f"Lower the learning rate (it is {lr:g}; try --lr {_lower(lr)})"
+            f"Lower the learning rate (it is {lr:g}; try {_lower(lr)})"
         )
 
 
