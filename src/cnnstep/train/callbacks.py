@@ -77,16 +77,18 @@ class NonFiniteLossError(UserError):
     def __init__(self, loss: float, epoch: int, batch: int, n_batches: int, lr: float,
                  reason: str = "") -> None:
         self.loss, self.epoch, self.batch, self.lr = loss, epoch, batch, lr
-        what = reason or f"the loss became {loss}"
-        super().__init__(
-            f"{what} in epoch {epoch} (batch {batch}/{n_batches}); training stopped. "
-            f"Lower the learning rate (it is {lr:g}; try {_lower(lr)})"
-        )
+        #: a tenth of ``lr``, rounded to one significant digit
+        self.suggested_lr = _lower(lr)
+        #: what happened and where, without the remedy
+        self.what = (f"{reason or f'the loss became {loss}'} in epoch {epoch} "
+                     f"(batch {batch}/{n_batches}); training stopped")
+        super().__init__(f"{self.what}. Lower the learning rate (it is {lr:g}; try "
+                         f"{self.suggested_lr:g})")
 
 
-def _lower(lr: float) -> str:
-    """A tenth of ``lr``, rounded to one significant digit (``1e6`` -> ``1e+05``)."""
-    return f"{float(f'{lr / 10:.0e}'):g}"
+def _lower(lr: float) -> float:
+    """A tenth of ``lr``, rounded to one significant digit (``1e6`` -> ``1e5``)."""
+    return float(f"{lr / 10:.0e}")
 
 
 class NonFiniteLoss(Callback):

@@ -216,7 +216,8 @@ def _run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as exc:
         last = (f"the last good checkpoint (after epoch {state.epoch}) is kept in {ckpt_path}"
                 if ckpt_path.is_file() and state.epoch else "no checkpoint was written")
-        raise UserError(f"{exc}; {last}") from None
+        raise UserError(f"{exc.what}. Lower the learning rate: --lr {exc.suggested_lr:g} "
+                        f"(it is {exc.lr:g}); {last}") from None
 
     # final outputs
     save_model(model, out / MODEL, metadata=metadata)
