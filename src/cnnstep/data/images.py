@@ -12,7 +12,8 @@ from cnnstep.errors import DataError, UserError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
-def _pil() -> Any:
+def pillow() -> Any:
+    """``(PIL.Image, PIL.ImageOps)``; a one-line UserError naming the extra when missing."""
     try:
         from PIL import Image, ImageOps
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -20,6 +21,10 @@ def _pil() -> Any:
             "reading images needs Pillow: pip install 'cnnstep[images]'"
         ) from exc
     return Image, ImageOps
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def load_image(
@@ -41,7 +46,7 @@ def load_image(
     -------
     ndarray of shape (n_H, n_W, channels), float32
     """
-    Image, ImageOps = _pil()
+    Image, ImageOps = pillow()
     path = Path(path)
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
@@ -58,8 +63,10 @@ def load_image(
             arr = np.asarray(img, dtype=np.float32) / 255.0
     except FileNotFoundError as exc:
         raise DataError(f"{path}: no such file") from exc
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: refused, {_one_line(exc)}") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from exc
+        raise DataError(f"{path}: not a readable image ({_one_line(exc)})") from exc
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return arr
@@ -68,7 +75,7 @@ def load_image(
 def image_size(path: str | Path) -> tuple[int, int]:
     """``(height, width)`` of an image file as displayed (EXIF rotation applied), read from its
     header only."""
-    Image, _ = _pil()
+    Image, _ = pillow()
     try:
         with Image.open(path) as img:
             # EXIF orientations 5-8 rotate by 90 degrees: height and width swap.
@@ -77,5 +84,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
             return int(img.height), int(img.width)
     except FileNotFoundError as exc:
         raise DataError(f"{path}: no such file") from exc
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: refused, {_one_line(exc)}") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from exc
+        raise DataError(f"{path}: not a readable image ({_one_line(exc)})") from exc
