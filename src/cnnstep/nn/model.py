@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 
 from cnnstep.errors import DataError
-from cnnstep.nn.io import copy_weights, model_header, read_npz, write_model_file
+from cnnstep.nn.io import (
+    check_architecture,
+    copy_weights,
+    model_header,
+    read_npz,
+    write_model_file,
+)
 from cnnstep.nn.layers import Layer, MaxPool2D, ReLU, layer_from_config
 from cnnstep.nn.losses import softmax, softmax_cross_entropy
 
@@ -308,10 +314,22 @@ def model_from_arrays(arrays: dict[str, np.ndarray], path: Path) -> tuple[Sequen
     """The model stored in a model file's arrays, and its metadata."""
     header = model_header(arrays, path)
     try:
+        layers = [layer_from_config(spec) for spec in header["layers"]]
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise DataError(f"{path}: invalid architecture ({exc})") from exc
+    itemsize = np.dtype(header.get("dtype", "float32")).itemsize
+    check_architecture(layers, tuple(header["input_shape"]), itemsize, path)
+    try:
         model = Sequential.from_config(header)
     except (ValueError, TypeError, KeyError) as exc:
         raise DataError(f"{path}: invalid architecture ({exc})") from exc
     copy_weights(model.named_arrays(), arrays, path)
+    names = model.class_names
+    n_out = model.output_shape[-1] if model.output_shape else None
+    if names is not None and n_out is not None and len(names) != n_out:
+        raise DataError(
+            f"{path}: class_names has {len(names)} entries but the model has {n_out} outputs"
+        )
     return model, header.get("metadata") or {}
 
 
