@@ -58,7 +58,8 @@ class NpzArchive:
         if not head.startswith(ZIP_SIGNATURES):
             article = "an" if kind[0] in ".aeiou" else "a"
             raise DataError(
-                f"{self.path}: not {article} {kind} (not an .npz: not a zip archive as numpy.savez writes)"
+                f"{self.path}: not {article} {kind} (not an .npz: not a zip archive as "
+                "numpy.savez writes)"
             )
         try:
             self.zip = zipfile.ZipFile(self.path)

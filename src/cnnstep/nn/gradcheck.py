@@ -89,6 +89,7 @@ def gradient_check(
     ----------
     layer : Layer or Sequential
         Anything with ``forward(x, training)``, ``backward(dout)``, ``params`` and ``grads``.
+        An unbuilt layer or model is built for ``x.shape[1:]`` first (it is changed).
         Must already be built.
     x : ndarray
         Input batch.
@@ -107,8 +108,15 @@ def gradient_check(
         ``"x"`` and for every parameter name (0 when both are zero). Values below about 1e-6
         mean the gradients agree.
     """
-    layer = _to_float64(layer)
     x = np.array(x, dtype=np.float64)
+    if x.ndim < 2:
+        raise ValueError(f"x must have a batch axis, shape (m, ...), got shape {x.shape}")
+    if getattr(layer, "input_shape", "") is None:  # an unbuilt layer or model: build it for x
+        if hasattr(layer, "layers"):
+            layer.build(x.shape[1:])
+        else:
+            layer.build(x.shape[1:], np.random.default_rng(seed), np.float64)
+    layer = _to_float64(layer)
     rng = np.random.default_rng(seed)
     generators = _rngs(layer)
     saved = [g.bit_generator.state for g in generators]

@@ -24,6 +24,7 @@ from cnnstep.train.callbacks import (
     NonFiniteLoss,
     ProgressBar,
 )
+from cnnstep.train.inputs import check_fit_inputs
 from cnnstep.train.parallel import blas_threads, default_threads, make_runner
 from cnnstep.train.state import Run, TrainConfig, TrainState
 
@@ -186,6 +187,12 @@ def train(
     return state
 
 
+def _n_outputs(model: Any) -> int | None:
+    """The number of classes a built model predicts; None before it is built."""
+    shape = getattr(model, "output_shape", None)
+    return int(shape[-1]) if shape else None
+
+
 def fit(
     model: Any,
     x: np.ndarray,
@@ -211,7 +218,10 @@ def fit(
     ----------
     model : Sequential
     x : ndarray of shape (m, n_H, n_W, n_C)
-    y : ndarray of shape (m,), int
+        Float pixels, no NaN; ``uint8`` is refused (divide by 255 first).
+    y : ndarray of shape (m,) of int, or of shape (m, K) one-hot
+        Class indices in ``0..K-1`` for a model with K outputs (checked:
+        :func:`cnnstep.train.inputs.check_fit_inputs`).
     epochs, batch_size : int
     optimizer : Optimizer, default Adam(lr=1e-3)
     validation_data : (x_val, y_val), optional
@@ -239,7 +249,16 @@ def fit(
     """
     from cnnstep.nn.optimizers import Adam
 
-    x = model.prepare_input(x)
+    x, y = check_fit_inputs(x, y, None)
+    x = model.prepare_input(x)  # builds an unbuilt model: its number of outputs is known now
+    n_out = _n_outputs(model)
+    x, y = check_fit_inputs(x, y, n_out)
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (x_val, y_val)")
+        validation_data = check_fit_inputs(*validation_data, n_out, x_name="validation_data[0]",
+                                           y_name="validation_data[1]")
+        validation_data = (model.prepare_input(validation_data[0]), validation_data[1])
     optimizer = optimizer if optimizer is not None else Adam(1e-3)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, schedule=schedule,
                       augment_shift=augment_shift,

@@ -76,11 +76,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--augment", type=non_negative_int, metavar="PIXELS",
                    help="random shifts of training images by up to PIXELS (default: 1/14 of the "
                         "image size, 2 for 28x28; 0 turns it off)")
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--seed", type=non_negative_int, help="random seed (default 0)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="output folder (default runs/<arch>-<data name>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in DIR/checkpoint.npz up to --epochs")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out DIR (default: refuse)")
     p.add_argument("--threads", type=positive_int, metavar="N",
                    help="split each batch between N threads (default: the number of CPUs, at "
                         "most 4); NumPy's own BLAS threading is turned off meanwhile, as it "
@@ -111,6 +113,82 @@ def _default_out(args: argparse.Namespace) -> Path:
     return Path("runs") / f"{args.arch or DEFAULTS['arch']}-{name or 'data'}"
 
 
+def _holds_run(folder: Path) -> str | None:
+    """The name of the first run file in ``folder`` (model, checkpoint, metrics), else None."""
+    for name in (MODEL, CHECKPOINT, METRICS):
+        if (folder / name).exists():
+            return name
+    return None
+
+
+def _choose_out(args: argparse.Namespace) -> Path:
+    """The output folder: never one holding an earlier run unless --resume or --overwrite.
+
+    The default folder gets a numbered name (``runs/default-mnist5k-2``, ...) when taken; with
+    --resume it is the newest numbered folder that holds a checkpoint.
+    """
+    if args.resume and args.overwrite:
+        raise UserError("--resume and --overwrite contradict each other; give one")
+    if args.out:
+        out = Path(args.out)
+        found = _holds_run(out) if out.is_dir() else None
+        if found and not (args.resume or args.overwrite):
+            raise UserError(
+                f"--out {out} already holds a run ({found}); continue it with --resume, "
+                "replace it with --overwrite, or choose another --out"
+            )
+        return out
+    base = _default_out(args)
+    taken = [base] + [base.with_name(f"{base.name}-{k}") for k in range(2, 10_000)]
+    if args.resume:
+        with_ckpt = [p for p in taken[:1000] if (p / CHECKPOINT).is_file()]
+        return with_ckpt[-1] if with_ckpt else base
+    if args.overwrite:
+        return base
+    for candidate in taken:
+        if not (candidate.is_dir() and _holds_run(candidate)):
+            return candidate
+    raise UserError(f"{base}: 10000 earlier runs; pass --out")  # pragma: no cover
+
+
+def _prepare_out(out: Path) -> None:
+    """Create ``out``, prove it writable before training, and remove stale temporary files of
+    a save that was killed (``.model.npz.*.tmp``)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    for name in (MODEL, CHECKPOINT, METRICS):
+        for stale in out.glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+def _say(line: str) -> None:
+    """Print a progress line; a closed stdout (``| head``) must not stop training."""
+    try:
+        print(line, flush=True)
+    except (BrokenPipeError, ValueError):
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # pragma: no cover - no file descriptor to replace
+        pass
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+
+
 def _make_optimizer(settings: dict) -> Any:
     return OPTIMIZERS[settings["optimizer"]](lr=settings["lr"])
 
@@ -139,19 +217,29 @@ def _run(args: argparse.Namespace) -> int:
     from cnnstep.train.state import TrainConfig, TrainState
 
     started = time.perf_counter()
-    out = Path(args.out) if args.out else _default_out(args)
+    out = _choose_out(args)
     ckpt_path = out / CHECKPOINT
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)  # fail before training, not after
+    _prepare_out(out)  # fail before training, not after
 
     resumed = None
     if args.resume:
         if not ckpt_path.is_file():
             raise UserError(f"--resume: no checkpoint {ckpt_path} (train without --resume first)")
         model, optimizer, saved, arrays, _ = load_checkpoint(ckpt_path)
-        settings = _settings(args, saved.get("settings"))
-        state = TrainState.from_json(saved["progress"], arrays.get("perm"))
+        try:
+            stored = saved["settings"]
+            if not isinstance(stored, dict) or set(DEFAULTS) - set(stored):
+                raise ValueError("its settings are incomplete")
+            settings = _settings(args, stored)
+            state = TrainState.from_json(saved["progress"], arrays.get("perm"))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UserError(f"{ckpt_path}: damaged checkpoint ({exc})") from None
+        if settings["epochs"] <= state.epoch:
+            raise UserError(
+                f"--epochs {settings['epochs']}: the checkpoint has already done "
+                f"{count(state.epoch, 'epoch')}; give --epochs more than {state.epoch} to "
+                "continue"
+            )
         resumed = state
     else:
         settings = _settings(args, None)
@@ -173,6 +261,13 @@ def _run(args: argparse.Namespace) -> int:
         optimizer.lr = settings["lr"]
     if settings["augment"] is None:
         settings["augment"] = max(data.input_shape[:2]) // 14
+    most = max(1, min(data.input_shape[:2]) // 4)
+    if settings["augment"] > most:
+        raise UserError(
+            f"--augment {settings['augment']}: shifts of more than a quarter of the "
+            f"{data.input_shape[0]}x{data.input_shape[1]} images move them out of the frame; "
+            f"use at most {most}"
+        )
     if settings.get("threads") is None:
         settings["threads"] = default_threads()
     config = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
@@ -183,7 +278,7 @@ def _run(args: argparse.Namespace) -> int:
                 "arch": settings["arch"]}
 
     h, w, c = data.input_shape
-    print(f"{'resuming' if resumed else 'training'} {settings['arch']} on {data.name}: "
+    _say(f"{'resuming' if resumed else 'training'} {settings['arch']} on {data.name}: "
           f"{len(data.y_train)} train / {len(data.y_test)} test images {h}x{w}x{c}, "
           f"{data.n_classes} classes; {count(settings['epochs'], 'epoch')}, "
           f"batch {settings['batch_size']}, "
@@ -194,7 +289,7 @@ def _run(args: argparse.Namespace) -> int:
                                                   else "") if resumed else ""))
     if resumed:
         for record in state.history:
-            print(format_epoch(record, settings["epochs"]))
+            _say(format_epoch(record, settings["epochs"]))
 
     def save(st: TrainState) -> None:
         arrays = {"perm": st.perm} if st.batch and st.perm is not None else {}
@@ -204,7 +299,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         state = train(model, optimizer, data.x_train, data.y_train, data.x_test, data.y_test,
                       config, state=state,
-                      callbacks=[StopOnCtrlC(), ProgressBar(), EpochLog(_print_flush),
+                      callbacks=[StopOnCtrlC(), ProgressBar(), EpochLog(_say),
                                  Checkpoint(save)])
     except TrainingInterruptedError as exc:
         st = exc.state
@@ -241,14 +336,19 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_plots:
         from cnnstep.train.plots import write_all
 
-        n_plots = len(write_all(out, model, history, data.x_test, data.y_test, y_pred,
-                                data.class_names))
+        # matplotlib reads $...$ in labels as math: a class name like "$\\sqrt{$" must not
+        # fail the run after the model is saved
+        shown = [name.replace("$", r"\$") for name in data.class_names]
+        try:
+            n_plots = len(write_all(out, model, history, data.x_test, data.y_test, y_pred,
+                                    shown))
+        except (ValueError, RuntimeError) as exc:
+            import warnings
+
+            warnings.warn(f"plots not written ({' '.join(str(exc).split())[:200]})",
+                          stacklevel=1)
     acc = f"test accuracy {test_acc:.2%}" if test_acc is not None else "no test set"
     plots = f", {n_plots} plots" if n_plots else ""
-    print(f"done: {acc} after {count(state.epoch, 'epoch')}, {seconds:.2f} s/epoch (median), "
-          f"{time.perf_counter() - started:.0f} s in all; model, metrics{plots} in {out}/")
+    _say(f"done: {acc} after {count(state.epoch, 'epoch')}, {seconds:.2f} s/epoch (median), "
+         f"{time.perf_counter() - started:.0f} s in all; model, metrics{plots} in {out}/")
     return 0
-
-
-def _print_flush(line: str) -> None:
-    print(line, flush=True)
