@@ -273,9 +273,13 @@ def _run(args: argparse.Namespace) -> int:
     config = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
                          schedule=settings["schedule"], augment_shift=settings["augment"],
                          lr=settings["lr"], threads=settings["threads"])
+    image_means = data.x_train.reshape(len(data.x_train), -1).mean(axis=1)
     metadata = {"data": settings["data"], "test_data": settings["test_data"],
                 "image_size": settings["image_size"], "test_fraction": settings["test_fraction"],
-                "arch": settings["arch"]}
+                "arch": settings["arch"],
+                # for predict's warning about images unlike the training data
+                "pixel_mean": float(image_means.mean()),
+                "pixel_mean_std": float(image_means.std())}
 
     h, w, c = data.input_shape
     _say(f"{'resuming' if resumed else 'training'} {settings['arch']} on {data.name}: "
