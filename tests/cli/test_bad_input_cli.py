@@ -3,6 +3,7 @@ and exit 2."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -118,18 +119,10 @@ def test_closed_stdout_does_not_stop_training(tmp_path):
     ],
 )
 def test_bad_arguments_one_line(tmp_path, capsys, extra, fragment):
-    with pytest.raises(SystemExit) if extra[0] == "--seed" else _nothing():
+    with pytest.raises(SystemExit) if extra[0] == "--seed" else contextlib.nullcontext():
         rc = main(["train", *FAST, "--out", str(tmp_path / "r"), *extra])
         assert rc == 2
     one_line_error(capsys, fragment)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return False
 
 
 def test_class_names_that_break_matplotlib(tmp_path, capsys):
