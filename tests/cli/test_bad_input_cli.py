@@ -235,3 +235,8 @@ def test_npz_data_label_out_of_range_names_place(tmp_path, capsys):
     path = write_npz(tmp_path / "n.npz", y_train=y)
     assert main(["train", "--data", str(path), "--out", str(tmp_path / "r")]) == 2
     one_line_error(capsys, "label 200 at index 4")
+
+
+def test_diverging_loss_suggests_a_sensible_rate(tmp_path, capsys):
+    assert main(["train", *FAST, "--lr", "1e6", "--out", str(tmp_path / "r")]) == 2
+    one_line_error(capsys, "--lr 0.005 (the default)", "(it is 1e+06)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def load_image(
         raise DataError(f"{path}: no such file") from exc
     except Image.DecompressionBombError as exc:
         raise DataError(f"{path}: refused, {_one_line(exc)}") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise DataError(f"{path}: not a readable image ({_one_line(exc)})") from exc
     if arr.ndim == 2:
         arr = arr[:, :, None]
@@ -86,5 +87,5 @@ def image_size(path: str | Path) -> tuple[int, int]:
         raise DataError(f"{path}: no such file") from exc
     except Image.DecompressionBombError as exc:
         raise DataError(f"{path}: refused, {_one_line(exc)}") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise DataError(f"{path}: not a readable image ({_one_line(exc)})") from exc

@@ -315,7 +315,10 @@ def _run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as exc:
         last = (f"the last good checkpoint (after epoch {state.epoch}) is kept in {ckpt_path}"
                 if ckpt_path.is_file() and state.epoch else "no checkpoint was written")
-        raise UserError(f"{exc.what}. Lower the learning rate: --lr {exc.suggested_lr:g} "
+        # a tenth of an absurd rate is still absurd: far above the default, suggest the default
+        far = exc.lr > 10 * DEFAULTS["lr"]
+        suggest = f"{DEFAULTS['lr']:g} (the default)" if far else f"{exc.suggested_lr:g}"
+        raise UserError(f"{exc.what}. Lower the learning rate: --lr {suggest} "
                         f"(it is {exc.lr:g}); {last}") from None
 
     # final outputs

@@ -7,6 +7,7 @@ the free memory before any image is decoded.
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from pathlib import Path
 
@@ -78,7 +79,8 @@ def _image_header(path: Path) -> tuple[int, int, bool]:
                 triples = palette[: palette.size // 3 * 3].reshape(-1, 3)
                 colour = bool(triples.size) and not (triples == triples[:, :1]).all()
             return int(img.height), int(img.width), colour
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error,
+            Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: not a readable image ({reason(exc)})") from exc
 
 
