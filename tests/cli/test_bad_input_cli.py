@@ -95,6 +95,18 @@ def test_read_only_output_found_before_training(tmp_path, capsys):
     assert "epoch" not in err
 
 
+def test_unwritable_output_found_before_training_even_as_root(tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    assert main(["train", *FAST, "--out", str(tmp_path / "r")]) == 2
+    one_line_error(capsys, "cannot write there (Permission denied)")
+    assert not (tmp_path / "r" / "checkpoint.npz").exists()
+
+
 def test_closed_stdout_does_not_stop_training(tmp_path):
     out = tmp_path / "r"
     cmd = (f"{sys.executable} -m cnnstep train --data digits --epochs 2 --no-plots "
@@ -157,11 +169,37 @@ def test_evaluate_maps_classes_by_name(pets, tmp_path, capsys):
     assert main(["evaluate", str(pets / "run/model.npz"), "--data", str(same), "--all"]) == 0
     good = capsys.readouterr().out
     assert "all 24 images, --all" in good
+    extra = tmp_path / "extra"
+    shutil.copytree(pets / "data", extra)
+    shutil.copytree(pets / "data" / "cat", extra / "tiger")
+    assert main(["evaluate", str(pets / "run/model.npz"), "--data", str(extra), "--all"]) == 2
+    one_line_error(capsys, "'tiger' unknown to the model")
     renamed = tmp_path / "renamed"
     shutil.copytree(pets / "data", renamed)
     (renamed / "cat").rename(renamed / "tiger")
     assert main(["evaluate", str(pets / "run/model.npz"), "--data", str(renamed), "--all"]) == 2
     one_line_error(capsys, "'tiger' unknown to the model", "'cat', 'dog'")
+
+
+def test_evaluate_same_images_other_class_order_same_accuracy(pets, tmp_path, capsys):
+    from cnnstep.data.formats import load_path
+
+    ds = load_path(pets / "data", test_fraction=0.5)
+    x = np.concatenate([ds.x_train, ds.x_test])
+    y = np.concatenate([ds.y_train, ds.y_test])
+    pixels = np.round(x[..., 0] * 255).astype(np.uint8)
+    write_npz(tmp_path / "a.npz", test=False, x_train=pixels, y_train=y,
+              class_names=np.array(["cat", "dog"]))
+    write_npz(tmp_path / "b.npz", test=False, x_train=pixels, y_train=1 - y,
+              class_names=np.array(["dog", "cat"]))
+    model = str(pets / "run/model.npz")
+    capsys.readouterr()
+    scores = []
+    for name in ("a.npz", "b.npz"):
+        assert main(["evaluate", model, "--data", str(tmp_path / name), "--all"]) == 0
+        scores.append(capsys.readouterr().out.splitlines()[0].split("accuracy ")[1])
+    assert scores[0] == scores[1]
+    assert not scores[0].startswith("50.00%")  # index-to-index would give 100% minus it
 
 
 def test_evaluate_by_name_not_by_index(pets, tmp_path, capsys):

@@ -85,13 +85,13 @@ def run(args: argparse.Namespace) -> int:
         image_size = args.image_size or meta.get("image_size")
         test_fraction = args.test_fraction or meta.get("test_fraction")
     data = load_dataset(data_spec, test_data, image_size, test_fraction)
-    check_shapes(model, data, args.model)
     x, y = data.x_test, data.y_test
     if args.all:
         x, y = np.concatenate([data.x_train, x]), np.concatenate([data.y_train, y])
     if not len(y):
         raise UserError(f"{data.name} has no test images to evaluate on")
-    y = labels_by_name(model, data.class_names, y, data.name)
+    y = labels_by_name(model, data.class_names, y, data.name)  # before counting classes
+    check_shapes(model, data, args.model)
     names = model.class_names or data.class_names
     result = model.evaluate(x, y)
     y_pred = model.predict(x)
