@@ -154,7 +154,7 @@ def pets(tmp_path_factory):
     """A model trained on an image folder of cat/dog, and its run folder."""
     root = tmp_path_factory.mktemp("pets")
     data = write_image_folder(root / "data", classes=("cat", "dog"), per_class=12)
-    assert main(["train", "--data", str(data), "--epochs", "3", "--threads", "1", "--no-plots",
+    assert main(["train", "--data", str(data), "--epochs", "15", "--threads", "1", "--no-plots",
                  "--out", str(root / "run")]) == 0
     return root
 
