@@ -68,3 +68,7 @@ def test_layer_arguments_checked_at_construction():
         MaxPool2D(0)
     with pytest.raises(ValueError, match="units must be a positive int"):
         Dense(0)
+    with pytest.raises(ValueError, match="Conv2D: padding must be .* got 'bogus'"):
+        Conv2D(2, 3, padding="bogus")
+    with pytest.raises(ValueError, match="MaxPool2D: padding must be >= 0"):
+        MaxPool2D(2, padding=-1)

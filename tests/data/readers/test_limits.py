@@ -174,6 +174,16 @@ def test_hdf5_external_link_refused(tmp_path, other_h5):
     refused("train_set_x is a link to another file", path)
 
 
+def test_hdf5_soft_link_to_external_link_refused(tmp_path, other_h5):
+    h5py, other = other_h5
+    path = write_h5(tmp_path / "a.h5")
+    with h5py.File(path, "a") as f:
+        del f["train_set_x"]
+        f["hop"] = h5py.ExternalLink(str(other), "/data")
+        f["train_set_x"] = h5py.SoftLink("/hop")
+    refused("train_set_x leads to another file", path)
+
+
 def test_hdf5_external_storage_refused(tmp_path, other_h5):
     h5py, _ = other_h5
     raw = tmp_path / "passwords.txt"

@@ -71,6 +71,11 @@ def _dataset(f: Any, path: Path, key: str) -> Any:
                 "data stored inside the file"
             )
         obj = f[key]
+        if obj.file.filename != f.filename:  # reached through a chain of links
+            raise DataError(
+                f"{path}: {key} leads to another file ({obj.file.filename}); cnnstep reads only "
+                "data stored inside the file"
+            )
         if not isinstance(obj, h5py.Dataset):
             raise DataError(f"{path}: {key} is an HDF5 group, expected a data set (an array)")
         if obj.is_virtual or obj.id.get_create_plist().get_external_count() > 0:

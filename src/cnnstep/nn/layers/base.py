@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from cnnstep.ops.geometry import resolve_pad
+
 Shape = tuple[int, ...]
 L = TypeVar("L", bound="type[Layer]")
 
@@ -57,13 +59,20 @@ def as_pair(value: Any, name: str) -> tuple[int, int]:
     return pair
 
 
-def as_padding(value: Any) -> Any:
-    """JSON turns tuples into lists; the ops want ints, strings or (nested) tuples."""
+def _plain_padding(value: Any) -> Any:
     if isinstance(value, str):
         return value.lower()
     if isinstance(value, (list, tuple)):
-        return tuple(as_padding(v) for v in value)
+        return tuple(_plain_padding(v) for v in value)
     return value
+
+
+def as_padding(value: Any, owner: str = "layer") -> Any:
+    """``value`` as the ops take padding (JSON turns tuples into lists), checked now so that a
+    layer with impossible padding is refused at construction, not at its first forward pass."""
+    padding = _plain_padding(value)
+    resolve_pad(padding, (1, 1), (1, 1), (1, 1), "padding", owner)  # ValueError/TypeError
+    return padding
 
 
 def fmt_pair(pair: tuple[int, int]) -> str:

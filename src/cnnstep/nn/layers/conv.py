@@ -52,7 +52,7 @@ class Conv2D(Layer):
         self.filters = positive_int(filters, "Conv2D: filters")
         self.kernel_size = as_pair(kernel_size, "Conv2D: kernel_size")
         self.stride = as_pair(stride, "Conv2D: stride")
-        self.padding = as_padding(padding)
+        self.padding = as_padding(padding, "Conv2D")
         self.dilation = as_pair(dilation, "Conv2D: dilation")
         self.hparameters = {"stride": self.stride, "pad": self.padding, "dilation": self.dilation}
         self._cache: Any = None

@@ -35,7 +35,7 @@ class Pool2D(Layer):
         super().__init__()
         self.pool_size = as_pair(pool_size, f"{self.name}: pool_size")
         self.stride = self.pool_size if stride is None else as_pair(stride, f"{self.name}: stride")
-        self.padding = as_padding(padding)
+        self.padding = as_padding(padding, type(self).__name__)
         self.hparameters = {"f": self.pool_size, "stride": self.stride, "pad": self.padding}
         self._cache: Any = None
 
