@@ -316,8 +316,9 @@ def _run(args: argparse.Namespace) -> int:
         last = (f"the last good checkpoint (after epoch {state.epoch}) is kept in {ckpt_path}"
                 if ckpt_path.is_file() and state.epoch else "no checkpoint was written")
         # a tenth of an absurd rate is still absurd: far above the default, suggest the default
-        far = exc.lr > 10 * DEFAULTS["lr"]
-        suggest = f"{DEFAULTS['lr']:g} (the default)" if far else f"{exc.suggested_lr:g}"
+        default_lr = float(DEFAULTS["lr"])  # type: ignore[arg-type]
+        far = exc.lr > 10 * default_lr
+        suggest = f"{default_lr:g} (the default)" if far else f"{exc.suggested_lr:g}"
         raise UserError(f"{exc.what}. Lower the learning rate: --lr {suggest} "
                         f"(it is {exc.lr:g}); {last}") from None
 
