@@ -45,7 +45,7 @@ def write_model_file(path: str | Path, config: dict, params: dict[str, np.ndarra
     write_npz(path, arrays)
 
 
-def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+def read_npz(path: str | Path, kind: str = "cnnstep model file") -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file, read without pickle; a :class:`DataError` otherwise.
 
     Each member's declared sizes, and their total, are checked against the memory budget
@@ -55,7 +55,7 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    with NpzArchive(path, "cnnstep model file") as archive:
+    with NpzArchive(path, kind) as archive:
         total = sum(info.file_size for info in archive.members.values())
         check_bytes(total, f"{path} (all arrays together)")
         return {name: archive.read(name) for name in archive.members}

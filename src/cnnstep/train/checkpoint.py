@@ -72,7 +72,7 @@ def load_checkpoint(
     metadata : dict
     """
     path = Path(path)
-    raw = read_npz(path)
+    raw = read_npz(path, "cnnstep checkpoint")
     model, metadata = model_from_arrays(raw, path)
     header = read_header(raw, "__checkpoint__", path)
     try:
