@@ -1,5 +1,5 @@
-"""Writing files so that nothing a user made is lost: atomic replacement, permissions that follow
-the umask. Any room may import this module.
+"""Writing files so that nothing a user made is lost: atomic replacement. Any room may import
+this module.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
@@ -30,3 +32,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to an uncompressed ``.npz`` at ``path``, atomically."""
+    atomic_write(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]

@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(message: Any, category: Any, filename: Any, lineno: Any, file: Any = None,
+                  line: Any = None) -> None:
     """Warnings for the user (skipped files, odd data) as one line, without source locations."""
     print(f"cnnstep: warning: {message}", file=sys.stderr)
 

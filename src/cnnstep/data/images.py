@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from cnnstep.errors import DataError, UserError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
-def _pil():
+def _pil() -> Any:
     try:
         from PIL import Image, ImageOps
     except ImportError as exc:  # pragma: no cover - depends on the environment

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.errors import DataError
-from cnnstep.fileio import atomic_write
+from cnnstep.fileio import write_npz
 
 FORMAT = "cnnstep-model"
 FORMAT_VERSION = 1
@@ -39,7 +39,7 @@ def write_model_file(path: str | Path, config: dict, params: dict[str, np.ndarra
                      metadata: dict | None = None) -> None:
     """Write a model file atomically (see :meth:`cnnstep.nn.model.Sequential.save`)."""
     arrays = model_arrays(config, params, metadata)
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    write_npz(path, arrays)
 
 
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.ops.checks import single_step_args
 from cnnstep.ops.conv_grads import ConvCache, conv_grads
-from cnnstep.ops.geometry import single_step_args
 from cnnstep.ops.im2col import Scratch, block_cols, conv_inputs, is_pointwise, window_rows
 from cnnstep.ops.workspace import get_workspace_budget, row_blocks
 
@@ -42,11 +42,11 @@ def conv_single_step(a_slice_prev: np.ndarray, W: np.ndarray, b: Any) -> np.floa
     a, W, b, dtype = single_step_args(a_slice_prev, W, b, "conv_single_step")
     s = np.multiply(a, W, dtype=dtype)
     # b.item()-style conversion: float(b) on a (1, 1, 1) array is an error in NumPy 2.
-    return dtype.type(np.sum(s) + dtype.type(b.reshape(-1)[0]))
+    return dtype.type(np.sum(s) + dtype.type(b.reshape(-1)[0]))  # type: ignore[no-any-return]
 
 
 def conv_forward(
-    A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict
+    A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict[str, Any]
 ) -> tuple[np.ndarray, ConvCache]:
     """Forward pass of a convolution layer (cross-correlation, no activation).
 

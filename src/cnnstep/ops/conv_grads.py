@@ -17,6 +17,8 @@ The input gradient takes one of two routes, chosen by a cost model (:func:`prefe
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from cnnstep.ops.geometry import WindowGeometry, as_array, compute_dtype, unpack_cache
@@ -34,7 +36,7 @@ from cnnstep.ops.im2col import (
 from cnnstep.ops.windows import col2im_add
 from cnnstep.ops.workspace import row_blocks
 
-ConvCache = tuple[np.ndarray, np.ndarray, np.ndarray, dict]
+ConvCache = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]
 
 
 def grads_by_correlation(
@@ -222,7 +224,7 @@ def conv_grads(
             np.matmul(dZ_mat, W_mat.T, out=dA_prev.reshape(-1, n_C_prev))
         dW_mat = A_mat.T @ dZ_mat
         db = batch_sums(dZ_mat)
-        return dA_prev, dW_mat.reshape(W_.shape), db.reshape(1, 1, 1, n_C)
+        return dA_prev, np.asarray(dW_mat.reshape(W_.shape)), db.reshape(1, 1, 1, n_C)
 
     db = batch_sums(dZ.reshape(-1, n_C)).reshape(1, 1, 1, n_C)
     scratch = Scratch(dtype)
@@ -232,7 +234,9 @@ def conv_grads(
         dA_prev = np.empty(A_in.shape, dtype=dtype)  # every cell gets written
         grads = grads_by_correlation if geom.stride == (1, 1) else grads_by_phases
         if n_C_prev >= DW_FROM_DZ_MIN_CHANNELS:
-            return dA_prev, grads(A_in, dZ, W_, geom, dA_prev, scratch), db
+            dW = grads(A_in, dZ, W_, geom, dA_prev, scratch)
+            assert dW is not None  # A_in was given
+            return dA_prev, dW, db
         # Few input channels: a dW product with n_C_prev rows runs slowly; window copies of
         # A_prev are cheap here instead.
         grads(None, dZ, W_, geom, dA_prev, scratch)

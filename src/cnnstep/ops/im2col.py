@@ -133,8 +133,8 @@ def batch_sums(X: np.ndarray, rows: int = 4096) -> np.ndarray:
     n = X.shape[0]
     ones = np.ones(min(rows, n), dtype=X.dtype)
     if n <= rows:
-        return ones @ X
-    total = ones @ X[:rows]
+        return np.asarray(ones @ X)
+    total = np.asarray(ones @ X[:rows])
     for i in range(rows, n, rows):
         chunk = X[i:i + rows]
         total += ones[: chunk.shape[0]] @ chunk

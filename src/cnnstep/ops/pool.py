@@ -12,23 +12,23 @@ row-major order and routes each window at its first cell equal to the maximum.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from cnnstep.ops.checks import check_pool_mode, distribute_args
 from cnnstep.ops.geometry import (
     WindowGeometry,
     as_array,
-    check_pool_mode,
     compute_dtype,
-    distribute_args,
     pool_counts,
     pool_geometry,
     unpack_cache,
 )
 from cnnstep.ops.windows import add_few_channels, tap_slices
 
-PoolCache = tuple[np.ndarray, dict]
+PoolCache = tuple[np.ndarray, dict[str, Any]]
 
 
 def create_mask_from_window(x: np.ndarray) -> np.ndarray:
@@ -72,7 +72,9 @@ def distribute_value(dz: Any, shape: tuple[int, int]) -> np.ndarray:
     return np.full((n_H, n_W), dz / (n_H * n_W), dtype=dtype)
 
 
-def _pool_inputs(A_prev: Any, hparameters: Any, mode: Any, func: str):
+def _pool_inputs(
+    A_prev: Any, hparameters: Any, mode: Any, func: str
+) -> tuple[np.ndarray, WindowGeometry, np.dtype[Any], str]:
     mode = check_pool_mode(mode, func)
     A_in = as_array(A_prev, "A_prev", func)
     geom = pool_geometry(A_in, hparameters, func)
@@ -80,7 +82,7 @@ def _pool_inputs(A_prev: Any, hparameters: Any, mode: Any, func: str):
     return A_in, geom, dtype, mode
 
 
-def _taps(geom: WindowGeometry):
+def _taps(geom: WindowGeometry) -> Iterator[tuple[slice, slice, slice, slice]]:
     """Every tap with the windows it reaches on the unpadded input, in row-major order.
 
     Yields ``(out_rows, out_cols, in_rows, in_cols)``: ``A_prev[:, in_rows, in_cols]`` is the
@@ -173,7 +175,7 @@ def _pool_windows(
     for i in range(1, f_h):
         ufunc(lines, R[:, :, i], out=lines)
     runs = lines.reshape(A_in.shape[0], n_H, n_W, f_w, n_C)  # ...then along each run
-    out = runs[:, :, :, 0].copy()
+    out: np.ndarray = runs[:, :, :, 0].copy()
     for j in range(1, f_w):
         ufunc(out, runs[:, :, :, j], out=out)
     return out
@@ -247,7 +249,7 @@ def _divisor(geom: WindowGeometry, dtype: np.dtype) -> np.ndarray | float:
 
 
 def pool_forward(
-    A_prev: np.ndarray, hparameters: dict, mode: str = "max"
+    A_prev: np.ndarray, hparameters: dict[str, Any], mode: str = "max"
 ) -> tuple[np.ndarray, PoolCache]:
     """Forward pass of a pooling layer.
 
@@ -346,6 +348,7 @@ def _max_backward(
         u ^= h
         dst = dA_prev[:, in_rows, in_cols]
         if overlapping:
+            assert part is not None
             p = np.multiply(h, dA[:, out_rows, out_cols], out=part[:, out_rows, out_cols])
             add_few_channels(dst, p)
         else:  # disjoint windows write each input cell at most once

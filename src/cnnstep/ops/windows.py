@@ -40,7 +40,7 @@ def window_view(A_pad: np.ndarray, geom: WindowGeometry) -> np.ndarray:
     n_H, n_W = geom.out_hw
     view = sliding_window_view(A_pad, (e_h, e_w), axis=(1, 2))  # (m, ., ., n_C, e_h, e_w)
     view = view[:, : (n_H - 1) * s_h + 1 : s_h, : (n_W - 1) * s_w + 1 : s_w, :, ::d_h, ::d_w]
-    return view.transpose(0, 1, 2, 4, 5, 3)
+    return np.asarray(view.transpose(0, 1, 2, 4, 5, 3))
 
 
 def block_geometry(geom: WindowGeometry, n_rows: int) -> WindowGeometry:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from typing import Any
 
 # Place in `cnnstep --help`.
 ORDER = 50
@@ -19,7 +20,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def register(subparsers) -> None:
+def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "check",
         help="check your own zero_pad ... pool_backward against cnnstep's reference",

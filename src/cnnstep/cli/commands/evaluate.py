@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 
-from cnnstep.cli.commands.train import add_data_arguments, check_shapes, load_dataset
+from cnnstep.cli.options import add_data_arguments, check_shapes, load_dataset
 from cnnstep.data.builtin import BUILTINS
 from cnnstep.errors import UserError
 
 # Place in `cnnstep --help`.
 ORDER = 30
 
-def register(subparsers) -> None:
+def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="accuracy and per-class precision/recall of a saved model",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 
 # Place in `cnnstep --help`.
 ORDER = 40
 
-def register(subparsers) -> None:
+def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "predict",
         help="predict the class of image files with a saved model",

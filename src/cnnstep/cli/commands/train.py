@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from cnnstep.cli.options import (
+    add_data_arguments,
+    check_shapes,
+    count,
+    load_dataset,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from cnnstep.data.builtin import BUILTINS
 from cnnstep.errors import UserError
+from cnnstep.nn.architectures import ARCHITECTURES
+from cnnstep.nn.optimizers import OPTIMIZERS
+from cnnstep.nn.schedules import SCHEDULES
 
 CHECKPOINT = "checkpoint.npz"
 MODEL = "model.npz"
@@ -37,90 +49,13 @@ DEFAULTS = {
 CHANGEABLE_ON_RESUME = ("epochs", "lr", "threads")
 
 
-# ---------------------------------------------------------------------- shared option helpers
-
-
 # Place in `cnnstep --help`.
 ORDER = 20
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _number_option(convert, valid, expected: str):
-    """An argparse ``type`` that converts with ``convert`` and accepts what ``valid`` allows."""
-
-    def parse(text: str):
-        try:
-            value = convert(text)
-        except ValueError:
-            value = None
-        if value is None or not valid(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-
-    parse.__name__ = expected
-    return parse
-
-
-positive_int = _number_option(int, lambda v: v >= 1, "a positive integer")
-non_negative_int = _number_option(int, lambda v: v >= 0, "an integer >= 0")
-positive_float = _number_option(float, lambda v: 0 < v < float("inf"), "a positive number")
-
-
-def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
-    return value
-
-
-def add_data_arguments(parser: argparse.ArgumentParser, default_help: str) -> None:
-    """``--data``, ``--test-data``, ``--image-size``, ``--test-fraction`` (defaults: None)."""
-    parser.add_argument("--data", metavar="NAME|PATH",
-                        help=f"built-in data set (mnist5k, digits) or a path; {default_help}")
-    parser.add_argument("--test-data", metavar="PATH",
-                        help="separate test set for a data path (otherwise the data are split)")
-    parser.add_argument("--image-size", type=positive_int, nargs=2, metavar=("H", "W"),
-                        help="resize images read from a path to H x W pixels")
-    parser.add_argument("--test-fraction", type=fraction, metavar="F",
-                        help="fraction held out for testing when data are split (default 0.2)")
-
-
-def load_dataset(data: str, test_data, image_size, test_fraction):
-    from cnnstep.data.builtin import load_data
-
-    return load_data(
-        data,
-        test_data=test_data,
-        image_size=tuple(image_size) if image_size else None,
-        test_fraction=test_fraction if test_fraction is not None else 0.2,
-    )
-
-
-def check_shapes(model, data, model_label: str) -> None:
-    """The data must fit the model's input shape and number of classes."""
-    if tuple(model.input_shape) != data.input_shape:
-        h, w, c = model.input_shape
-        raise UserError(
-            f"{model_label} takes {h}x{w} images with {c} channel(s), but {data.name} has "
-            f"{'x'.join(map(str, data.input_shape[:2]))} images with {data.input_shape[2]} "
-            "channel(s); pass --image-size or other data"
-        )
-    n_out = model.output_shape[-1]
-    if data.n_classes > n_out:
-        raise UserError(
-            f"{model_label} predicts {n_out} classes but {data.name} has {data.n_classes}"
-        )
-
 
 # ---------------------------------------------------------------------- train
 
 
-def register(subparsers) -> None:
+def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a CNN and save the model, metrics and plots",
@@ -128,15 +63,15 @@ def register(subparsers) -> None:
                     "Ctrl-C saves DIR/checkpoint.npz, and --resume continues from it.",
     )
     add_data_arguments(p, "default mnist5k")
-    p.add_argument("--arch", choices=("default", "signs"), help="architecture (default: default)")
+    p.add_argument("--arch", choices=tuple(ARCHITECTURES), help="architecture (default: default)")
     p.add_argument("--epochs", type=positive_int, help=f"epochs (default {DEFAULTS['epochs']})")
     p.add_argument("--batch-size", type=positive_int, metavar="B",
                    help=f"mini-batch size (default {DEFAULTS['batch_size']})")
     p.add_argument("--lr", type=positive_float, metavar="X",
                    help=f"learning rate (default {DEFAULTS['lr']:g})")
-    p.add_argument("--optimizer", choices=("adam", "sgd"), help="adam (default) or sgd (momentum "
-                   "0.9)")
-    p.add_argument("--schedule", choices=("cosine", "constant"),
+    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS),
+                   help="optimizer with its default settings (default adam; sgd: momentum 0.9)")
+    p.add_argument("--schedule", choices=tuple(SCHEDULES),
                    help="learning-rate schedule (default cosine decay to 0)")
     p.add_argument("--augment", type=non_negative_int, metavar="PIXELS",
                    help="random shifts of training images by up to PIXELS (default: 1/14 of the "
@@ -171,36 +106,18 @@ def _settings(args: argparse.Namespace, stored: dict | None) -> dict:
 
 
 def _default_out(args: argparse.Namespace) -> Path:
-    data = args.data or DEFAULTS["data"]
-    name = Path(data).stem if data not in ("mnist5k", "digits") else data
+    data = str(args.data or DEFAULTS["data"])
+    name = Path(data).stem if data not in BUILTINS else data
     return Path("runs") / f"{args.arch or DEFAULTS['arch']}-{name or 'data'}"
 
 
-def _make_optimizer(settings: dict):
-    from cnnstep.nn.optimizers import SGD, Adam
-
-    if settings["optimizer"] == "sgd":
-        return SGD(lr=settings["lr"], momentum=0.9)
-    return Adam(lr=settings["lr"])
-
-
-def blas_threads(n: int):
-    """Limit NumPy's BLAS to ``n`` threads inside a ``with`` block (if threadpoolctl is there).
-
-    Multi-threaded BLAS gains little on the small matrix products of these layers, and its
-    spinning threads make every step many times slower when other programs use the CPU.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - comes with scikit-learn, the datasets extra
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
+def _make_optimizer(settings: dict) -> Any:
+    return OPTIMIZERS[settings["optimizer"]](lr=settings["lr"])
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        with blas_threads(1):
-            return _run(args)
+        return _run(args)
     except OSError as exc:  # a full disk, a read-only folder: the user's to fix
         where = exc.filename or args.out or "the output folder"
         raise UserError(f"{where}: cannot write ({exc.strerror or exc})") from exc
@@ -208,15 +125,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from cnnstep.nn.model import save_model
-    from cnnstep.train.checkpoint import load_checkpoint, save_checkpoint
-    from cnnstep.train.loop import (
+    from cnnstep.train.callbacks import (
+        Checkpoint,
+        EpochLog,
         NonFiniteLossError,
-        TrainConfig,
-        TrainingInterruptedError,
-        TrainState,
+        ProgressBar,
+        StopOnCtrlC,
         format_epoch,
-        train,
     )
+    from cnnstep.train.checkpoint import load_checkpoint, save_checkpoint
+    from cnnstep.train.loop import TrainingInterruptedError, train
+    from cnnstep.train.parallel import default_threads
+    from cnnstep.train.state import TrainConfig, TrainState
 
     started = time.perf_counter()
     out = Path(args.out) if args.out else _default_out(args)
@@ -254,7 +174,7 @@ def _run(args: argparse.Namespace) -> int:
     if settings["augment"] is None:
         settings["augment"] = max(data.input_shape[:2]) // 14
     if settings.get("threads") is None:
-        settings["threads"] = min(4, os.cpu_count() or 1)
+        settings["threads"] = default_threads()
     config = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
                          schedule=settings["schedule"], augment_shift=settings["augment"],
                          lr=settings["lr"], threads=settings["threads"])
@@ -265,11 +185,11 @@ def _run(args: argparse.Namespace) -> int:
     h, w, c = data.input_shape
     print(f"{'resuming' if resumed else 'training'} {settings['arch']} on {data.name}: "
           f"{len(data.y_train)} train / {len(data.y_test)} test images {h}x{w}x{c}, "
-          f"{data.n_classes} classes; {_count(settings['epochs'], 'epoch')}, "
+          f"{data.n_classes} classes; {count(settings['epochs'], 'epoch')}, "
           f"batch {settings['batch_size']}, "
           f"{settings['optimizer']} lr {settings['lr']:g} ({settings['schedule']}), "
           f"shift {settings['augment']}, seed {settings['seed']}, "
-          f"{_count(settings['threads'], 'thread')}"
+          f"{count(settings['threads'], 'thread')}"
           + (f"; from epoch {state.epoch + 1}" + (f" batch {state.batch + 1}" if state.batch
                                                   else "") if resumed else ""))
     if resumed:
@@ -283,7 +203,9 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         state = train(model, optimizer, data.x_train, data.y_train, data.x_test, data.y_test,
-                      config, state=state, progress=True, log=_print_flush, checkpoint=save)
+                      config, state=state,
+                      callbacks=[StopOnCtrlC(), ProgressBar(), EpochLog(_print_flush),
+                                 Checkpoint(save)])
     except TrainingInterruptedError as exc:
         st = exc.state
         where = (f"in epoch {st.epoch + 1} after batch {st.batch}" if st.batch
@@ -294,7 +216,8 @@ def _run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as exc:
         last = (f"the last good checkpoint (after epoch {state.epoch}) is kept in {ckpt_path}"
                 if ckpt_path.is_file() and state.epoch else "no checkpoint was written")
-        raise UserError(f"{exc}; {last}") from None
+        raise UserError(f"{exc.what}. Lower the learning rate: --lr {exc.suggested_lr:g} "
+                        f"(it is {exc.lr:g}); {last}") from None
 
     # final outputs
     save_model(model, out / MODEL, metadata=metadata)
@@ -322,7 +245,7 @@ def _run(args: argparse.Namespace) -> int:
                                 data.class_names))
     acc = f"test accuracy {test_acc:.2%}" if test_acc is not None else "no test set"
     plots = f", {n_plots} plots" if n_plots else ""
-    print(f"done: {acc} after {_count(state.epoch, 'epoch')}, {seconds:.2f} s/epoch (median), "
+    print(f"done: {acc} after {count(state.epoch, 'epoch')}, {seconds:.2f} s/epoch (median), "
           f"{time.perf_counter() - started:.0f} s in all; model, metrics{plots} in {out}/")
     return 0
 
