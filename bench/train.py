@@ -56,7 +56,8 @@ import numpy as np  # noqa: E402
 from cnnstep.data.builtin import load_data  # noqa: E402
 from cnnstep.nn.architectures import build_architecture  # noqa: E402
 from cnnstep.nn.optimizers import Adam  # noqa: E402
-from cnnstep.train.loop import make_runner, random_shift  # noqa: E402
+from cnnstep.train.loop import random_shift  # noqa: E402
+from cnnstep.train.parallel import make_runner  # noqa: E402
 
 BATCH = 64
 EVAL_BATCH = 256

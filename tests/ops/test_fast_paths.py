@@ -485,3 +485,17 @@ def test_cost_model_routes(shape, hp, correlation):
     b = np.zeros((1, 1, 1, F), np.float32)
     geom = conv_geometry(A, Wt, b, hp, "conv_forward")
     assert conv_grads.prefers_correlation(geom, m, C, F) is correlation
+
+
+@pytest.mark.parametrize("hp", [{"f": 2, "stride": 2}, {"f": 3, "stride": 2, "pad": 1}], ids=str)
+def test_pool_backward_with_output_matches_pool_backward(hp):
+    rng = np.random.default_rng(9)
+    A = np.round(rng.standard_normal((2, 8, 8, 16)) * 2).astype(np.float32)  # ties
+    for mode in ("max", "average"):
+        Z, cache = cnnstep.pool_forward(A, hp, mode)
+        dZ = rng.standard_normal(Z.shape).astype(np.float32)
+        want = cnnstep.pool_backward(dZ, cache, mode)
+        np.testing.assert_array_equal(pool.pool_backward_with_output(dZ, cache, Z, mode), want)
+        # an output that cannot be this pass's (another dtype) is not trusted: maxima found again
+        np.testing.assert_array_equal(
+            pool.pool_backward_with_output(dZ, cache, Z.astype(np.float64), mode), want)

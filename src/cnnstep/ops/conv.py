@@ -78,7 +78,8 @@ def conv_forward(
 
 
 def conv_forward_windows(
-    A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict
+    A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict[str, Any],
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ConvCache, np.ndarray | None]:
     """:func:`conv_forward` that also keeps its window matrix, for the backward pass.
 
@@ -86,6 +87,15 @@ def conv_forward_windows(
     channels (and always for a network's first layer): with the matrix kept, those copies are
     made once per training step instead of twice. It is kept only while it fits the workspace
     budget (:func:`cnnstep.ops.workspace.get_workspace_budget`), else ``None``.
+
+    Parameters
+    ----------
+    A_prev, W, b, hparameters
+        As :func:`conv_forward`.
+    out : ndarray, optional
+        A window matrix of an earlier step that is no longer needed: it is filled again when its
+        shape and dtype fit (a layer reuses one buffer from step to step, so that the pages of
+        a fresh array need not be found again each time).
 
     Returns
     -------
@@ -95,12 +105,13 @@ def conv_forward_windows(
         Pass it to :func:`conv_backward_params` or :func:`cnnstep.ops.conv_grads.conv_grads`
         with the same cache.
     """
-    Z, windows = _forward(A_prev, W, b, hparameters, keep_windows=True)
+    Z, windows = _forward(A_prev, W, b, hparameters, keep_windows=True, out=out)
     return Z, (A_prev, W, b, hparameters), windows
 
 
 def _forward(
-    A_prev: Any, W: Any, b: Any, hparameters: Any, keep_windows: bool
+    A_prev: Any, W: Any, b: Any, hparameters: Any, keep_windows: bool,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     A_in, W_, b_, geom, dtype = conv_inputs(A_prev, W, b, hparameters, "conv_forward")
     m = A_in.shape[0]
@@ -117,11 +128,13 @@ def _forward(
         return Z, None
     windows = None
     if keep_windows and m * n_H * n_W * K * dtype.itemsize <= get_workspace_budget():
-        windows = np.empty((m * n_H * n_W, K), dtype=dtype)
+        shape = (m * n_H * n_W, K)
+        fits = out is not None and out.shape == shape and out.dtype == dtype
+        windows = out if fits else np.empty(shape, dtype=dtype)
     scratch = Scratch(dtype)
     for ex, h0, h1 in row_blocks(m, n_H, n_W * K * dtype.itemsize):
-        out = None if windows is None else windows[window_rows(geom, ex, h0, h1)]
-        cols = block_cols(A_in, geom, ex, h0, h1, dtype, scratch, out)
+        rows = None if windows is None else windows[window_rows(geom, ex, h0, h1)]
+        cols = block_cols(A_in, geom, ex, h0, h1, dtype, scratch, rows)
         z = Z[ex, h0:h1].reshape(-1, n_C)
         np.matmul(cols, W_mat, out=z)
         z += bias  # while the block is still in cache
