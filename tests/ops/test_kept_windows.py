@@ -60,3 +60,40 @@ def test_windows_of_another_shape_are_refused():
                                              {"stride": 1, "pad": 1})
     with pytest.raises(ValueError, match="windows must be the window matrix"):
         conv_backward_params(Z, cache, windows[:-1])
+
+
+# ------------------------------------------------------------------- wide windows (few channels)
+
+WIDE_CASES = [
+    ((2, 7, 9, 1), (3, 3, 1, 4), {"stride": 1, "pad": "same"}),  # n_W not a multiple of GROUP
+    ((2, 6, 8, 3), (4, 4, 3, 5), {"stride": 1, "pad": "same"}),  # even kernel: asymmetric pad
+    ((1, 5, 3, 2), (2, 3, 2, 3), {"stride": 1, "pad": 0}),  # n_W = 1 after a 3-wide kernel
+    ((2, 5, 6, 4), (3, 2, 4, 2), {"stride": 1, "pad": ((0, 2), (3, 1))}),
+    ((2, 4, 5, 1), (2, 2, 1, 3), {"stride": 1, "pad": 4}),  # padding beyond the kernel
+    ((3, 6, 13, 2), (5, 5, 2, 6), {"stride": 1, "pad": 2}),
+]
+
+
+@pytest.mark.parametrize("a_shape, w_shape, hp", WIDE_CASES, ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_few_channel_convolution_matches_the_loops(a_shape, w_shape, hp, dtype):
+    from cnnstep import reference
+
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal(a_shape).astype(dtype)
+    W = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal((1, 1, 1, w_shape[3])).astype(dtype)
+    Zr, cr = reference.conv_forward(A.astype(np.float64), W.astype(np.float64),
+                                    b.astype(np.float64), hp)
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-10}
+    for X in (A, np.asfortranarray(A)):  # contiguous or not
+        Z, cache = conv_forward(X, W, b, hp)
+        np.testing.assert_allclose(Z, Zr, **tol)
+        dZ = rng.standard_normal(Z.shape).astype(dtype)
+        want = reference.conv_backward(dZ.astype(np.float64), cr)
+        for got, ref in zip(conv_backward(dZ, cache), want):
+            np.testing.assert_allclose(got, ref, **tol)
+        Z2, cache2, windows = conv_forward_windows(X, W, b, hp)
+        np.testing.assert_array_equal(Z2, Z)
+        for got, ref in zip(conv_backward_params(dZ, cache2, windows), want[1:]):
+            np.testing.assert_allclose(got, ref, **tol)

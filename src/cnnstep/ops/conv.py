@@ -19,6 +19,7 @@ import numpy as np
 from cnnstep.ops.checks import single_step_args
 from cnnstep.ops.conv_grads import ConvCache, conv_grads
 from cnnstep.ops.im2col import Scratch, block_cols, conv_inputs, is_pointwise, window_rows
+from cnnstep.ops.wide import forward_wide, uses_wide_windows, wide_shape
 from cnnstep.ops.workspace import get_workspace_budget, row_blocks
 
 
@@ -102,6 +103,7 @@ def conv_forward_windows(
     Z, cache
         As :func:`conv_forward`.
     windows : ndarray of shape (m * n_H * n_W, f_h * f_w * n_C_prev), or None
+        (of :func:`cnnstep.ops.wide.wide_shape` where the wide windows are used)
         Pass it to :func:`conv_backward_params` or :func:`cnnstep.ops.conv_grads.conv_grads`
         with the same cache.
     """
@@ -126,11 +128,15 @@ def _forward(
                   out=Z.reshape(-1, n_C))
         Z += bias
         return Z, None
+    wide = uses_wide_windows(geom, n_C_prev)
     windows = None
-    if keep_windows and m * n_H * n_W * K * dtype.itemsize <= get_workspace_budget():
-        shape = (m * n_H * n_W, K)
+    shape = wide_shape(geom, m, n_C_prev) if wide else (m * n_H * n_W, K)
+    if keep_windows and shape[0] * shape[1] * dtype.itemsize <= get_workspace_budget():
         fits = out is not None and out.shape == shape and out.dtype == dtype
         windows = out if fits else np.empty(shape, dtype=dtype)
+    if wide:
+        forward_wide(A_in, W_, bias, geom, dtype, Z, windows)
+        return Z, windows
     scratch = Scratch(dtype)
     for ex, h0, h1 in row_blocks(m, n_H, n_W * K * dtype.itemsize):
         rows = None if windows is None else windows[window_rows(geom, ex, h0, h1)]

@@ -33,6 +33,7 @@ from cnnstep.ops.im2col import (
     rows_of,
     window_rows,
 )
+from cnnstep.ops.wide import dW_wide, uses_wide_windows, wide_shape
 from cnnstep.ops.windows import col2im_add
 from cnnstep.ops.workspace import row_blocks
 
@@ -209,11 +210,14 @@ def conv_grads(
     n_H, n_W = geom.out_hw
     K = W_.shape[0] * W_.shape[1] * n_C_prev
     W_mat = W_.reshape(K, n_C)
-    if windows is not None and (windows.shape != (m * n_H * n_W, K) or windows.dtype != dtype):
+    wide = uses_wide_windows(geom, n_C_prev)
+    shape = wide_shape(geom, m, n_C_prev) if wide else (m * n_H * n_W, K)
+    if windows is not None and (windows.shape != shape or windows.dtype != dtype):
         raise ValueError(
             f"{func}: windows must be the window matrix of this cache, shape "
-            f"{(m * n_H * n_W, K)} {dtype}, got shape {windows.shape} {windows.dtype}"
+            f"{shape} {dtype}, got shape {windows.shape} {windows.dtype}"
         )
+    dW_of = dW_wide if wide else dW_from_windows
 
     if is_pointwise(geom):
         A_mat = A_in.astype(dtype, copy=False).reshape(-1, n_C_prev)
@@ -229,7 +233,7 @@ def conv_grads(
     db = batch_sums(dZ.reshape(-1, n_C)).reshape(1, 1, 1, n_C)
     scratch = Scratch(dtype)
     if not need_dA_prev:
-        return None, dW_from_windows(A_in, dZ, geom, W_.shape, dtype, scratch, windows), db
+        return None, dW_of(A_in, dZ, geom, W_.shape, dtype, scratch, windows), db
     if prefers_correlation(geom, m, n_C_prev, n_C):
         dA_prev = np.empty(A_in.shape, dtype=dtype)  # every cell gets written
         grads = grads_by_correlation if geom.stride == (1, 1) else grads_by_phases
@@ -240,10 +244,12 @@ def conv_grads(
         # Few input channels: a dW product with n_C_prev rows runs slowly; window copies of
         # A_prev are cheap here instead.
         grads(None, dZ, W_, geom, dA_prev, scratch)
-        return dA_prev, dW_from_windows(A_in, dZ, geom, W_.shape, dtype, scratch, windows), db
+        return dA_prev, dW_of(A_in, dZ, geom, W_.shape, dtype, scratch, windows), db
 
     dW_mat = ProductSum((K, n_C), dtype)
     dA_prev = np.zeros(A_in.shape, dtype=dtype)
+    if wide:  # kept windows of the other layout: this route builds its own
+        windows = None
     for ex, h0, h1 in row_blocks(m, n_H, 2 * n_W * K * dtype.itemsize):
         cols = (block_cols(A_in, geom, ex, h0, h1, dtype, scratch) if windows is None
                 else windows[window_rows(geom, ex, h0, h1)])
