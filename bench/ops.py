@@ -275,20 +275,12 @@ def summarize(rows: list[tuple[Case, paired.Paired]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
-                        help="thread counts for both libraries (default: 1 2)")
     parser.add_argument("--pairs", type=int, default=21,
                         help="timed pairs per shape, at least 3 (default 21)")
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny shapes, 3 pairs, no memory and reference sections (CI smoke)")
-    parser.add_argument("--spin", action="store_true",
-                        help="keep the libraries' default idle-thread spinning")
+    paired.add_common_options(
+        parser, "tiny shapes, 3 pairs, no memory and reference sections (CI smoke)")
     args = parser.parse_args(argv)
-    pairs = 3 if args.quick else args.pairs
-    if pairs < 3:
-        parser.error("--pairs must be at least 3")
-    if any(n < 1 for n in args.threads):
-        parser.error("--threads must be positive")
+    pairs = paired.repeats(parser, args, "pairs", quick=3, least=3)
 
     paired.header("cnnstep ops / PyTorch ops, forward + backward, median of paired ratios")
     for n in args.threads:

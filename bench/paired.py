@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # Idle worker threads: both libraries are told to let their idle threads sleep rather than spin
 # (OPENBLAS_THREAD_TIMEOUT for NumPy's OpenBLAS, OMP_WAIT_POLICY for PyTorch's OpenMP pool). On
@@ -170,3 +171,23 @@ def row(label: str, p: Paired, width: int = 44) -> str:
 def table_head(first: str, width: int = 44) -> str:
     return (f"{first:<{width}} {'cnnstep ms':>10} {'torch ms':>10} {'ratio':>7} "
             f"{'10-90%':>13}")
+
+
+def add_common_options(parser: Any, quick_help: str) -> None:
+    """The options both benchmarks take: ``--threads``, ``--quick``, ``--spin``."""
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="thread counts to compare at, both libraries (default: 1 2)")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--spin", action="store_true",
+                        help="keep the libraries' default idle-thread spinning")
+
+
+def repeats(parser: Any, args: Any, flag: str, quick: int, least: int) -> int:
+    """The count of ``--flag`` (``quick`` with ``--quick``), at least ``least``; the thread
+    counts are checked too."""
+    n = quick if args.quick else getattr(args, flag)
+    if n < least:
+        parser.error(f"--{flag} must be at least {least}")
+    if any(t < 1 for t in args.threads):
+        parser.error("--threads must be positive")
+    return int(n)

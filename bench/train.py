@@ -277,20 +277,13 @@ def cli_end_to_end() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after a warm-up)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
-                        help="thread counts to compare at (default: 1 2)")
     parser.add_argument("--models", nargs="+", default=["default", "signs"],
                         choices=["default", "signs"])
     parser.add_argument("--cli", action="store_true",
                         help="also run `cnnstep train` with its defaults end to end")
-    parser.add_argument("--quick", action="store_true",
-                        help="a few small batches, one epoch (CI smoke)")
-    parser.add_argument("--spin", action="store_true",
-                        help="keep the libraries' default idle-thread spinning")
+    paired.add_common_options(parser, "a few small batches, one epoch (CI smoke)")
     args = parser.parse_args(argv)
-    epochs = 1 if args.quick else args.epochs
-    if epochs < 1:
-        parser.error("--epochs must be at least 1")
+    epochs = paired.repeats(parser, args, "epochs", quick=1, least=1)
 
     paired.header("cnnstep / PyTorch, seconds per epoch (train steps + scoring the test set)")
     benches = {"default": default_bench, "signs": signs_bench}

@@ -23,13 +23,17 @@ CASES = [
 ]
 
 
+def problem(a_shape, w_shape, dtype, seed):
+    """Random A_prev, W, b of the given shapes and dtype."""
+    rng = np.random.default_rng(seed)
+    return rng, *(rng.standard_normal(shape).astype(dtype)
+                  for shape in (a_shape, w_shape, (1, 1, 1, w_shape[3])))
+
+
 @pytest.mark.parametrize("a_shape, w_shape, hp", CASES, ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kept_windows_give_the_same_gradients(a_shape, w_shape, hp, dtype):
-    rng = np.random.default_rng(0)
-    A = rng.standard_normal(a_shape).astype(dtype)
-    W = rng.standard_normal(w_shape).astype(dtype)
-    b = rng.standard_normal((1, 1, 1, w_shape[3])).astype(dtype)
+    rng, A, W, b = problem(a_shape, w_shape, dtype, 0)
     Z, cache = conv_forward(A, W, b, hp)
     Z2, cache2, windows = conv_forward_windows(A, W, b, hp)
     np.testing.assert_array_equal(Z, Z2)
@@ -79,10 +83,7 @@ WIDE_CASES = [
 def test_few_channel_convolution_matches_the_loops(a_shape, w_shape, hp, dtype):
     from cnnstep import reference
 
-    rng = np.random.default_rng(3)
-    A = rng.standard_normal(a_shape).astype(dtype)
-    W = rng.standard_normal(w_shape).astype(dtype)
-    b = rng.standard_normal((1, 1, 1, w_shape[3])).astype(dtype)
+    rng, A, W, b = problem(a_shape, w_shape, dtype, 3)
     Zr, cr = reference.conv_forward(A.astype(np.float64), W.astype(np.float64),
                                     b.astype(np.float64), hp)
     tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-10}
