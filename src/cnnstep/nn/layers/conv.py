@@ -18,7 +18,8 @@ from cnnstep.nn.layers.base import (
     register_layer,
     to_json,
 )
-from cnnstep.ops.conv import conv_backward, conv_backward_params, conv_forward
+from cnnstep.ops.conv import conv_forward, conv_forward_windows
+from cnnstep.ops.conv_grads import DW_FROM_DZ_MIN_CHANNELS, conv_grads
 from cnnstep.ops.geometry import conv_output_shape
 
 
@@ -56,6 +57,14 @@ class Conv2D(Layer):
         self.dilation = as_pair(dilation, "Conv2D: dilation")
         self.hparameters = {"stride": self.stride, "pad": self.padding, "dilation": self.dilation}
         self._cache: Any = None
+        self._spare: np.ndarray | None = None  # a window matrix to fill again (see forward)
+
+    def __copy__(self) -> Conv2D:
+        # A copy (a thread's replica) shares the parameters but never the spare buffer.
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._spare = None
+        return clone
 
     def build(self, input_shape: Shape, rng: np.random.Generator, dtype: Any = np.float32) -> Shape:
         if len(input_shape) != 3:
@@ -75,18 +84,28 @@ class Conv2D(Layer):
         return conv_output_shape(input_shape, self.params["W"].shape, self.hparameters, "Conv2D")
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        Z, cache = conv_forward(x, self.params["W"], self.params["b"], self.hparameters)
-        self._cache = cache if training else None
+        W, b = self.params["W"], self.params["b"]
+        if not training:
+            self._cache = None
+            return conv_forward(x, W, b, self.hparameters)[0]
+        if W.shape[2] < DW_FROM_DZ_MIN_CHANNELS:
+            # Few input channels: the backward pass builds dW from window copies of x, so the
+            # forward's copies are kept for it (small here: few channels per window).
+            # The buffer of the last step is filled again; it belongs to this cache until
+            # backward is done with it.
+            spare, self._spare, self._cache = self._spare, None, None
+            Z, cache, windows = conv_forward_windows(x, W, b, self.hparameters, out=spare)
+        else:
+            (Z, cache), windows = conv_forward(x, W, b, self.hparameters), None
+        self._cache = (cache, windows)
         return Z
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        cache = self.need_cache(self._cache)
-        if need_input_grad:
-            dA_prev, dW, db = conv_backward(dout, cache)
-        else:  # the input gradient is the dearest of the three here
-            dA_prev = None
-            dW, db = conv_backward_params(dout, cache)
+        cache, windows = self.need_cache(self._cache)
+        # without the input gradient (a first layer in training): the dearest of the three
+        dA_prev, dW, db = conv_grads(dout, cache, need_input_grad, windows)
         self.grads["W"], self.grads["b"] = dW, db
+        self._spare = windows  # the next training forward may fill it again
         return dA_prev
 
     def describe(self) -> str:

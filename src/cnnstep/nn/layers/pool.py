@@ -17,7 +17,7 @@ from cnnstep.nn.layers.base import (
     to_json,
 )
 from cnnstep.ops.geometry import pool_output_shape
-from cnnstep.ops.pool import pool_backward, pool_forward
+from cnnstep.ops.pool import pool_backward_with_output, pool_forward
 
 
 class Pool2D(Layer):
@@ -48,12 +48,15 @@ class Pool2D(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         A, cache = pool_forward(x, self.hparameters, mode=self.mode)
-        self._cache = cache if training else None
+        # the output too: max pooling's backward pass then need not find the maxima again
+        self._cache = (cache, A) if training else None
         return A
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        cache = self.need_cache(self._cache)
-        return pool_backward(dout, cache, mode=self.mode) if need_input_grad else None
+        cache, A = self.need_cache(self._cache)
+        if not need_input_grad:
+            return None
+        return pool_backward_with_output(dout, cache, A, mode=self.mode)
 
     def describe(self) -> str:
         stride = f", stride {fmt_pair(self.stride)}" if self.stride != self.pool_size else ""
