@@ -29,26 +29,25 @@ class PaddedConv2d(nn.Conv2d):
         return super().forward(functional.pad(x, self.pad4))
 
 
-class PaddedMaxPool2d(nn.Module):
-    """Max pooling after an asymmetric -inf padding (a padded cell never wins)."""
+class PaddedPool2d(nn.Module):
+    """Pooling over ``kernel`` windows every ``stride`` cells after an asymmetric padding."""
 
     def __init__(self, kernel, stride, pads):
         super().__init__()
         (t, b), (left, r) = pads
         self.pad4, self.kernel, self.stride = (left, r, t, b), kernel, stride
+
+
+class PaddedMaxPool2d(PaddedPool2d):
+    """Max pooling after an asymmetric -inf padding (a padded cell never wins)."""
 
     def forward(self, x):
         padded = functional.pad(x, self.pad4, value=-np.inf)
         return functional.max_pool2d(padded, self.kernel, self.stride)
 
 
-class PaddedAvgPool2d(nn.Module):
+class PaddedAvgPool2d(PaddedPool2d):
     """Average pooling after an asymmetric padding, over the real cells only."""
-
-    def __init__(self, kernel, stride, pads):
-        super().__init__()
-        (t, b), (left, r) = pads
-        self.pad4, self.kernel, self.stride = (left, r, t, b), kernel, stride
 
     def forward(self, x):
         sums = functional.avg_pool2d(functional.pad(x, self.pad4), self.kernel, self.stride)

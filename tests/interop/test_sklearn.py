@@ -17,9 +17,18 @@ from cnnstep.nn.layers import Conv2D, Dense, Flatten, ReLU  # noqa: E402
 from cnnstep.sklearn import CNNClassifier  # noqa: E402
 
 
-def pointwise(n_classes):
-    """A network for 1x1 images (a row of features read as channels): the checks' data."""
-    return [Conv2D(16, 1), ReLU(), Flatten(), Dense(n_classes)]
+class Pointwise:
+    """A network for 1x1 images (a row of features read as channels): the checks' data.
+
+    A class with a fixed repr rather than a function, so that the test ids (which show the
+    estimator's parameters) are the same in every pytest-xdist worker.
+    """
+
+    def __call__(self, n_classes):
+        return [Conv2D(16, 1), ReLU(), Flatten(), Dense(n_classes)]
+
+    def __repr__(self):
+        return "Pointwise()"
 
 
 #: Checks this estimator is expected to fail, with the reason (also listed in the README).
@@ -27,7 +36,7 @@ EXPECTED_FAILED: dict[str, str] = {}
 
 
 @parametrize_with_checks(
-    [CNNClassifier(arch=pointwise, epochs=30, batch_size=32, lr=0.02, threads=1)],
+    [CNNClassifier(arch=Pointwise(), epochs=30, batch_size=32, lr=0.02, threads=1)],
     expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
 def test_sklearn_estimator_checks(estimator, check):
