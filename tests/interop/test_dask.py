@@ -57,14 +57,15 @@ def test_grid_search_on_the_cluster_equals_local(client):
                             {"lr": [1e-3, 3e-3, 1e-2]}, cv=2, n_jobs=-1)
 
     local = search().fit(x, y[:200])
-    with joblib.parallel_backend("dask"):
+    with joblib.parallel_backend("dask"), distributed.get_task_stream(client) as stream:
         remote = search().fit(x, y[:200])
     assert remote.best_params_ == local.best_params_
     np.testing.assert_array_equal(remote.cv_results_["mean_test_score"],
                                   local.cv_results_["mean_test_score"])
     np.testing.assert_array_equal(remote.predict_proba(x), local.predict_proba(x))
-    logs = client.get_worker_logs()  # the fits ran on the workers
-    assert len(logs) == 2
+    # the 3 x 2 fits (and their scoring) ran as tasks on the workers
+    assert len(stream.data) >= 6
+    assert {task["worker"] for task in stream.data} <= set(client.scheduler_info()["workers"])
 
 
 def test_clear_errors(model, mnist_images):

@@ -50,6 +50,11 @@ def test_trained_model_matches(mnist_images, tmp_path):
     check_same(model, mnist_images, tmp_path)
 
 
+def test_float64_model_exports_as_float32(mnist_images, tmp_path):
+    model = build_architecture("default", (28, 28, 1), 10, seed=0, dtype=np.float64)
+    check_same(model, mnist_images, tmp_path)
+
+
 def test_graph_interface(mnist_images, tmp_path):
     model = every_option_models()["stride_same_asym"]
     model.class_names = [f"c{k}" for k in range(5)]

@@ -17,9 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from cnnstep.interop.onnx_export import to_onnx
-from cnnstep.interop.weights import load_weights, save_weights, state_dict
+from cnnstep.interop.weights import load_state_dict, load_weights, save_weights, state_dict
 
-__all__ = ["CNNClassifier", "load_weights", "save_weights", "state_dict", "to_onnx"]
+__all__ = ["CNNClassifier", "load_state_dict", "load_weights", "save_weights", "state_dict",
+           "to_onnx"]
 
 
 def __getattr__(name: str) -> Any:
