@@ -16,7 +16,7 @@ from cnnstep.checker.report import format_table, to_json
 from cnnstep.checker.runner import DEFAULT_MEMORY_LIMIT, Outcome, run_checks
 from cnnstep.checker.sandbox import ISOLATIONS, SandboxUnavailable, resolve_isolation
 
-__all__ = ["FUNCTIONS", "ISOLATIONS", "Outcome", "SandboxUnavailable", "check_file",
+__all__ = ["FALLBACK_WARNING", "FUNCTIONS", "ISOLATIONS", "Outcome", "SandboxUnavailable", "check_file",
            "format_table", "to_json"]
 
 MAX_TIMEOUT = 600.0
@@ -27,6 +27,7 @@ def check_file(
     timeout: float = 10.0,
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
     isolation: str = "auto",
+    total_timeout: float | None = None,
 ) -> Outcome:
     """Check the eight step-by-step functions defined in a ``.py`` file or notebook.
 
@@ -36,14 +37,16 @@ def check_file(
         The learner's file: Python source, or a Jupyter notebook (``.ipynb``).
     timeout : float
         Seconds each function may take for all its cases together (also the limit for each
-        top-level statement while the file is loaded); at most 600. The whole file has a total
-        deadline of 15 s + 11 * timeout.
+        top-level statement while the file is loaded); at most 600.
     memory_limit : int or None
         Bytes of address space for the child process; None for no limit.
     isolation : {"auto", "bubblewrap", "process"}
         ``"bubblewrap"``: the child runs in a bwrap sandbox (raises SandboxUnavailable when
         bwrap does not work here); ``"process"``: process limits only; ``"auto"``: bubblewrap
         when it works, else process (``Outcome.warnings`` then says so).
+    total_timeout : float or None
+        Seconds for the whole file, start-up included; None for 10 s + 11 * timeout. No message
+        from the child extends it.
 
     Returns
     -------
@@ -64,7 +67,7 @@ def check_file(
     used = resolve_isolation(isolation)
     program = read_program(path)
     outcome = run_checks(program, timeout=float(timeout), memory_limit=memory_limit,
-                         isolation=used)
+                         isolation=used, total_timeout=total_timeout)
     if used != "bubblewrap" and isolation == "auto":
         outcome.warnings.insert(0, FALLBACK_WARNING)
     for name, result in outcome.results.items():

@@ -31,6 +31,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cnnstep.errors import UserError
+
 ISOLATIONS = ("auto", "bubblewrap", "process")
 NOBODY = 65534
 _TMP_SIZE = 64 * 1024**2
@@ -39,7 +41,7 @@ _OPEN_FILES = 64
 _PROCESSES = 64
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(UserError):
     """``isolation="bubblewrap"`` was asked for and bwrap does not work here."""
 
 
@@ -204,6 +206,7 @@ class Sandboxed:
             if drop:
                 os.chown(self.workdir, NOBODY, NOBODY)
             cwd = self.workdir
+            _become_subreaper()
             env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                    "PYTHONDONTWRITEBYTECODE": "1"}
         uid = NOBODY if drop else os.getuid()
@@ -224,6 +227,7 @@ class Sandboxed:
             if seccomp_r is not None:
                 os.close(seccomp_r)
         self.uid = uid
+        self.started = _start_time(self.proc.pid)
 
     def kill(self) -> str:
         """Kill the child's whole tree; return the last 2,000 bytes of its stderr."""
@@ -236,7 +240,7 @@ class Sandboxed:
                 self.proc.kill()
         self.proc.wait()
         if self.isolation == "process":
-            _kill_session(self.proc.pid)
+            _kill_orphans(self.uid, self.started)
         for stream in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):
                 if stream is not None:
@@ -253,23 +257,47 @@ class Sandboxed:
         return self.tail
 
 
-def _kill_session(sid: int) -> None:
-    """Kill processes left in the child's session (process isolation: no PID namespace; the
-    seccomp-free child may have forked). One that called setsid() itself escapes this; the
-    process limit bounds how many there can be (see the README)."""
-    for _ in range(3):
-        found = False
+def _become_subreaper() -> None:
+    """Orphans of the child's tree (a double fork) are re-parented to this process, not to
+    init, so that they can be found and killed (process isolation: no PID namespace)."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _stat(pid: int | str) -> list[bytes] | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read(4096).rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _start_time(pid: int) -> int:
+    fields = _stat(pid)
+    return int(fields[19]) if fields and len(fields) > 19 else 0
+
+
+def _kill_orphans(uid: int, started: int) -> None:
+    """Kill what the child left behind: this process's children (re-parented orphans) of the
+    child's uid started after it, until none is left."""
+    me = os.getpid()
+    for _ in range(50):
+        found = []
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as fh:
-                    fields = fh.read(4096).rsplit(b")", 1)[1].split()
-            except (OSError, IndexError):
+            fields = _stat(entry)
+            if not fields or len(fields) < 20 or int(fields[1]) != me:
                 continue
-            if len(fields) > 4 and int(fields[3]) == sid:
-                found = True
-                with contextlib.suppress(OSError):
-                    os.kill(int(entry), signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                if os.stat(f"/proc/{entry}").st_uid == uid and int(fields[19]) >= started:
+                    found.append(int(entry))
         if not found:
             return
+        for pid in found:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, 0)
