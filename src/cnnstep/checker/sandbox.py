@@ -154,6 +154,21 @@ def bubblewrap_mode() -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def can_drop_to_nobody() -> bool:
+    """Whether, as root, the interpreter still runs as uid 65534 (it may live under /root)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        done = subprocess.run([sys.executable, "-I", "-S", "-c", "import numpy"],
+                              preexec_fn=_drop_to_nobody, cwd="/", stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
 def resolve_isolation(isolation: str) -> str:
     """``"bubblewrap"`` or ``"process"`` for ``auto|bubblewrap|process``."""
     if isolation not in ISOLATIONS:
@@ -202,7 +217,7 @@ class Sandboxed:
             env: dict[str, str] = {}
         else:
             self.workdir = tempfile.mkdtemp(prefix="cnnstep-check-")
-            drop = root
+            drop = root and can_drop_to_nobody()
             if drop:
                 os.chown(self.workdir, NOBODY, NOBODY)
             cwd = self.workdir
