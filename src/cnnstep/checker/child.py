@@ -135,6 +135,12 @@ def _node(data):
         return [_node(d) for d in data]
     if not isinstance(data, dict):
         return data
+    if "$bytes" in data:
+        return base64.b64decode(data["$bytes"])
+    if "$complex" in data:
+        return complex(*data["$complex"])
+    if "$ellipsis" in data:
+        return ...
     cls = getattr(ast, data["_"])
     node = cls()
     for key, value in data.items():

@@ -90,6 +90,8 @@ class State:
                 self.fn_nodes[statement.node.name] = statement.node
                 self.labels[statement.node.name] = statement.label
         self.runs: dict[str, list[Run]] = {}
+        self.imported = {n for s in selection.statements if s.kind == "import" for n in s.binds}
+        self.star = any(s.needs_all for s in selection.statements)
 
     def describe(self, message: dict) -> None:
         names = message.get("names") if message.get("ev") == "described" else None
@@ -122,6 +124,9 @@ class State:
             calls = sorted(r for r in (set(refs) & set(all_names())) - own
                            if isinstance(self.info.get(r), dict) and self.info[r].get("callable"))
             return {"defined_as": candidate, "calls": calls}
+        if self.star or any(n in self.imported for n in (name,) + ALIASES.get(name, ())):
+            return {"status": "missing", "message": "not defined in the file (an import does not "
+                    "count: only functions written in the file count)"}
         return {"status": "missing", "message": "not defined in the file"}
 
     def request(self, name: str, defined_as: str, rpc: list[str]) -> tuple[list[Run], dict]:
@@ -173,7 +178,11 @@ class State:
         if calls:
             result["calls"] = calls
         finished = [r for r in runs if getattr(r, "done", False)]
-        if timed_out or len(finished) < len(runs):
+        if not timed_out and len(finished) < len(runs):
+            self.known[name] = "error"
+            return {**result, "status": "error", "message": "the check's process said it was done "
+                    "before every case had run; nothing it sent counts"}
+        if timed_out:
             case = runs[min(case_number, len(runs) - 1)].case
             result.update(status="timeout", case=case_info(case), hint=_TIMEOUT_HINT,
                           message=f"{case.label}: did not finish within {self.timeout:g} s")

@@ -174,8 +174,12 @@ def ast_data(node: Any) -> Any:
             if hasattr(node, name):
                 out[name] = ast_data(getattr(node, name))
         return out
-    if isinstance(node, bytes | complex) or node is Ellipsis:
-        raise ValueError("constant not representable")
+    if isinstance(node, bytes):
+        return {"$bytes": base64.b64encode(node).decode()}
+    if isinstance(node, complex):
+        return {"$complex": [node.real, node.imag]}
+    if node is Ellipsis:
+        return {"$ellipsis": True}
     return node
 
 

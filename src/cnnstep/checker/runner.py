@@ -123,10 +123,7 @@ def _plan(program: Program, selection) -> dict:
                 if feature is not None:
                     flags |= feature.compiler_flag
             continue
-        try:
-            node = ast_data(statement.node)
-        except (ValueError, RecursionError):
-            continue
+        node = ast_data(statement.node)
         statements.append({"label": statement.label or "<file>", "node": node,
                            "where": where(statement.label, statement.node.lineno),
                            "first": _first_line(statement.node)})
