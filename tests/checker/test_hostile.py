@@ -389,9 +389,9 @@ def _descendants(root: int) -> set[int]:
 def test_malformed_messages_are_errors_for_that_function_only(tmp_path, isolation):
     bad = ['[1,2]', '{"ev":"exec"}', '{"ev":"result","name":"zero_pad"}',
            '{"ev":"returned","i":0,"got":{"t":"nd","npy":"x"}}', '{"ev":{"a":1}}']
-    body = "main = sys.modules['__main__']\nimport struct\nfor m in %r:\n" \
+    body = f"main = sys.modules['__main__']\nimport struct\nfor m in {bad!r}:\n" \
            "    os.write(main._OUT, struct.pack('>I', len(m)) + m.encode())\n" \
-           "os.write(main._OUT, struct.pack('>I', 2**31))\nreturn X" % bad
+           "os.write(main._OUT, struct.pack('>I', 2**31))\nreturn X"
     source = CORRECT.replace("def zero_pad(X, pad):\n", "def zero_pad(X, pad):\n    import sys, "
                              "os\n" + "".join("    " + ln + "\n" for ln in body.split("\n")))
     outcome = run(tmp_path, source, isolation, timeout=5)

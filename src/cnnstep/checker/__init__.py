@@ -14,10 +14,10 @@ from cnnstep.checker.cases import ALIASES, FUNCTIONS
 from cnnstep.checker.loader import read_program
 from cnnstep.checker.report import format_table, to_json
 from cnnstep.checker.runner import DEFAULT_MEMORY_LIMIT, Outcome, run_checks
-from cnnstep.checker.sandbox import ISOLATIONS, SandboxUnavailable, resolve_isolation
+from cnnstep.checker.sandbox import ISOLATIONS, SandboxUnavailableError, resolve_isolation
 
-__all__ = ["FALLBACK_WARNING", "FUNCTIONS", "ISOLATIONS", "Outcome", "SandboxUnavailable", "check_file",
-           "format_table", "to_json"]
+__all__ = ["FALLBACK_WARNING", "FUNCTIONS", "ISOLATIONS", "Outcome",
+           "SandboxUnavailableError", "check_file", "format_table", "to_json"]
 
 MAX_TIMEOUT = 600.0
 
@@ -41,7 +41,7 @@ def check_file(
     memory_limit : int or None
         Bytes of address space for the child process; None for no limit.
     isolation : {"auto", "bubblewrap", "process"}
-        ``"bubblewrap"``: the child runs in a bwrap sandbox (raises SandboxUnavailable when
+        ``"bubblewrap"``: the child runs in a bwrap sandbox (raises SandboxUnavailableError when
         bwrap does not work here); ``"process"``: process limits only; ``"auto"``: bubblewrap
         when it works, else process (``Outcome.warnings`` then says so).
     total_timeout : float or None

@@ -16,7 +16,7 @@ from cnnstep.checker.cases import ALIASES, FUNCTIONS, OUTPUT_NAMES, arguments, c
 from cnnstep.checker.compare import compare, summarize
 from cnnstep.checker.hints import Run, hint_for
 from cnnstep.checker.loader import where
-from cnnstep.checker.protocol import Malformed, decode_value, encode_value, text
+from cnnstep.checker.protocol import MalformedError, decode_value, encode_value, text
 from cnnstep.ops import functional, reference
 
 _TIMEOUT_HINT = ("an endless loop (a `while` whose condition never changes?) or loops over far "
@@ -96,7 +96,7 @@ class State:
     def describe(self, message: dict) -> None:
         names = message.get("names") if message.get("ev") == "described" else None
         if not isinstance(names, dict):
-            raise Malformed("bad description")
+            raise MalformedError("bad description")
         for name, info in names.items():
             if name in all_names() and isinstance(info, dict):
                 self.info[name] = info
@@ -143,7 +143,7 @@ class State:
             run.got = decode_value(data)
             verdict = compare(run.case.function, run.got, run.expected, run.values,
                               run.case.tags)
-        except Malformed as exc:
+        except MalformedError as exc:
             run.status, run.problem = "fail", {"message": f"returned something that cannot be "
                                                f"read ({exc})", "kind": "type"}
             return

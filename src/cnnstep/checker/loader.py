@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import ast
 import io
-import json
 import os
 import re
-import stat
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cnnstep.checker.files import notebook_cells, read_regular_file
 from cnnstep.errors import UserError
 
 # Cell magics whose body is ordinary Python that runs once; the body of any other cell magic
@@ -148,38 +147,6 @@ def defined_names(source: str) -> set[str]:
     return {m.group(1) for line in source.split("\n") if (m := _DEF_LINE.match(line))}
 
 
-def _read_bytes(path: Path, limit: int) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes (never a FIFO or a device)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise UserError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise UserError(f"FILE {str(path)!r} is a directory; expected a .py file or a "
-                            "notebook")
-        if not stat.S_ISREG(info.st_mode):
-            raise UserError(f"FILE {str(path)!r} is not a regular file")
-        if info.st_size > limit:
-            raise UserError(f"FILE {str(path)!r} is {info.st_size} bytes; at most {limit} are "
-                            "read")
-        chunks, total = [], 0
-        while total <= limit:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > limit:
-            raise UserError(f"FILE {str(path)!r} is over {limit} bytes")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise UserError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-
-
 def read_program(path: str | Path) -> Program:
     """Read FILE (``.py`` source or ``.ipynb`` notebook) without running any of it.
 
@@ -193,8 +160,8 @@ def read_program(path: str | Path) -> Program:
     if not os.path.lexists(path):
         raise UserError(f"FILE {str(path)!r} does not exist")
     if path.suffix.lower() == ".ipynb":
-        return _read_notebook(path, _read_bytes(path, MAX_NOTEBOOK_BYTES))
-    data = _read_bytes(path, MAX_PY_BYTES)
+        return _read_notebook(path, read_regular_file(path, MAX_NOTEBOOK_BYTES))
+    data = read_regular_file(path, MAX_PY_BYTES)
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         text = data.decode(encoding)
@@ -211,31 +178,10 @@ def read_program(path: str | Path) -> Program:
     return Program(str(path), [Unit(text, None)])
 
 
-def _cells(path: Path, data: bytes) -> list:
-    bad = f"{str(path)!r} is not a readable Jupyter notebook"
-    try:
-        notebook = json.loads(data.decode("utf-8-sig"))
-    except (ValueError, RecursionError, MemoryError) as exc:
-        raise UserError(f"{bad}: {type(exc).__name__}: {str(exc)[:200]}") from None
-    if not isinstance(notebook, dict):
-        raise UserError(f"{bad}: not a JSON object")
-    if "worksheets" in notebook and "cells" not in notebook:  # nbformat 3
-        try:
-            import nbformat
-
-            notebook = nbformat.reads(data.decode("utf-8-sig"), as_version=4)
-        except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds
-            raise UserError(f"{bad}: {str(exc)[:200]}") from None
-    cells = notebook.get("cells")
-    if not isinstance(cells, list):
-        raise UserError(f"{bad}: no list of cells")
-    return cells
-
-
 def _read_notebook(path: Path, data: bytes) -> Program:
     program = Program(str(path), [])
     number = 0
-    for index, cell in enumerate(_cells(path, data), start=1):
+    for index, cell in enumerate(notebook_cells(path, data), start=1):
         if not isinstance(cell, dict):
             raise UserError(f"{str(path)!r}: cell {index} is not a JSON object")
         if cell.get("cell_type") != "code":

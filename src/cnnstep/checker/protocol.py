@@ -3,7 +3,7 @@
 A message is a 4-byte big-endian length and a JSON object. Everything the child sends is
 untrusted: reads are bounded in size, count and time, and values are rebuilt from plain data
 only (``.npy`` bytes read with ``allow_pickle=False``, numeric dtypes only). Anything malformed
-raises :class:`Malformed`, which the runner turns into ``error`` for the function concerned.
+raises :class:`MalformedError`, which the runner turns into ``error`` for the function concerned.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ MAX_VALUES = 4 * 1024 * 1024  # array elements in one value
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,59}$")
 
 
-class Malformed(ValueError):
+class MalformedError(ValueError):
     """The child sent something that is not a valid message."""
 
 
@@ -74,11 +74,11 @@ def encode_value(value: Any) -> dict:
 
 def _array(text: Any) -> np.ndarray:
     if not isinstance(text, str) or len(text) > MAX_MESSAGE:
-        raise Malformed("array: not a string")
+        raise MalformedError("array: not a string")
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise Malformed("array: bad base64") from None
+        raise MalformedError("array: bad base64") from None
     stream = io.BytesIO(raw)
     try:
         version = np.lib.format.read_magic(stream)
@@ -87,16 +87,16 @@ def _array(text: Any) -> np.ndarray:
         elif version == (2, 0):
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
         else:
-            raise Malformed("array: unknown .npy version")
+            raise MalformedError("array: unknown .npy version")
     except (ValueError, OSError, SyntaxError) as exc:
-        raise Malformed(f"array: {exc}") from None
+        raise MalformedError(f"array: {exc}") from None
     if dtype.kind not in "biuf" or dtype.hasobject or len(shape) > 8:
-        raise Malformed("array: not a numeric array")
+        raise MalformedError("array: not a numeric array")
     count = 1
     for d in shape:
         count *= int(d)
     if count > MAX_VALUES or count * dtype.itemsize != len(raw) - stream.tell():
-        raise Malformed("array: size does not match its header")
+        raise MalformedError("array: size does not match its header")
     array = np.frombuffer(raw, dtype=dtype, offset=stream.tell(), count=count)
     return array.reshape(shape, order="F" if fortran else "C").copy()
 
@@ -107,9 +107,9 @@ def _class(name: Any) -> type:
 
 
 def decode_value(data: Any, depth: int = 0) -> Any:
-    """Rebuild a returned value from the child's plain data; raise Malformed on anything else."""
+    """Rebuild a returned value from the child's plain data; raise MalformedError otherwise."""
     if not isinstance(data, dict) or depth > 4:
-        raise Malformed("value: not an object")
+        raise MalformedError("value: not an object")
     kind = data.get("t")
     if kind == "none":
         return None
@@ -118,7 +118,7 @@ def decode_value(data: Any, depth: int = 0) -> Any:
     if kind == "num":
         v, cls = data.get("v"), data.get("cls")
         if isinstance(v, bool) or not isinstance(v, int | float):
-            raise Malformed("number: not a number")
+            raise MalformedError("number: not a number")
         if isinstance(v, int) and abs(v) > 2**63:
             v = float(v)
         if isinstance(cls, str) and cls in ("float64", "float32", "float16", "int64", "int32",
@@ -131,23 +131,23 @@ def decode_value(data: Any, depth: int = 0) -> Any:
     if kind == "str":
         v = data.get("v")
         if not isinstance(v, str):
-            raise Malformed("string: not a string")
+            raise MalformedError("string: not a string")
         return v[:300]
     if kind == "seq":
         items, n = data.get("items"), data.get("n")
         if not isinstance(items, list) or len(items) > 8 or not isinstance(n, int) or n < 0:
-            raise Malformed("sequence: bad items")
+            raise MalformedError("sequence: bad items")
         values = [decode_value(v, depth + 1) for v in items]
         values += [None] * (min(n, 64) - len(values))
         return tuple(values) if data.get("cls") == "tuple" else values
     if kind == "dict":
         items = data.get("items")
         if not isinstance(items, list) or len(items) > 16:
-            raise Malformed("dict: bad items")
+            raise MalformedError("dict: bad items")
         out = {}
         for pair in items:
             if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
-                raise Malformed("dict: bad item")
+                raise MalformedError("dict: bad item")
             out[pair[0][:100]] = decode_value(pair[1], depth + 1)
         return out
     if kind == "obj":
@@ -155,7 +155,7 @@ def decode_value(data: Any, depth: int = 0) -> Any:
         if "npy" in data:
             obj._array = _array(data["npy"]).astype(float)
         return obj
-    raise Malformed("value: unknown kind")
+    raise MalformedError("value: unknown kind")
 
 
 def text(data: dict, key: str, limit: int = 300) -> str:
@@ -225,12 +225,12 @@ class Channel:
         return True
 
     def receive(self, deadline: float) -> dict | None:
-        """The next message; None at end of stream. Raises TimeoutError or Malformed."""
+        """The next message; None at end of stream. Raises TimeoutError or MalformedError."""
         if not self._fill(4, deadline):
             return None
         (size,) = struct.unpack(">I", bytes(self.buffer[:4]))
         if size > MAX_MESSAGE:
-            raise Malformed(f"message of {size} bytes")
+            raise MalformedError(f"message of {size} bytes")
         if not self._fill(4 + size, deadline):
             return None
         body = bytes(self.buffer[4:4 + size])
@@ -238,9 +238,9 @@ class Channel:
         try:
             message = json.loads(body)
         except (ValueError, RecursionError):
-            raise Malformed("not JSON") from None
+            raise MalformedError("not JSON") from None
         if not isinstance(message, dict) or not isinstance(message.get("ev"), str):
-            raise Malformed("not an event")
+            raise MalformedError("not an event")
         return message
 
     def close(self) -> None:

@@ -8,8 +8,8 @@ left. A total deadline bounds the whole file: no message extends it.
 """
 
 from __future__ import annotations
-
 import __future__
+
 import ast
 import contextlib
 import time
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnstep.checker import judge
-from cnnstep.checker.cases import ALIASES, FUNCTIONS
+from cnnstep.checker.cases import FUNCTIONS
 from cnnstep.checker.loader import Program, select_statements, where
-from cnnstep.checker.protocol import Channel, Malformed, ast_data, text
+from cnnstep.checker.protocol import Channel, MalformedError, ast_data, text
 from cnnstep.checker.sandbox import Sandboxed
 
 # Helpers first, so that a caller's failure can be blamed on a helper already known to fail.
@@ -53,7 +53,7 @@ def total_deadline(timeout: float, functions: int = len(FUNCTIONS)) -> float:
     return STARTUP + timeout * (functions + 3)
 
 
-class _Ended(Exception):
+class _EndedError(Exception):
     """The child stopped answering (timeout, crash or malformed message)."""
 
     def __init__(self, why: str):
@@ -77,26 +77,26 @@ class Session:
         try:
             self.channel.send(obj, self.deadline)
         except (BrokenPipeError, ConnectionError):
-            raise _Ended("crash") from None
+            raise _EndedError("crash") from None
         except TimeoutError:
-            raise _Ended("timeout") from None
+            raise _EndedError("timeout") from None
 
     def receive(self, until: float) -> dict:
         try:
             message = self.channel.receive(min(until, self.deadline))
         except TimeoutError:
-            raise _Ended("timeout") from None
-        except Malformed as exc:
-            raise _Ended(f"malformed: {exc}") from None
+            raise _EndedError("timeout") from None
+        except MalformedError as exc:
+            raise _EndedError(f"malformed: {exc}") from None
         if message is None:
-            raise _Ended("crash")
+            raise _EndedError("crash")
         return message
 
     def start(self, timeout: float) -> None:
         self.send({"units": self.plan["units"], "filename": self.plan["filename"],
                    "flags": self.plan["flags"], "timeout": timeout})
         if self.receive(time.monotonic() + STARTUP).get("ev") != "ready":
-            raise _Ended("malformed: no ready")
+            raise _EndedError("malformed: no ready")
 
     def stop(self) -> str:
         with contextlib.suppress(OSError):
@@ -171,7 +171,7 @@ def run_checks(program: Program, timeout: float = 10.0,
                     remaining.pop(0)
                 _diagnose(session, state, outcome, timeout)
                 break
-            except _Ended as ended:
+            except _EndedError as ended:
                 session.stop()
                 if not _blame(ended, session, state, outcome, skip, remaining, timeout):
                     break
@@ -201,7 +201,7 @@ def _load(session: Session, plan: dict, skip: set[int], timeout: float,
             session.plan_index = None  # type: ignore[attr-defined]
             return
         if not (isinstance(index, int) and 0 <= index < len(statements)):
-            raise _Ended("malformed: bad statement index")
+            raise _EndedError("malformed: bad statement index")
         info = statements[index]
         if ev == "exec":
             session.plan_index = index  # type: ignore[attr-defined]
@@ -212,8 +212,8 @@ def _load(session: Session, plan: dict, skip: set[int], timeout: float,
             else:
                 outcome.warnings.append(judge.load_warning(info, plan, text(message, "text")))
         else:
-            raise _Ended("malformed: unexpected event while loading")
-    raise _Ended("malformed: too many messages")
+            raise _EndedError("malformed: unexpected event while loading")
+    raise _EndedError("malformed: too many messages")
 
 
 def _check_one(session: Session, state: judge.State, name: str, timeout: float) -> dict:
@@ -244,7 +244,7 @@ def _run_cases(session: Session, state: judge.State, name: str, defined_as: str,
             continue
         number = message.get("i")
         if not (isinstance(number, int) and 0 <= number < len(runs)):
-            raise _Ended("malformed: bad case number")
+            raise _EndedError("malformed: bad case number")
         current = number
         state.current = (name, number)
         if ev == "returned":
@@ -252,8 +252,8 @@ def _run_cases(session: Session, state: judge.State, name: str, defined_as: str,
         elif ev == "raised":
             state.raised(runs[number], message.get("error"))
         elif ev != "case":
-            raise _Ended("malformed: unexpected event")
-    raise _Ended("malformed: too many messages")
+            raise _EndedError("malformed: unexpected event")
+    raise _EndedError("malformed: too many messages")
 
 
 def _diagnose(session: Session, state: judge.State, outcome: Outcome, timeout: float) -> None:
@@ -266,12 +266,12 @@ def _diagnose(session: Session, state: judge.State, outcome: Outcome, timeout: f
         defined_as = result.get("defined_as", name)
         try:
             runs, timed_out, _ = _run_cases(session, state, name, defined_as, calls, timeout)
-        except _Ended:
+        except _EndedError:
             return
         state.blame(name, result, None if timed_out else runs)
 
 
-def _blame(ended: _Ended, session: Session, state: judge.State, outcome: Outcome,
+def _blame(ended: _EndedError, session: Session, state: judge.State, outcome: Outcome,
            skip: set[int], remaining: list[str], timeout: float) -> bool:
     """Record why the child ended; True when a new child should check what is left."""
     index = getattr(session, "plan_index", None)

@@ -41,7 +41,7 @@ _OPEN_FILES = 64
 _PROCESSES = 64
 
 
-class SandboxUnavailable(UserError):
+class SandboxUnavailableError(UserError):
     """``isolation="bubblewrap"`` was asked for and bwrap does not work here."""
 
 
@@ -178,7 +178,7 @@ def resolve_isolation(isolation: str) -> str:
     if bubblewrap_mode() is not None:
         return "bubblewrap"
     if isolation == "bubblewrap":
-        raise SandboxUnavailable("isolation 'bubblewrap': bwrap is not installed or does not "
+        raise SandboxUnavailableError("isolation 'bubblewrap': bwrap is not installed or does not "
                                  "work here (install the package 'bubblewrap')")
     return "process"
 
