@@ -19,14 +19,15 @@ import struct
 import sys
 import traceback
 import types
+from typing import Any
 
 MAX_IN = 256 * 1024 * 1024
 MAX_OUT = 8 * 1024 * 1024
 ITEMS = 8
 TEXT = 300
 
-np = None
-_IN = _OUT = None
+np: types.ModuleType = types.ModuleType("numpy")  # the real one once main() imports it
+_IN = _OUT = -1
 
 
 class CheckTimeout(BaseException):
@@ -190,8 +191,8 @@ class Learner:
             own = isinstance(value, types.FunctionType) and isinstance(code, types.CodeType) \
                 and code.co_filename in self.units
             info["own"] = bool(own)
-            if own:
-                refs = set()
+            if own and isinstance(code, types.CodeType):
+                refs: set = set()
                 stack = [code]
                 while stack:
                     c = stack.pop()
@@ -207,12 +208,13 @@ class Learner:
 
     def error_info(self, exc):
         info = {"type": type(exc).__name__[:60], "message": _text(exc)}
-        if isinstance(exc, NameError) and isinstance(getattr(exc, "name", None), str):
-            info["name"] = exc.name[:TEXT]
+        name = getattr(exc, "name", None)
+        if isinstance(exc, NameError) and isinstance(name, str):
+            info["name"] = name[:TEXT]
         if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str):
             info["key"] = exc.args[0][:TEXT]
         try:
-            frames = traceback.extract_tb(exc.__traceback__)
+            frames = list(traceback.extract_tb(exc.__traceback__))
         except BaseException:  # noqa: BLE001
             frames = []
         mine = [f for f in frames if f.filename in self.units]
@@ -224,7 +226,7 @@ class Learner:
         return info
 
     def run(self, request):
-        fn = self.namespace.get(request["name"])
+        fn: Any = self.namespace.get(request["name"])
         swapped = {}
         for helper in request.get("rpc", []):
             swapped[helper] = self.namespace.get(helper)

@@ -119,7 +119,7 @@ class State:
                         "message": f"`{candidate}` is not defined in this file (imported from "
                                    "elsewhere, or made at run time): only functions written in "
                                    "the file count"}
-            refs = info.get("refs") if isinstance(info.get("refs"), list) else []
+            refs = info["refs"] if isinstance(info.get("refs"), list) else []
             own = {name, *ALIASES.get(name, ())}
             calls = sorted(r for r in (set(refs) & set(all_names())) - own
                            if isinstance(self.info.get(r), dict) and self.info[r].get("callable"))
@@ -212,7 +212,9 @@ class State:
         problem = reported.problem or {}
         part = names.index(problem["part"]) if len(names) > 1 and problem.get("part") in names \
             else 0
-        expected = reported.expected[part] if len(names) > 1 else reported.expected
+        expected: Any = reported.expected
+        if len(names) > 1:
+            expected = expected[part]
         result["expected"] = summarize(expected)
         if reported.error is not None:
             error = reported.error_info  # type: ignore[attr-defined]
@@ -246,6 +248,7 @@ class State:
         self.current = None
         found = self.find(name)
         calls = found.get("calls", [])
+        result: dict[str, Any]
         if why == "timeout":
             case = cases_for(name)[0]
             result = {"status": "timeout", "case": case_info(case),
@@ -302,7 +305,7 @@ class State:
             culprits = bad or calls
             if bad:
                 what = {"error": "raises an error", "timeout": "does not finish"}.get(
-                    self.known.get(canonical(bad[0])), "is wrong")
+                    self.known.get(canonical(bad[0]), ""), "is wrong")
                 what = what + " (see above)" if len(bad) == 1 else "fail their own checks"
             else:
                 what = ("go wrong" if len(culprits) > 1 else "goes wrong") + \
@@ -329,7 +332,7 @@ class State:
 
     def global_reads(self, name: str) -> list[str]:
         info = self.info.get(self.find(name).get("defined_as", name), {})
-        data = info.get("data") if isinstance(info.get("data"), list) else []
+        data = info["data"] if isinstance(info.get("data"), list) else []
         return [f"`{n}`" + (f" ({self.defined_at[n]})" if n in self.defined_at else "")
                 for n in data if isinstance(n, str) and n.isidentifier()][:10]
 

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from cnnstep.errors import UserError
 
@@ -228,9 +229,13 @@ class Sandboxed:
         if not (root and not drop):  # root itself is exempt from RLIMIT_NPROC
             processes += _count_tasks(uid)
 
+        libc = _libc()
+
         def prepare() -> None:  # between fork and exec, in the child
             if drop:
                 _drop_to_nobody()
+            if libc is not None:  # after the uid change, which would clear it
+                libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the parent
             _set_limits(memory, cpu_seconds, processes)
 
         try:
@@ -272,13 +277,22 @@ class Sandboxed:
         return self.tail
 
 
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True)
+    except (OSError, ImportError):
+        return None
+
+
 def _become_subreaper() -> None:
     """Orphans of the child's tree (a double fork) are re-parented to this process, not to
     init, so that they can be found and killed (process isolation: no PID namespace)."""
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    libc = _libc()
+    if libc is not None:
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
 def _stat(pid: int | str) -> list[bytes] | None:
