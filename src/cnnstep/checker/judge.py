@@ -8,6 +8,7 @@ process; :func:`cnnstep.checker.compare.compare` judges each case; the hints of
 from __future__ import annotations
 
 import builtins
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,15 @@ from cnnstep.ops import functional, reference
 _TIMEOUT_HINT = ("an endless loop (a `while` whose condition never changes?) or loops over far "
                  "more than the input")
 _RPC_VALUES = 200_000  # input values one remote call of cnnstep's helpers may send
+
+
+@dataclass
+class CaseRun(Run):
+    """A case run in the child: ``done`` once its answer came back; ``error_info`` describes
+    what it raised (type, message, the learner's line)."""
+
+    done: bool = False
+    error_info: dict = field(default_factory=dict)
 
 
 def all_names() -> list[str]:
@@ -89,7 +99,6 @@ class State:
             if statement.kind == "def":
                 self.fn_nodes[statement.node.name] = statement.node
                 self.labels[statement.node.name] = statement.label
-        self.runs: dict[str, list[Run]] = {}
         self.imported = {n for s in selection.statements if s.kind == "import" for n in s.binds}
         self.star = any(s.needs_all for s in selection.statements)
 
@@ -129,16 +138,17 @@ class State:
                     "count: only functions written in the file count)"}
         return {"status": "missing", "message": "not defined in the file"}
 
-    def request(self, name: str, defined_as: str, rpc: list[str]) -> tuple[list[Run], dict]:
-        runs, args = [], []
+    def request(self, name: str, defined_as: str, rpc: list[str]) -> tuple[list[CaseRun], dict]:
+        runs: list[CaseRun] = []
+        args = []
         for case in cases_for(name):
             values = case.values(reference)
             expected = getattr(reference, name)(*arguments(name, values))
-            runs.append(Run(case, "pass", values, expected))
+            runs.append(CaseRun(case, "pass", values, expected))
             args.append(encode_value(list(arguments(name, values))))
         return runs, {"op": "run", "name": defined_as, "cases": args, "rpc": rpc}
 
-    def returned(self, run: Run, data: Any) -> None:
+    def returned(self, run: CaseRun, data: Any) -> None:
         try:
             run.got = decode_value(data)
             verdict = compare(run.case.function, run.got, run.expected, run.values,
@@ -154,9 +164,9 @@ class State:
             run.note = verdict.get("note")
         else:
             run.status, run.problem = "fail", verdict
-        run.done = True  # type: ignore[attr-defined]
+        run.done = True
 
-    def raised(self, run: Run, data: Any) -> None:
+    def raised(self, run: CaseRun, data: Any) -> None:
         info = data if isinstance(data, dict) else {}
         run.status, run.error = "error", _exception(info)
         out = {"type": text(info, "type", 60) or "Exception", "message": text(info, "message")}
@@ -167,17 +177,17 @@ class State:
             lines = self.sources[label]
             if 0 < lineno <= len(lines):
                 out["line"] = lines[lineno - 1].strip()[:300]
-        run.error_info = out  # type: ignore[attr-defined]
-        run.done = True  # type: ignore[attr-defined]
+        run.error_info = out
+        run.done = True
 
-    def verdict(self, name: str, found: dict, runs: list[Run], timed_out: bool,
+    def verdict(self, name: str, found: dict, runs: list[CaseRun], timed_out: bool,
                 case_number: int) -> dict:
         self.current = None
         defined_as, calls = found["defined_as"], found["calls"]
         result: dict = {"defined_as": defined_as} if defined_as != name else {}
         if calls:
             result["calls"] = calls
-        finished = [r for r in runs if getattr(r, "done", False)]
+        finished = [r for r in runs if r.done]
         if not timed_out and len(finished) < len(runs):
             self.known[name] = "error"
             return {**result, "status": "error", "message": "the check's process said it was done "
@@ -188,12 +198,11 @@ class State:
                           message=f"{case.label}: did not finish within {self.timeout:g} s")
             self.known[name] = "timeout"
             return result
-        self.runs[name] = runs
         result.update(self.judged(name, runs))
         self.known[name] = result["status"]
         return result
 
-    def judged(self, name: str, runs: list[Run]) -> dict:
+    def judged(self, name: str, runs: list[CaseRun]) -> dict:
         failing = [r for r in runs if r.status != "pass"]
         result: dict = {}
         notes = sorted({r.note for r in runs if r.note})
@@ -217,7 +226,7 @@ class State:
             expected = expected[part]
         result["expected"] = summarize(expected)
         if reported.error is not None:
-            error = reported.error_info  # type: ignore[attr-defined]
+            error = reported.error_info
             result["error"] = error
             result["got"] = {"type": "exception", "exception": error["type"]}
             loc = error.get("where")
@@ -233,7 +242,7 @@ class State:
                 result["diff"] = problem["diff"]
         label = case.label if not case.published else f"{case.label} (from the material)"
         result["message"] = f"{label}: {result['message']}"
-        self._set_hint(name, result, hint_for(name, runs, reported, self.context(name)))
+        self._set_hint(name, result, hint_for(name, list[Run](runs), reported, self.context(name)))
         return result
 
     def context(self, name: str) -> dict:
@@ -286,7 +295,7 @@ class State:
         except Exception as exc:  # noqa: BLE001 - wrong arguments from the learner's code
             return {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
-    def blame(self, name: str, result: dict, swapped: list[Run] | None) -> None:
+    def blame(self, name: str, result: dict, swapped: list[CaseRun] | None) -> None:
         """Hints from the run with cnnstep's helpers in place of the learner's (``None``: that
         run did not finish either)."""
         calls = result.get("calls", [])
@@ -297,7 +306,7 @@ class State:
                                   f"{names_text(bad)}, which {'do' if len(bad) > 1 else 'does'} "
                                   "not finish either; with cnnstep's in its place it passes")
             return
-        if swapped is None or not all(getattr(r, "done", False) for r in swapped):
+        if swapped is None or not all(r.done for r in swapped):
             return
         failing = [r for r in swapped if r.status != "pass"]
         hint = result.get("hint")
@@ -316,7 +325,7 @@ class State:
             result["helper"] = culprits
         elif bad:
             first = min(failing, key=lambda r: r.case.sort_key())
-            own = hint_for(name, swapped, first, self.context(name))
+            own = hint_for(name, list[Run](swapped), first, self.context(name))
             hint = (own + "; " if own else "") + (
                 f"it also calls your {names_text(bad)}, which fails on its own")
         self._set_hint(name, result, hint)
