@@ -327,6 +327,27 @@ while True:
 
 
 @pytest.mark.parametrize("isolation", BOTH)
+def test_keep_alive_messages_while_loading_do_not_extend_a_statements_limit(tmp_path, isolation):
+    source = ("import sys, time, signal\n\ndef f(x=signal.setitimer(signal.ITIMER_REAL, 0), "
+              "y=[(sys.modules['__main__'].send({'ev': 'warn', 'index': 1, 'kind': 'error', "
+              "'text': 'alive'}), time.sleep(0.05)) for _ in range(10**6)]):\n"
+              "    pass\n\n" + CORRECT)
+    start = time.monotonic()
+    outcome = run(tmp_path, source, isolation, timeout=1)
+    assert time.monotonic() - start < 10  # the total deadline would be 21 s
+    assert any("took longer than 1 s while the file was loaded" in w for w in outcome.warnings)
+    assert passes(outcome) == set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("isolation", BOTH)
+def test_no_terminal_escapes_reach_the_report(tmp_path, isolation):
+    source = wrong_zero_pad("raise ValueError('\\x1b[2J\\x1b]0;pwned\\x07 \\u202e evil')")
+    outcome = run(tmp_path, source, isolation)
+    text = json.dumps(to_json(outcome), ensure_ascii=False)
+    assert not {"\x1b", "\x07", "\u202e"} & set(text) and "evil" in text
+
+
+@pytest.mark.parametrize("isolation", BOTH)
 def test_slow_statements_meet_the_total_deadline(tmp_path, isolation):
     slow = "".join(f"def f{i}(x=__import__('time').sleep(0.4)):\n    pass\n" for i in range(40))
     start = time.monotonic()

@@ -132,7 +132,7 @@ def decode_value(data: Any, depth: int = 0) -> Any:
         v = data.get("v")
         if not isinstance(v, str):
             raise MalformedError("string: not a string")
-        return v[:300]
+        return _CONTROL.sub("?", v[:300])
     if kind == "seq":
         items, n = data.get("items"), data.get("n")
         if not isinstance(items, list) or len(items) > 8 or not isinstance(n, int) or n < 0:
@@ -158,9 +158,13 @@ def decode_value(data: Any, depth: int = 0) -> Any:
     raise MalformedError("value: unknown kind")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def text(data: dict, key: str, limit: int = 300) -> str:
+    """A short string from the child, without control characters (no terminal escapes)."""
     value = data.get(key, "")
-    return value[:limit] if isinstance(value, str) else ""
+    return _CONTROL.sub("?", value[:limit]) if isinstance(value, str) else ""
 
 
 def ast_data(node: Any) -> Any:

@@ -157,14 +157,24 @@ def run_checks(program: Program, timeout: float = 10.0,
     session: Session | None = None
     try:
         while remaining and time.monotonic() < deadline:
-            session = Session(plan, isolation, memory_limit, deadline)
+            try:
+                session = Session(plan, isolation, memory_limit, deadline)
+            except OSError as exc:
+                for name in remaining:
+                    outcome.results[name] = {"status": "error", "message": "the checker's "
+                                             f"process could not start ({exc})"}
+                remaining.clear()
+                break
             try:
                 session.start(timeout)
                 _load(session, plan, skip, timeout, outcome)
                 if not state.described:
                     session.send({"op": "describe", "names": judge.all_names()})
                     message = session.receive(time.monotonic() + timeout + _grace(timeout))
-                    state.describe(message)
+                    try:
+                        state.describe(message)
+                    except MalformedError:
+                        raise _EndedError("malformed: bad description") from None
                 while remaining:
                     name = remaining[0]
                     outcome.results[name] = _check_one(session, state, name, timeout)
@@ -194,8 +204,12 @@ def _load(session: Session, plan: dict, skip: set[int], timeout: float,
     session.send({"op": "load", "skip": sorted(skip), "statements": [
         {"label": s["label"], "node": s["node"]} for s in plan["statements"]]})
     statements = plan["statements"]
+    # Only an `exec` of a later statement starts a new per-statement limit: no other message
+    # extends it.
+    until = time.monotonic() + timeout + _grace(timeout)
+    last = -1
     for _ in range(MAX_EVENTS):
-        message = session.receive(time.monotonic() + timeout + _grace(timeout))
+        message = session.receive(until)
         ev, index = message.get("ev"), message.get("index")
         if ev == "loaded":
             session.plan_index = None  # type: ignore[attr-defined]
@@ -203,9 +217,13 @@ def _load(session: Session, plan: dict, skip: set[int], timeout: float,
         if not (isinstance(index, int) and 0 <= index < len(statements)):
             raise _EndedError("malformed: bad statement index")
         info = statements[index]
-        if ev == "exec":
+        if ev == "exec" and index > last:
+            last = index
             session.plan_index = index  # type: ignore[attr-defined]
-        elif ev == "warn" and len(outcome.warnings) < 200:
+            until = time.monotonic() + timeout + _grace(timeout)
+        elif ev == "warn" and index == last:
+            if len(outcome.warnings) >= 200:
+                continue
             if message.get("kind") == "timeout":
                 outcome.warnings.append(f"{info['where']}: `{info['first']}` took longer than "
                                         f"{timeout:g} s and was stopped")

@@ -111,7 +111,7 @@ def _drop_to_nobody() -> None:
     os.setuid(NOBODY)
 
 
-def _bwrap_args(python_dirs: list[str]) -> list[str]:
+def _bwrap_args(python_dirs: list[str], sized: bool = True) -> list[str]:
     args = ["--ro-bind", "/usr", "/usr"]
     for link in ("lib", "lib64", "bin", "lib32"):
         target = f"/{link}"
@@ -124,34 +124,44 @@ def _bwrap_args(python_dirs: list[str]) -> list[str]:
     package = _cnnstep_dir()
     if any(package.startswith(d.rstrip("/") + "/") for d in python_dirs + ["/usr"]):
         args += ["--tmpfs", package]  # cnnstep itself stays out of reach
-    args += ["--size", str(_TMP_SIZE), "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev",
+    if sized:  # bwrap >= 0.7: a size cap on /tmp (the file-size limit applies either way)
+        args += ["--size", str(_TMP_SIZE)]
+    # The environment is empty: bwrap itself starts with none.
+    args += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev",
              "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
-             "--die-with-parent", "--new-session", "--clearenv", "--chdir", "/tmp",
+             "--die-with-parent", "--new-session", "--chdir", "/tmp",
              "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "OPENBLAS_NUM_THREADS", "1",
              "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
     return args
 
 
-@functools.lru_cache(maxsize=1)
 def bubblewrap_mode() -> str | None:
     """How bwrap works here: ``"nobody"`` (started as uid 65534), ``"mapped"`` (started as root,
     uid 65534 inside its user namespace), ``"user"`` (not root), or None when it does not."""
+    found = _bubblewrap_probe()
+    return found[0] if found else None
+
+
+@functools.lru_cache(maxsize=1)
+def _bubblewrap_probe() -> tuple[str, bool] | None:
+    """(mode, whether --size works), tried once per process."""
     bwrap = shutil.which("bwrap")
     if bwrap is None or not sys.platform.startswith("linux"):
         return None
-    base = [bwrap] + _bwrap_args(_python_dirs())
-    probe = base + [sys.executable, "-I", "-S", "-c", "pass"]
     candidates = ["nobody", "mapped"] if os.geteuid() == 0 else ["user"]
-    for mode in candidates:
-        pre = _drop_to_nobody if mode == "nobody" else None
-        try:
-            done = subprocess.run(probe, preexec_fn=pre, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  timeout=20, check=False)
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if done.returncode == 0:
-            return mode
+    for sized in (True, False):
+        probe = [bwrap] + _bwrap_args(_python_dirs(), sized) + [sys.executable, "-I", "-c",
+                                                                 "import numpy"]
+        for mode in candidates:
+            pre = _drop_to_nobody if mode == "nobody" else None
+            try:
+                done = subprocess.run(probe, preexec_fn=pre, stdin=subprocess.DEVNULL, env={},
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      timeout=30, check=False)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if done.returncode == 0:
+                return mode, sized
     return None
 
 
@@ -203,8 +213,8 @@ class Sandboxed:
         drop = False
         processes = _PROCESSES
         if isolation == "bubblewrap":
-            mode = bubblewrap_mode()
-            args = ["bwrap"] + _bwrap_args(_python_dirs())
+            mode, sized = _bubblewrap_probe() or ("mapped", False)
+            args = ["bwrap"] + _bwrap_args(_python_dirs(), sized)
             program = _seccomp_program()
             if program is not None:
                 seccomp_r, seccomp_w = os.pipe()
