@@ -521,3 +521,16 @@ def test_bubblewrap_asked_for_and_missing_is_exit_2(tmp_path, monkeypatch):
     outcome = check_file(path, isolation="auto")
     assert outcome.isolation == "process" and "bubblewrap" in outcome.warnings[0]
     assert to_json(outcome)["isolation"] == "process"
+
+
+def test_process_isolation_has_an_empty_environment_and_an_empty_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNSTEP_GRADER_SECRET", "s3cr3t-env")
+    (tmp_path / "helper.py").write_text("SECRET = 'helper-module-ran'\n")
+    source = "import helper\n" + wrong_zero_pad(
+        "try:\n    h = helper.SECRET\nexcept NameError:\n    h = ''\n"
+        "raise RuntimeError(h + repr(dict(os.environ)) + repr(os.listdir('.')) + repr(sys.path))")
+    outcome = run(tmp_path, source, "process")
+    out = report(outcome)
+    assert "s3cr3t-env" not in out and "helper" not in outcome.results["zero_pad"]["message"]
+    assert any("helper" in w for w in outcome.warnings)  # the local module is not importable
+    assert outcome.results["zero_pad"]["status"] == "error"

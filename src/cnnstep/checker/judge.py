@@ -55,7 +55,7 @@ def names_text(helpers: list[str], code: bool = True) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-def load_warning(info: dict, plan: dict, message: str) -> str:
+def load_warning(info: dict, message: str) -> str:
     loc, first = info["where"], info["first"]
     if first.startswith(("import ", "from ", "try:")):
         return f"{loc}: `{first}` failed ({message}); functions that use it will fail"

@@ -228,7 +228,7 @@ def _load(session: Session, plan: dict, skip: set[int], timeout: float,
                 outcome.warnings.append(f"{info['where']}: `{info['first']}` took longer than "
                                         f"{timeout:g} s and was stopped")
             else:
-                outcome.warnings.append(judge.load_warning(info, plan, text(message, "text")))
+                outcome.warnings.append(judge.load_warning(info, text(message, "text")))
         else:
             raise _EndedError("malformed: unexpected event while loading")
     raise _EndedError("malformed: too many messages")
