@@ -268,6 +268,17 @@ def _remote(name):
     return call
 
 
+class _Refuse:
+    """Refuses to import cnnstep (it is not even visible under bubblewrap; under process
+    isolation this only stops the casual attempt, see the README)."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.split(".")[0] == "cnnstep":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+
 def main():
     global np, _IN, _OUT
     _IN, _OUT = os.dup(0), os.dup(1)
@@ -278,11 +289,14 @@ def main():
     import warnings
 
     warnings.simplefilter("ignore")
+    job = receive()
+    # Started with -S: no site-packages, no .pth files (an editable cnnstep), only NumPy's folder.
+    sys.path.extend(p for p in job.get("path", []) if isinstance(p, str))
+    sys.meta_path.insert(0, _Refuse)
     import numpy
 
     np = numpy
     signal.signal(signal.SIGALRM, _on_alarm)
-    job = receive()
     learner = Learner(job)
     send({"ev": "ready"})
     while True:

@@ -20,7 +20,7 @@ from cnnstep.checker import judge
 from cnnstep.checker.cases import FUNCTIONS
 from cnnstep.checker.loader import Program, select_statements, where
 from cnnstep.checker.protocol import Channel, MalformedError, ast_data, text
-from cnnstep.checker.sandbox import Sandboxed
+from cnnstep.checker.sandbox import Sandboxed, numpy_path
 
 # Helpers first, so that a caller's failure can be blamed on a helper already known to fail.
 CHECK_ORDER = ("zero_pad", "conv_single_step", "create_mask_from_window", "distribute_value",
@@ -94,7 +94,7 @@ class Session:
 
     def start(self, timeout: float) -> None:
         self.send({"units": self.plan["units"], "filename": self.plan["filename"],
-                   "flags": self.plan["flags"], "timeout": timeout})
+                   "flags": self.plan["flags"], "timeout": timeout, "path": numpy_path()})
         if self.receive(time.monotonic() + STARTUP).get("ev") != "ready":
             raise _EndedError("malformed: no ready")
 

@@ -57,6 +57,13 @@ def _python_dirs() -> list[str]:
     return sorted(d for d in dirs if os.path.isdir(d) and not d.startswith("/usr"))
 
 
+def numpy_path() -> list[str]:
+    """What the child (started with -S) puts on sys.path: the folder NumPy is installed in."""
+    import numpy
+
+    return [str(Path(numpy.__file__).resolve().parent.parent)]
+
+
 def _cnnstep_dir() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
@@ -207,7 +214,7 @@ class Sandboxed:
         self.workdir: str | None = None
         self.tail: str | None = None
         root = os.geteuid() == 0
-        command = [sys.executable, "-I", "-c", code]
+        command = [sys.executable, "-I", "-S", "-c", code]
         seccomp_r: int | None = None
         pass_fds: tuple[int, ...] = ()
         drop = False
