@@ -157,8 +157,8 @@ def _bubblewrap_probe() -> tuple[str, bool] | None:
         return None
     candidates = ["nobody", "mapped"] if os.geteuid() == 0 else ["user"]
     for sized in (True, False):
-        probe = [bwrap] + _bwrap_args(_python_dirs(), sized) + [sys.executable, "-I", "-c",
-                                                                 "import numpy"]
+        probe = [bwrap] + _bwrap_args(_python_dirs(), sized) + [sys.executable, "-I", "-S",
+                                                                 "-c", "pass"]
         for mode in candidates:
             pre = _drop_to_nobody if mode == "nobody" else None
             try:
