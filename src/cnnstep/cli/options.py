@@ -51,6 +51,11 @@ def fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
 
 
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """The positional ``MODEL``: a model file written by ``cnnstep train``."""
+    parser.add_argument("model", metavar="MODEL", help="a model.npz written by cnnstep train")
+
+
 def add_data_arguments(parser: argparse.ArgumentParser, default_help: str) -> None:
     """``--data``, ``--test-data``, ``--image-size``, ``--test-fraction`` (defaults: None)."""
     parser.add_argument("--data", metavar="NAME|PATH",

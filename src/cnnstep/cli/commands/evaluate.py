@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.cli.options import add_data_arguments, check_shapes, load_dataset
+from cnnstep.cli.options import add_data_arguments, add_model_argument, check_shapes, load_dataset
 from cnnstep.data.builtin import BUILTINS
 from cnnstep.errors import UserError
 
@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
         description="Score MODEL on the test part of a data set (by default the one it was "
                     "trained on).",
     )
-    p.add_argument("model", metavar="MODEL", help="a model.npz written by cnnstep train")
+    add_model_argument(p)
     add_data_arguments(p, "default: the data the model was trained on")
     p.add_argument("--all", action="store_true",
                    help="score every image of the data set (train and test parts), e.g. a "

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from cnnstep.cli.options import add_model_argument
+
 # Place in `cnnstep --help`: after check.
 ORDER = 60
 
@@ -21,7 +23,7 @@ def register(subparsers: Any) -> None:
                     "file of weights named and laid out for PyTorch (the twin nn.Sequential's "
                     "state dict) or Keras.",
     )
-    p.add_argument("model", metavar="MODEL", help="a model.npz written by cnnstep train")
+    add_model_argument(p)
     p.add_argument("--format", choices=sorted(SUFFIX), required=True, help="what to write")
     p.add_argument("--layout", choices=["torch", "keras"],
                    help="tensor names and layout of a safetensors file (default: torch)")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.cli.options import positive_int
+from cnnstep.cli.options import add_model_argument, positive_int
 from cnnstep.errors import UserError
 
 # Place in `cnnstep --help`.
@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
                     "An image that cannot be read gets a line saying why; the exit code is 1 "
                     "if any failed.",
     )
-    p.add_argument("model", metavar="MODEL", help="a model.npz written by cnnstep train")
+    add_model_argument(p)
     p.add_argument("images", metavar="IMAGE", nargs="+",
                    help="PNG/JPEG/BMP/GIF files, folders (their images, recursively) or glob "
                         "patterns such as 'photos/*.jpg'")
