@@ -126,15 +126,18 @@ def _bwrap_args(python_dirs: list[str], sized: bool = True) -> list[str]:
             args += ["--symlink", os.readlink(target), target]
         elif os.path.isdir(target):
             args += ["--ro-bind", target, target]
+    # /tmp first: Python or NumPy may live below it (a virtual environment in /tmp), and a
+    # later mount goes on top of an earlier one.
+    if sized:  # bwrap >= 0.7: a size cap on /tmp (the file-size limit applies either way)
+        args += ["--size", str(_TMP_SIZE)]
+    args += ["--tmpfs", "/tmp"]
     for d in python_dirs:
         args += ["--ro-bind", d, d]
     package = _cnnstep_dir()
     if any(package.startswith(d.rstrip("/") + "/") for d in python_dirs + ["/usr"]):
         args += ["--tmpfs", package]  # cnnstep itself stays out of reach
-    if sized:  # bwrap >= 0.7: a size cap on /tmp (the file-size limit applies either way)
-        args += ["--size", str(_TMP_SIZE)]
     # The environment is empty: bwrap itself starts with none.
-    args += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev",
+    args += ["--proc", "/proc", "--dev", "/dev",
              "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
              "--die-with-parent", "--new-session", "--chdir", "/tmp",
              "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "OPENBLAS_NUM_THREADS", "1",
