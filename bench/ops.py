@@ -1,24 +1,20 @@
-"""Benchmark cnnstep's convolution and pooling against PyTorch's CPU path, side by side.
+"""Benchmark cnnstep's convolution and pooling against PyTorch's CPU path, call by call.
 
-For every shape of the suite this times one forward plus one backward pass of cnnstep (NHWC,
-float32) and of PyTorch (``conv2d`` / ``max_pool2d`` / ``avg_pool2d`` on the same data, NCHW
-contiguous, padded the same way), best of ``--repeat`` runs after a warm-up, both on the same
-number of threads. The sgemm peak of the machine is measured in the same run (a large float32
-matrix product through NumPy's BLAS), so the GFLOP/s column can be read against the ceiling.
+For every shape this times one forward plus one backward pass of cnnstep (NHWC, float32) and of
+PyTorch (``conv2d`` / ``max_pool2d`` / ``avg_pool2d`` on the same data, NCHW contiguous, padded
+the same way), the two called in turn (A B, B A, A B, ...; see ``bench/paired.py``), at 1 and at
+2 threads (NumPy's BLAS through threadpoolctl, ``torch.set_num_threads``). Each row gives the
+median of the paired ratios cnnstep / PyTorch and their 10th-90th percentile spread; the load
+average is printed before and after. A ratio below 1 means cnnstep is faster.
 
-Then: the workspace that conv forward+backward on 256x64x64x16 -> 32 takes beyond its inputs and
-outputs (``tracemalloc``), and the speed-up of the fast path over the loops of
-:mod:`cnnstep.reference` on the published cases.
+Then (not with ``--quick``): the workspace that conv forward+backward on 256x64x64x16 -> 32 takes
+beyond its inputs and outputs (``tracemalloc``), and the speed-up of the fast path over the loops
+of :mod:`cnnstep.reference` on the published cases.
 
-Idle worker threads: by default both libraries are told to let their idle threads sleep rather
-than spin (``OPENBLAS_THREAD_TIMEOUT=4`` for NumPy's OpenBLAS, ``OMP_WAIT_POLICY=PASSIVE`` for
-PyTorch's OpenMP pool). On a machine shared with other work, spinning threads fight the other
-processes for the cores and every parallel call can wait a whole scheduler slice: timings then
-swing by 10x from run to run, for both libraries. ``--spin`` keeps the libraries' defaults
-(best on an otherwise idle machine). Settings already in the environment are left alone.
-
-Run: ``PYTHONPATH=src python bench/ops.py [--threads N] [--repeat R] [--quick] [--spin]``.
-PyTorch and threadpoolctl are needed here only (they are test/bench dependencies, not runtime).
+Run: ``PYTHONPATH=src python bench/ops.py [--threads 1 2] [--pairs 21] [--quick] [--spin]``.
+``--quick`` runs tiny shapes with a few pairs (the CI smoke test: it checks that the benchmark
+runs, not how fast). ``--spin`` keeps the libraries' default idle-thread spinning (see
+``bench/paired.py``). PyTorch and threadpoolctl are needed here only (test/bench dependencies).
 """
 
 from __future__ import annotations
@@ -26,10 +22,11 @@ from __future__ import annotations
 import os
 import sys
 
-# Must precede the first import of NumPy and PyTorch: the thread pools read it when they start.
-if __name__ == "__main__" and "--spin" not in sys.argv[1:]:
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paired  # noqa: E402  (bench/paired.py, beside this file)
+
+if __name__ == "__main__":
+    paired.quiet_idle_threads()  # before NumPy and PyTorch start their thread pools
 
 import argparse  # noqa: E402
 import math  # noqa: E402
@@ -90,80 +87,53 @@ class Case:
         return 2.0 * out * self.f * self.f * self.C
 
 
+# The shapes that count (geometric mean, worst). Convolutions with at most 4 input channels are
+# the first layers of image models: the default model on MNIST, the course's SIGNS model on
+# 64x64x3, one larger RGB image.
 SUITE = (
     Case("conv", 64, 28, 28, 1, 5, 1, 2, F=32),
+    Case("conv", 64, 28, 28, 1, 3, 1, "same", F=16),
+    Case("conv", 64, 64, 64, 3, 4, 1, "same", F=8),
+    Case("conv", 1, 128, 128, 3, 3, 1, 1, F=16),
+    Case("conv", 32, 32, 32, 3, 5, 1, 2, F=32),
+    Case("conv", 64, 14, 14, 16, 3, 1, "same", F=32),
+    Case("conv", 64, 8, 8, 8, 2, 1, "same", F=16),
     Case("conv", 64, 32, 32, 16, 3, 1, 1, F=32),
     Case("conv", 32, 16, 16, 64, 3, 1, 1, F=64),
-    Case("conv", 64, 64, 64, 3, 4, 1, "same", F=8),
     Case("conv", 16, 56, 56, 64, 3, 1, 1, F=64),
     Case("conv", 64, 32, 32, 32, 3, 2, 1, F=64),
-    Case("max", 64, 32, 32, 32, 2, 2),
-    Case("average", 64, 28, 28, 16, 3, 1),
-    Case("max", 64, 64, 64, 8, 8, 8),
-)
-
-# Shapes outside the suite that must not fall off a cliff (reported, not in the geometric mean).
-EXTRA = (
     Case("conv", 64, 32, 32, 64, 1, 1, 0, F=64),
     Case("conv", 1, 56, 56, 64, 3, 1, 1, F=64),
     Case("conv", 8, 4, 4, 256, 3, 1, 1, F=256),
     Case("conv", 32, 15, 15, 32, 3, 2, 0, F=32),
+    Case("max", 64, 28, 28, 16, 2, 2),
+    Case("max", 64, 32, 32, 32, 2, 2),
+    Case("max", 64, 64, 64, 8, 8, 8),
     Case("max", 64, 28, 28, 16, 3, 2, 1),
+    Case("average", 64, 28, 28, 16, 3, 1),
     Case("average", 32, 32, 32, 32, 2, 2),
+)
+
+# --quick: the same kinds of shape, tiny (the smoke test checks that the benchmark runs).
+QUICK = (
+    Case("conv", 2, 8, 8, 1, 3, 1, "same", F=4),
+    Case("conv", 2, 8, 8, 3, 4, 1, "same", F=4),
+    Case("conv", 2, 8, 8, 8, 3, 2, 1, F=8),
+    Case("max", 2, 8, 8, 4, 2, 2),
+    Case("average", 2, 8, 8, 4, 3, 1),
 )
 
 
 def best_ms(fn: Callable[[], object], repeat: int) -> float:
-    """Best wall time of ``repeat`` calls after one warm-up call, in milliseconds."""
-    return best_ms_pair(fn, None, repeat)[0]
-
-
-def best_ms_pair(
-    fn: Callable[[], object], other: Callable[[], object] | None, repeat: int
-) -> tuple[float, float]:
-    """Best wall times of two functions, in milliseconds, their runs interleaved.
-
-    Interleaving exposes both to the same background load, so the ratio stays fair on a busy
-    machine.
-    """
-    fns = [fn] if other is None else [fn, other]
-    best = [math.inf] * len(fns)
-    for f in fns:
-        f()  # warm-up: first-call allocations, thread pools, caches
+    """Best wall time of ``repeat`` calls after one warm-up call, in milliseconds (used only for
+    the speed-up over the loops, where both sides are cnnstep's)."""
+    fn()
+    best = math.inf
     for _ in range(repeat):
-        for k, f in enumerate(fns):
-            t0 = time.perf_counter()
-            f()
-            best[k] = min(best[k], time.perf_counter() - t0)
-    return best[0] * 1e3, (best[1] * 1e3 if other is not None else math.nan)
-
-
-def sgemm_peak(repeat: int, n: int = 2048) -> float:
-    """GFLOP/s of a large float32 matrix product through NumPy's BLAS (best of ``repeat``)."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    c = np.empty((n, n), dtype=np.float32)
-    ms = best_ms(lambda: np.matmul(a, b, out=c), repeat)
-    return 2.0 * n**3 / (ms * 1e-3) / 1e9
-
-
-def load_average() -> str:
-    """The 1-minute load average and the core count: other work on the machine skews timings."""
-    try:
-        return f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
-    except OSError:
-        return "unknown"
-
-
-def blas_name() -> str:
-    """NumPy's BLAS and the kernel it picked for this CPU, as threadpoolctl reports them."""
-    from threadpoolctl import threadpool_info
-
-    for pool in threadpool_info():
-        if pool.get("user_api") == "blas":
-            return f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('architecture')})"
-    return "unknown BLAS"
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e3
 
 
 def make_data(case: Case, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -239,29 +209,6 @@ def torch_step(case: Case, d: dict[str, np.ndarray]) -> Callable[[], object]:
     return step
 
 
-def run_table(cases, repeat: int, rng) -> list[tuple[Case, float, float]]:
-    """(case, cnnstep ms, PyTorch ms) for each case."""
-    rows = []
-    for case in cases:
-        d = make_data(case, rng)
-        ours, theirs = best_ms_pair(cnnstep_step(case, d), torch_step(case, d), repeat)
-        rows.append((case, ours, theirs))
-    return rows
-
-
-def print_table(rows: list[tuple[Case, float, float]], peak: float) -> list[float]:
-    """Print the rows; return their ratios cnnstep / PyTorch."""
-    print(f"{'shape (NHWC, fwd+bwd, float32)':<38} {'cnnstep ms':>10} {'torch ms':>10} "
-          f"{'ratio':>7} {'GFLOP/s':>9} {'% peak':>9}")
-    ratios = []
-    for case, ours, theirs in rows:
-        gflops = case.flops() / (ours * 1e-3) / 1e9
-        ratios.append(ours / theirs)
-        print(f"{case.label:<38} {ours:10.2f} {theirs:10.2f} {ours / theirs:7.2f} "
-              f"{gflops:9.1f} {100 * gflops / peak:8.1f}%")
-    return ratios
-
-
 def workspace_mib(m: int = 256) -> tuple[float, float]:
     """Peak bytes traced during conv forward+backward beyond inputs and outputs, in MiB.
 
@@ -304,60 +251,50 @@ def reference_speedups(repeat: int) -> None:
     print(f"geometric-mean speed-up of the fast path over the loops: {geo:.1f}x")
 
 
+def run_table(cases, pairs: int, rng) -> list[tuple[Case, paired.Paired]]:
+    """Print one line per case as it is measured; return the paired times."""
+    print(paired.table_head("shape (NHWC, fwd+bwd, float32)") + f" {'GFLOP/s':>8}")
+    rows = []
+    for case in cases:
+        d = make_data(case, rng)
+        p = paired.paired_times(cnnstep_step(case, d), torch_step(case, d), pairs)
+        gflops = case.flops() / (p.ms()[0] * 1e-3) / 1e9
+        print(paired.row(case.label, p) + f" {gflops:8.1f}", flush=True)
+        rows.append((case, p))
+    return rows
+
+
+def summarize(rows: list[tuple[Case, paired.Paired]]) -> None:
+    ratios = [p.ratio for _, p in rows]
+    few = [p.ratio for c, p in rows if c.kind == "conv" and c.C <= 4]
+    worst = max(rows, key=lambda r: r[1].ratio)
+    print(f"geometric mean of the median ratios: {paired.geomean(ratios):.2f}; worst "
+          f"{worst[1].ratio:.2f} ({worst[0].label})"
+          + (f"; convolutions with <= 4 input channels: worst {max(few):.2f}" if few else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="threads for both libraries (default: all cores)")
-    parser.add_argument("--repeat", type=int, default=10,
-                        help="timed runs per shape, at least 5 (best kept; default 10)")
-    parser.add_argument("--quick", action="store_true",
-                        help="suite only: skip the extra shapes, memory and reference sections")
-    parser.add_argument("--spin", action="store_true",
-                        help="keep the libraries' default idle-thread spinning (see the docstring)")
+    parser.add_argument("--pairs", type=int, default=21,
+                        help="timed pairs per shape, at least 3 (default 21)")
+    paired.add_common_options(
+        parser, "tiny shapes, 3 pairs, no memory and reference sections (CI smoke)")
     args = parser.parse_args(argv)
-    if args.repeat < 5:
-        parser.error("--repeat must be at least 5")
+    pairs = paired.repeats(parser, args, "pairs", quick=3, least=3)
 
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(args.threads)
-    waits = ", ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")
-                      if k in os.environ) or "library defaults"
-    with threadpool_limits(limits=args.threads):
-        print(f"threads: {args.threads} (NumPy BLAS and PyTorch)  numpy {np.__version__} "
-              f"[{blas_name()}]  torch {torch.__version__}")
-        print(f"idle threads: {waits}; load average at start: {load_average()}")
-        load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        peak = sgemm_peak(3 * args.repeat)
-        rng = np.random.default_rng(0)
-        suite = run_table(SUITE, args.repeat, rng)
-        extra = [] if args.quick else run_table(EXTRA, args.repeat, rng)
-        # The peak again after the timings, keeping the better: a busy moment must not
-        # inflate every percentage.
-        peak = max(peak, sgemm_peak(3 * args.repeat))
-        print(f"sgemm peak (NumPy, 2048^3 float32, best before/after the table): "
-              f"{peak:.1f} GFLOP/s; load average after the timings: {load_average()}\n")
-        busy = max(os.getloadavg()[0], load_at_start) if hasattr(os, "getloadavg") else 0.0
-        # The load average counts this benchmark's own threads too.
-        if busy > args.threads + 0.5 * (os.cpu_count() or 1):
-            print(f"warning: the machine was busy with other work (load average up to "
-                  f"{busy:.1f}): multi-threaded BLAS calls stall when a core is taken away, "
-                  f"so timings, cnnstep's most of all (it makes many BLAS calls), are "
-                  f"unreliable; compare with --threads 1 or rerun on an idle machine\n")
-        ratios = print_table(suite, peak)
-        geo = math.exp(sum(map(math.log, ratios)) / len(ratios))
-        print(f"\ngeometric-mean ratio cnnstep/PyTorch over the suite: {geo:.2f} "
-              f"(worst {max(ratios):.2f})")
-        if args.quick:
-            return 0
-        print("\nextra shapes (not in the geometric mean):")
-        print_table(extra, peak)
-        ws, budget = workspace_mib()
-        print(f"\nworkspace of conv fwd+bwd 256x64x64x16->32 f3 p1 float32 (tracemalloc, "
-              f"beyond inputs and outputs): {ws:.1f} MiB (budget setting {budget:.0f} MiB, "
-              f"limit 256 MiB)")
-        reference_speedups(args.repeat)
+    paired.header("cnnstep ops / PyTorch ops, forward + backward, median of paired ratios")
+    for n in args.threads:
+        with paired.threads(n):
+            print(f"\n{n} thread{'s' if n > 1 else ''} (NumPy BLAS and PyTorch):")
+            rows = run_table(QUICK if args.quick else SUITE, pairs, np.random.default_rng(0))
+            summarize(rows)
+            print(f"load average: {paired.load_average()}")
+    if args.quick:
+        return 0
+    ws, budget = workspace_mib()
+    print(f"\nworkspace of conv fwd+bwd 256x64x64x16->32 f3 p1 float32 (tracemalloc, beyond "
+          f"inputs and outputs): {ws:.1f} MiB (budget setting {budget:.0f} MiB)")
+    reference_speedups(5)
     return 0
 
 

@@ -1,165 +1,312 @@
-"""Seconds per epoch of cnnstep's default model against a PyTorch twin, side by side.
+"""Seconds per epoch of cnnstep's models against PyTorch twins, call by call.
 
-Both train the ``default`` architecture (Conv 16 3x3 same, ReLU, MaxPool 2, Conv 32 3x3 same,
-ReLU, MaxPool 2, Flatten, Dense 10) on mnist5k's 4,000 training images with Adam (lr 1e-3),
-batch 64, float32, the same shuffling and the same augmentation, and score the 1,000 test images
-after each epoch; an epoch's time covers both. Epochs alternate between the two frameworks so that
-load from other processes hits both alike. At N threads, PyTorch gets ``set_num_threads(N)`` and
-cnnstep does what ``cnnstep train --threads N`` does: each batch is split between N threads, with
-NumPy's BLAS limited to one thread (through threadpoolctl).
+Two models, each against a PyTorch twin with the same layers, Adam (lr 1e-3), batch 64, float32,
+the same shuffling and the same augmentation; an epoch is its training steps plus scoring the test
+images:
+
+* ``default`` (Conv 16 3x3 same, ReLU, MaxPool 2, Conv 32 3x3 same, ReLU, MaxPool 2, Flatten,
+  Dense 10) on mnist5k: 4,000 training and 1,000 test images of 28x28x1, shift 2;
+* ``signs``, the course's model (Conv 8 4x4 same, ReLU, MaxPool 8, Conv 16 2x2 same, ReLU,
+  MaxPool 4, Flatten, Dense 6) on 64x64x3 images: 1,080 training and 120 test images, as many as
+  the course's SIGNS set, made up here (no download), no shift.
+
+Paired timing (``bench/paired.py``): every training step and every scored test chunk of cnnstep
+is next to the same call of PyTorch, in alternating order, so load from other processes hits both
+alike. An epoch's ratio is its cnnstep time over its PyTorch time, summed over calls paired that
+way; the table gives the median epoch ratio, and the 10th-90th percentiles of the per-call
+ratios. At N threads PyTorch gets ``set_num_threads(N)`` and cnnstep does what
+``cnnstep train --threads N`` does: each batch split between N threads, NumPy's BLAS on one
+thread each.
+
+``Sequential.fit`` (the Python API) runs whole epochs, so it is paired epoch by epoch with
+PyTorch's epochs. ``--cli`` also runs ``cnnstep train`` with its defaults end to end and reports
+its wall time, test accuracy and peak memory.
 
 Usage::
 
-    PYTHONPATH=src python bench/train.py [--epochs 3] [--threads 1 2] [--profile]
+    PYTHONPATH=src python bench/train.py [--epochs 3] [--threads 1 2] [--cli] [--quick]
 
-Target (issue 4): cnnstep's median seconds per epoch <= 3x PyTorch's at the same thread count.
+``--quick`` runs a few small batches of each (the CI smoke test: it checks that the benchmark
+runs, not how fast).
 """
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
-import statistics
-import time
+import sys
 
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paired  # noqa: E402  (bench/paired.py, beside this file)
 
-from cnnstep.data.builtin import load_data
-from cnnstep.nn.architectures import build_architecture
-from cnnstep.nn.optimizers import Adam
-from cnnstep.train.loop import make_runner, random_shift
+if __name__ == "__main__":
+    paired.quiet_idle_threads()  # before NumPy and PyTorch start their thread pools
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from cnnstep.data.builtin import load_data  # noqa: E402
+from cnnstep.nn.architectures import build_architecture  # noqa: E402
+from cnnstep.nn.optimizers import Adam  # noqa: E402
+from cnnstep.train.loop import random_shift  # noqa: E402
+from cnnstep.train.parallel import make_runner  # noqa: E402
 
 BATCH = 64
+EVAL_BATCH = 256
 LR = 1e-3
-SHIFT = 2  # the default augmentation of `cnnstep train` on 28x28 images
 
 
-def cnnstep_epoch(runner, opt, data, perm, rng) -> float:
-    t0 = time.perf_counter()
-    for i in range(0, len(perm), BATCH):
-        idx = perm[i:i + BATCH]
-        runner.train_step(random_shift(data.x_train[idx], SHIFT, rng), data.y_train[idx], opt)
-    runner.evaluate(data.x_test, data.y_test)
-    return time.perf_counter() - t0
+@dataclass
+class Bench:
+    """A model's data and settings: what both frameworks train on."""
+
+    arch: str
+    x_train: np.ndarray  # NHWC float32
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    shift: int
 
 
-def torch_twin(n_classes: int):
+def default_bench(quick: bool) -> Bench:
+    data = load_data("mnist5k")
+    n, t = (256, 64) if quick else (len(data.y_train), len(data.y_test))
+    return Bench("default", data.x_train[:n], data.y_train[:n], data.x_test[:t],
+                 data.y_test[:t], data.n_classes, 2)
+
+
+def signs_bench(quick: bool) -> Bench:
+    """64x64x3 images of 6 classes (as many as the course's SIGNS set): each class a colour
+    blob in its own place, on noise; learnable, so both frameworks do real work."""
+    rng = np.random.default_rng(0)
+    n, t = (128, 64) if quick else (1080, 120)
+    y = rng.integers(0, 6, size=n + t)
+    x = rng.random((n + t, 64, 64, 3), dtype=np.float32) * np.float32(0.5)
+    for i, c in enumerate(y):
+        r, q = divmod(int(c), 3)
+        x[i, 8 + 28 * r: 28 + 28 * r, 4 + 20 * q: 20 + 20 * q, c % 3] += np.float32(0.5)
+    return Bench("signs", x[:n], y[:n], x[n:], y[n:], 6, 0)
+
+
+def torch_twin(arch: str, n_classes: int):
     import torch
     from torch import nn
 
     torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding="same"), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding="same"), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 7 * 7, n_classes),
-    )
+    # PyTorch warns that "same" with an even kernel pads a copy of the input: it is timed as is.
+    warnings.filterwarnings("ignore", message="Using padding='same'")
+    if arch == "default":
+        layers = [
+            nn.Conv2d(1, 16, 3, padding="same"), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding="same"), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(32 * 7 * 7, n_classes),
+        ]
+    else:  # signs: 64 -> 64 -> 8 -> 8 -> 2 ("same" pooling needs no padding at these sizes)
+        layers = [
+            nn.Conv2d(3, 8, 4, padding="same"), nn.ReLU(), nn.MaxPool2d(8),
+            nn.Conv2d(8, 16, 2, padding="same"), nn.ReLU(), nn.MaxPool2d(4),
+            nn.Flatten(), nn.Linear(16 * 2 * 2, n_classes),
+        ]
+    net = nn.Sequential(*layers)
     return net, torch.optim.Adam(net.parameters(), lr=LR)
 
 
-def torch_epoch(net, opt, data, perm, rng) -> float:
+def nchw(x: np.ndarray):
     import torch
-    from torch.nn import functional
 
-    y_train = torch.from_numpy(data.y_train)
-    x_test = torch.from_numpy(np.ascontiguousarray(data.x_test.transpose(0, 3, 1, 2)))
-    t0 = time.perf_counter()
-    net.train()
-    for i in range(0, len(perm), BATCH):
-        idx = perm[i:i + BATCH]
-        xb = random_shift(data.x_train[idx], SHIFT, rng).transpose(0, 3, 1, 2)
-        xb = torch.from_numpy(np.ascontiguousarray(xb))
-        opt.zero_grad()
-        loss = functional.cross_entropy(net(xb), y_train[idx])
-        loss.backward()
-        opt.step()
-    net.eval()
-    with torch.no_grad():
-        for i in range(0, x_test.shape[0], 256):
-            net(x_test[i:i + 256])
-    return time.perf_counter() - t0
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
 
-def profile_step(model, data, rng, repeats: int = 20) -> list[tuple[str, float, float]]:
-    """Milliseconds of each layer's forward and backward on one training batch."""
-    from cnnstep.nn.losses import softmax_cross_entropy
+class Sides:
+    """One model of each framework and the calls of an epoch, step by step."""
 
-    xb = random_shift(data.x_train[:BATCH], SHIFT, rng)
-    layers = model.run_order()  # as training runs them (ReLU after max pooling)
-    rows = []
-    fwd = {i: [] for i in range(len(layers))}
-    bwd = {i: [] for i in range(len(layers))}
-    shapes = {}
-    for _ in range(repeats):
-        x = xb
-        for i, layer in enumerate(layers):
-            shapes[i] = x.shape
-            t = time.perf_counter()
-            x = layer.forward(x, training=True)
-            fwd[i].append(time.perf_counter() - t)
-        _, d, _ = softmax_cross_entropy(x, data.y_train[:BATCH])
-        for i in reversed(range(len(layers))):
-            t = time.perf_counter()
-            d = layers[i].backward(d)
-            bwd[i].append(time.perf_counter() - t)
-    for i, layer in enumerate(layers):
-        rows.append((f"{layer.describe()} {shapes[i]}",
-                     1e3 * statistics.median(fwd[i]), 1e3 * statistics.median(bwd[i])))
-    return rows
+    def __init__(self, b: Bench, threads: int) -> None:
+        import torch
+
+        self.b = b
+        shape = b.x_train.shape[1:]
+        self.model = build_architecture(b.arch, shape, b.n_classes, seed=0)
+        self.runner = make_runner(self.model, threads)
+        self.opt = Adam(LR)
+        self.net, self.topt = torch_twin(b.arch, b.n_classes)
+        self.y_train = torch.from_numpy(b.y_train.astype(np.int64))
+        self.x_test = nchw(b.x_test)
+
+    def calls(self, perm: np.ndarray, epoch: int):
+        """Pairs of zero-argument calls (cnnstep, PyTorch): the epoch's steps, then scoring."""
+        import torch
+        from torch.nn import functional
+
+        b = self.b
+        rng_a, rng_b = np.random.default_rng(epoch), np.random.default_rng(epoch)
+        for i in range(0, len(perm), BATCH):
+            idx = perm[i:i + BATCH]
+
+            def ours(idx=idx):
+                xb = random_shift(b.x_train[idx], b.shift, rng_a)
+                self.runner.train_step(xb, b.y_train[idx], self.opt)
+
+            def theirs(idx=idx):
+                self.net.train()
+                xb = nchw(random_shift(b.x_train[idx], b.shift, rng_b))
+                self.topt.zero_grad()
+                functional.cross_entropy(self.net(xb), self.y_train[idx]).backward()
+                self.topt.step()
+
+            yield ours, theirs
+        for i in range(0, len(b.y_test), EVAL_BATCH):
+            def ours_eval(i=i):
+                self.runner.evaluate(b.x_test[i:i + EVAL_BATCH], b.y_test[i:i + EVAL_BATCH])
+
+            def theirs_eval(i=i):
+                self.net.eval()
+                with torch.no_grad():
+                    self.net(self.x_test[i:i + EVAL_BATCH])
+
+            yield ours_eval, theirs_eval
+
+    def torch_epoch(self, perm: np.ndarray, epoch: int) -> None:
+        for _, theirs in self.calls(perm, epoch):
+            theirs()
+
+    def close(self) -> None:
+        self.runner.close()
 
 
-def main() -> None:
+def paired_epochs(b: Bench, threads: int, epochs: int, rng) -> tuple[list[float], list[float],
+                                                                    list[float], Sides]:
+    """Per-epoch seconds of each side and the per-call ratios, calls paired one by one."""
+    sides = Sides(b, threads)
+    ours_s, theirs_s, call_ratios = [], [], []
+    for epoch in range(epochs + 1):  # epoch 0 warms up (first-call costs), not counted
+        perm = rng.permutation(len(b.y_train))
+        ta = tb = 0.0
+        for k, (ours, theirs) in enumerate(sides.calls(perm, epoch)):
+            p = paired.paired_times(ours, theirs, 1, warmup=0) if k % 2 == 0 else None
+            if p is None:  # odd calls: PyTorch first
+                q = paired.paired_times(theirs, ours, 1, warmup=0)
+                p = paired.Paired(q.theirs, q.ours)
+            ta += p.ours[0]
+            tb += p.theirs[0]
+            if epoch:
+                call_ratios.append(p.ratios[0])
+        if epoch:
+            ours_s.append(ta)
+            theirs_s.append(tb)
+    return ours_s, theirs_s, call_ratios, sides
+
+
+def fit_epochs(b: Bench, threads: int, epochs: int, rng) -> paired.Paired:
+    """``Sequential.fit`` one epoch at a time against PyTorch epochs, alternating order."""
+    sides = Sides(b, threads)
+    model = sides.model
+
+    def ours() -> None:
+        model.fit(b.x_train, b.y_train, epochs=1, batch_size=BATCH, optimizer=sides.opt,
+                  validation_data=(b.x_test, b.y_test), augment_shift=b.shift, threads=threads)
+
+    def theirs() -> None:
+        sides.torch_epoch(rng.permutation(len(b.y_train)), 0)
+
+    try:
+        return paired.paired_times(ours, theirs, epochs)
+    finally:
+        sides.close()
+
+
+def model_rows(b: Bench, threads: int, epochs: int) -> list[str]:
+    rng = np.random.default_rng(0)
+    ours, theirs, calls, sides = paired_epochs(b, threads, epochs, rng)
+    acc = sides.model.evaluate(b.x_test, b.y_test)["accuracy"]
+    sides.close()
+    ratios = [a / t for a, t in zip(ours, theirs)]
+    lo, hi = paired.percentile(calls, 10), paired.percentile(calls, 90)
+    lines = [f"{b.arch + ' (CLI path)':<24} {statistics.median(ours):10.3f} "
+             f"{statistics.median(theirs):10.3f} {statistics.median(ratios):7.2f} "
+             f"{lo:6.2f}-{hi:<6.2f}  epochs {', '.join(f'{r:.2f}' for r in ratios)}; "
+             f"test acc {acc:.1%}"]
+    with paired.threads(threads):  # fit as a user calls it: BLAS on as many threads
+        p = fit_epochs(b, threads, epochs, rng)
+    lo, hi = p.spread()
+    lines.append(f"{b.arch + ' (Sequential.fit)':<24} {p.ms()[0] / 1e3:10.3f} "
+                 f"{p.ms()[1] / 1e3:10.3f} {p.ratio:7.2f} {lo:6.2f}-{hi:<6.2f}  "
+                 f"epochs {', '.join(f'{r:.2f}' for r in p.ratios)}")
+    return lines
+
+
+# Runs the CLI in a child that reports its own peak resident memory (VmHWM, of this process
+# image only: the rusage of a child forked from this benchmark would count PyTorch's pages too).
+_CLI_CHILD = """
+import atexit, runpy, sys
+def peak():
+    with open("/proc/self/status") as fh:
+        kib = next((line.split()[1] for line in fh if line.startswith("VmHWM")), "0")
+    print(f"peak-kib {kib}", file=sys.stderr)
+atexit.register(peak)
+sys.argv = ["cnnstep", *sys.argv[1:]]
+runpy.run_module("cnnstep", run_name="__main__", alter_sys=True)
+"""
+
+
+def cli_end_to_end() -> str:
+    """``cnnstep train`` with its defaults, in a child: wall time, test accuracy, peak memory."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", _CLI_CHILD, "train", "--out", out,
+                               "--no-plots"], check=True, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with open(os.path.join(out, "metrics.json"), encoding="utf-8") as fh:
+            metrics = json.load(fh)
+    kib = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("peak-kib")]
+    peak = f"{int(kib[-1]) / 1024:.0f} MiB" if kib and kib[-1] != "0" else "unknown"
+    return (f"cnnstep train (defaults, {metrics['settings']['threads']} threads, "
+            f"{len(metrics['epochs'])} epochs): {wall:.1f} s wall "
+            f"({after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime:.1f} s of "
+            f"CPU: what a busy machine does not inflate as much), "
+            f"{metrics['seconds_per_epoch']:.2f} s/epoch, test accuracy "
+            f"{metrics['test_accuracy']:.2%}, peak memory {peak}")
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--threads", type=int, nargs="+",
-                        default=sorted({1, os.cpu_count() or 1}),
-                        help="thread counts to compare at (default: 1 and all CPUs)")
-    parser.add_argument("--profile", action="store_true", help="per-layer milliseconds too")
-    args = parser.parse_args()
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after a warm-up)")
+    parser.add_argument("--models", nargs="+", default=["default", "signs"],
+                        choices=["default", "signs"])
+    parser.add_argument("--cli", action="store_true",
+                        help="also run `cnnstep train` with its defaults end to end")
+    paired.add_common_options(parser, "a few small batches, one epoch (CI smoke)")
+    args = parser.parse_args(argv)
+    epochs = paired.repeats(parser, args, "epochs", quick=1, least=1)
 
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    data = load_data("mnist5k")
-    steps = math.ceil(len(data.y_train) / BATCH)
-    print(f"default model on mnist5k: {len(data.y_train)} train + {len(data.y_test)} test images, "
-          f"batch {BATCH} ({steps} steps/epoch), Adam lr {LR:g}, float32, shift {SHIFT}")
-    print(f"numpy {np.__version__}, torch {torch.__version__}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}")
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        # as `cnnstep train --threads N`: the batch split between N threads, BLAS on 1 each
-        with threadpool_limits(limits=1, user_api="blas"):
-            model = build_architecture("default", data.input_shape, data.n_classes, seed=0)
-            runner = make_runner(model, threads)
-            opt = Adam(LR)
-            net, topt = torch_twin(data.n_classes)
-            rng = np.random.default_rng(0)
-            ours, theirs = [], []
-            # one warm-up epoch each (first-call costs, allocator), not counted
-            for epoch in range(args.epochs + 1):
-                perm = rng.permutation(len(data.y_train))
-                a = cnnstep_epoch(runner, opt, data, perm, np.random.default_rng(epoch))
-                b = torch_epoch(net, topt, data, perm, np.random.default_rng(epoch))
-                if epoch:
-                    ours.append(a)
-                    theirs.append(b)
-            acc = model.evaluate(data.x_test, data.y_test)["accuracy"]
-            runner.close()
-            mo, mt = statistics.median(ours), statistics.median(theirs)
-            ratio = mo / mt
-            print(f"threads {threads}: cnnstep {mo:.3f} s/epoch "
-                  f"({', '.join(f'{t:.2f}' for t in ours)}), "
-                  f"pytorch {mt:.3f} s/epoch ({', '.join(f'{t:.2f}' for t in theirs)}), "
-                  f"ratio {ratio:.2f}x  [target <= 3x: {'PASS' if ratio <= 3 else 'FAIL'}]  "
-                  f"(cnnstep test acc after {args.epochs + 1} epochs {acc:.2%})")
-            if args.profile and threads == args.threads[0]:
-                print(f"  per layer in one thread, batch {BATCH}, median ms "
-                      "(forward / backward):")
-                for name, f, b in profile_step(model, data, np.random.default_rng(0)):
-                    print(f"    {name:<48} {f:7.2f} / {b:7.2f}")
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    paired.header("cnnstep / PyTorch, seconds per epoch (train steps + scoring the test set)")
+    benches = {"default": default_bench, "signs": signs_bench}
+    for n in args.threads:
+        print(f"\n{n} thread{'s' if n > 1 else ''}: PyTorch set_num_threads({n}); cnnstep "
+              f"splits each batch between {n} thread{'s' if n > 1 else ''}, BLAS on 1 each")
+        print(f"{'model':<24} {'cnnstep s':>10} {'torch s':>10} {'ratio':>7} {'10-90%':>13}")
+        for name in args.models:
+            b = benches[name](args.quick)
+            with paired.threads(n, blas=1):
+                for line in model_rows(b, n, epochs):
+                    print(line, flush=True)
+        print(f"load average: {paired.load_average()}")
+    if args.cli:
+        print("\n" + cli_end_to_end())
+        print(f"load average: {paired.load_average()}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

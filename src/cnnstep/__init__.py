@@ -7,6 +7,7 @@ The eight step-by-step functions are importable from here::
 :mod:`cnnstep.reference` holds the same eight written as plain loops, for reading.
 """
 
+from cnnstep.budget import memory_budget, set_memory_budget
 from cnnstep.ops.functional import (
     conv_backward,
     conv_forward,
@@ -33,6 +34,8 @@ __all__ = [
     "get_workspace_budget",
     "set_workspace_budget",
     "workspace_budget",
+    "memory_budget",
+    "set_memory_budget",
 ]
 
 # --- training API (issue 4) ------------------------------------------------------------------

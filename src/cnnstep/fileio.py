@@ -1,5 +1,5 @@
-"""Writing files so that nothing a user made is lost: atomic replacement, permissions that follow
-the umask. Any room may import this module.
+"""Writing files so that nothing a user made is lost: atomic replacement. Any room may import
+this module.
 """
 
 from __future__ import annotations
@@ -11,6 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Call ``write(f)`` on a temporary file next to ``path``, then move it into place.
@@ -21,6 +29,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved file follows the umask
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -30,3 +39,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to an uncompressed ``.npz`` at ``path``, atomically."""
+    atomic_write(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]

@@ -174,7 +174,7 @@ def _truncated_hdf5(tmp: Path):
 
 def _hdf5_labels_outside_classes(tmp: Path):
     path = write_h5(tmp / "cats.h5", m=6, train_set_y=np.array([0, 1, 0, 1, 0, 5]))
-    return ["--data", path], ["cats.h5", "label 5 is outside the 2 classes in list_classes"]
+    return ["--data", path], ["cats.h5", "label 5 at index 5 is outside the 2 class names"]
 
 
 def _hdf5_test_file_without_test_set(tmp: Path):

@@ -35,9 +35,9 @@ def test_unknown_name_lists_builtins(tmp_path):
 
 
 def test_builtin_refuses_path_options():
-    with pytest.raises(UserError, match="--test-data"):
+    with pytest.raises(UserError, match="test_data"):
         load_data("digits", test_data="x")
-    with pytest.raises(UserError, match="--image-size"):
+    with pytest.raises(UserError, match="image_size"):
         load_data("digits", image_size=(4, 4))
 
 

@@ -1,14 +1,21 @@
 """Writers for small data sets in every format :func:`cnnstep.formats.load_path` reads.
 
-Shared by ``test_formats.py`` (the loader) and ``test_formats_cli.py`` (the command line).
+Shared by ``tests/data/readers/`` (the loaders) and ``test_formats_cli.py`` (the command line).
 """
 
 from __future__ import annotations
 
 import gzip
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from cnnstep.data.dataset import Dataset
+from cnnstep.data.formats import load_path
+from cnnstep.errors import DataError
 
 
 def idx_bytes(arr: np.ndarray, type_code: int = 0x08) -> bytes:
@@ -97,3 +104,36 @@ def write_npz(path: Path, test: bool = True, m: int = 12, **arrays) -> Path:
     data.update(arrays)
     np.savez(path, **{k: v for k, v in data.items() if v is not None})
     return path
+
+
+def check_dataset(ds: Dataset, n_C: int | None = None) -> None:
+    """What every loader promises: float32 NHWC in [0, 1], int64 labels in the classes."""
+    for x, y in ((ds.x_train, ds.y_train), (ds.x_test, ds.y_test)):
+        assert x.dtype == np.float32 and x.ndim == 4
+        assert y.dtype == np.int64 and y.shape == (x.shape[0],)
+        assert x.shape[0] > 0
+        assert x.min() >= 0.0 and x.max() <= 1.0
+        assert y.min() >= 0 and y.max() < len(ds.class_names)
+    if n_C is not None:
+        assert ds.x_train.shape[3] == n_C
+
+
+def refused(match: str, path, **kwargs) -> str:
+    """load_path(path) raises DataError whose one-line message matches ``match``."""
+    with pytest.raises(DataError, match=match) as info:
+        load_path(path, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "Traceback" not in message
+    return message
+
+
+def peak_bytes(fn: Callable[[], object]) -> int:
+    """Peak bytes traced by tracemalloc while ``fn()`` runs."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+

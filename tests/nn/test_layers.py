@@ -140,3 +140,53 @@ def test_backward_without_input_gradient_keeps_parameter_gradients(make, shape):
     assert set(layer.grads) == set(grads)
     for name, g in grads.items():
         np.testing.assert_allclose(layer.grads[name], g, rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------- fused paths vs the plain ops
+
+
+def test_conv_layer_with_kept_windows_matches_the_ops_step_after_step():
+    """Few input channels: the layer keeps its forward's window matrix and refills it the next
+    step; its gradients stay those of conv_backward on the same data."""
+    from cnnstep.ops.conv import conv_backward
+
+    rng = np.random.default_rng(0)
+    layer = Conv2D(4, 3, padding="same")
+    layer.build((6, 6, 3), rng)
+    for _ in range(3):
+        x = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
+        dout = rng.standard_normal((2, 6, 6, 4)).astype(np.float32)
+        layer.forward(x, training=True)
+        dx = layer.backward(dout)
+        want = conv_backward(dout, (x, layer.params["W"], layer.params["b"], layer.hparameters))
+        for got, ref in zip((dx, layer.grads["W"], layer.grads["b"]), want):
+            np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    assert layer.backward(dout, need_input_grad=False) is None  # twice after one forward
+    np.testing.assert_allclose(layer.grads["W"], want[1], rtol=1e-5, atol=1e-5)
+
+
+def test_conv_layer_copies_do_not_share_the_spare_window_buffer():
+    import copy
+
+    rng = np.random.default_rng(1)
+    layer = Conv2D(2, 3)
+    layer.build((5, 5, 1), rng)
+    layer.forward(np.ones((1, 5, 5, 1), np.float32), training=True)
+    layer.backward(np.ones((1, 5, 5, 2), np.float32))
+    clone = copy.copy(layer)
+    assert clone.params["W"] is layer.params["W"]
+    assert clone._spare is None and layer._spare is not None
+
+
+def test_max_pool_layer_backward_from_its_output_matches_the_op():
+    from cnnstep.ops.pool import pool_backward, pool_forward
+
+    rng = np.random.default_rng(2)
+    for n_C in (3, 16):
+        x = np.round(rng.standard_normal((2, 8, 8, n_C))).astype(np.float32)  # ties
+        layer = MaxPool2D(2)
+        layer.build(x.shape[1:], rng)
+        out = layer.forward(x, training=True)
+        dout = rng.standard_normal(out.shape).astype(np.float32)
+        _, cache = pool_forward(x, layer.hparameters, "max")
+        np.testing.assert_array_equal(layer.backward(dout), pool_backward(dout, cache, "max"))

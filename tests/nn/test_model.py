@@ -7,15 +7,13 @@ import zipfile
 
 import numpy as np
 import pytest
+from models import small_model as _small_model
+from models import toy_data as _toy_data
 
 from cnnstep import (
     SGD,
     Adam,
-    AvgPool2D,
-    Conv2D,
-    Dense,
     Dropout,
-    Flatten,
     MaxPool2D,
     ReLU,
     Sequential,
@@ -26,25 +24,6 @@ from cnnstep import (
 from cnnstep.errors import DataError
 from cnnstep.nn.losses import softmax_cross_entropy
 from cnnstep.train.checkpoint import load_checkpoint, save_checkpoint
-
-
-def _toy_data(m=96, seed=0):
-    """Two classes that differ in which half of an 8x8 image is bright."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, m)
-    x = rng.random((m, 8, 8, 1)).astype(np.float32) * 0.3
-    x[y == 0, :4] += 0.7
-    x[y == 1, 4:] += 0.7
-    return x, y
-
-
-def _small_model(seed=0, dropout=True):
-    layers = [Conv2D(4, 3, padding="same"), ReLU(), MaxPool2D(2),
-              Conv2D(6, 2, stride=2, padding="valid"), ReLU(), AvgPool2D(2, padding="same"),
-              Flatten()]
-    if dropout:
-        layers.append(Dropout(0.2))
-    return Sequential([*layers, Dense(3)], (8, 8, 1), seed=seed, class_names=["a", "b", "c"])
 
 
 def test_whole_model_gradients_match_finite_differences():

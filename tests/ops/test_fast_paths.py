@@ -16,7 +16,7 @@ import pytest
 
 import cnnstep
 from cnnstep import reference
-from cnnstep.ops import conv, conv_grads, im2col
+from cnnstep.ops import conv, conv_grads, im2col, pool
 from cnnstep.ops.workspace import row_blocks, workspace_budget
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=1e-4, atol=1e-4)}
@@ -374,6 +374,27 @@ def test_tiled_pooling_of_non_contiguous_and_integer_input():
         assert Z.dtype == dA.dtype == np.float64
 
 
+@pytest.mark.parametrize("n_C", [3, pool.WIDE_CHANNELS - 1, pool.WIDE_CHANNELS, 20])
+@pytest.mark.parametrize("hp", [{"f": 2, "stride": 2}, {"f": (2, 3), "stride": (2, 3)}], ids=str)
+def test_tiled_pooling_on_both_sides_of_the_channel_route(n_C, hp):
+    """Tiled backward passes take one of two broadcasts by channel count: both match the loops,
+    with distinct values, ties, NaN and non-contiguous input."""
+    rng = np.random.default_rng(8)
+    A = rng.standard_normal((2, 8, 9, n_C))
+    for mode in ("max", "average"):
+        _check_pool(A, hp, mode, rng)
+        _check_pool(A.transpose(0, 2, 1, 3)[:, :8, :8], hp, mode, rng)
+    ties = rng.integers(0, 2, size=A.shape).astype(np.float32)
+    Z, cache = cnnstep.pool_forward(ties, hp, "max")
+    assert cnnstep.pool_backward(np.ones_like(Z), cache, "max").sum() == Z.size
+    _check_pool(ties, hp, "max", rng)
+    A[0, 1, 1, 0] = np.nan
+    Z, cache = cnnstep.pool_forward(A, hp, "max")
+    dZ = rng.standard_normal(Z.shape)
+    np.testing.assert_allclose(cnnstep.pool_backward(dZ, cache, "max"),
+                               reference.pool_backward(dZ, reference.pool_forward(A, hp)[1]))
+
+
 @pytest.mark.parametrize(
     "hp",
     [
@@ -464,3 +485,17 @@ def test_cost_model_routes(shape, hp, correlation):
     b = np.zeros((1, 1, 1, F), np.float32)
     geom = conv_geometry(A, Wt, b, hp, "conv_forward")
     assert conv_grads.prefers_correlation(geom, m, C, F) is correlation
+
+
+@pytest.mark.parametrize("hp", [{"f": 2, "stride": 2}, {"f": 3, "stride": 2, "pad": 1}], ids=str)
+def test_pool_backward_with_output_matches_pool_backward(hp):
+    rng = np.random.default_rng(9)
+    A = np.round(rng.standard_normal((2, 8, 8, 16)) * 2).astype(np.float32)  # ties
+    for mode in ("max", "average"):
+        Z, cache = cnnstep.pool_forward(A, hp, mode)
+        dZ = rng.standard_normal(Z.shape).astype(np.float32)
+        want = cnnstep.pool_backward(dZ, cache, mode)
+        np.testing.assert_array_equal(pool.pool_backward_with_output(dZ, cache, Z, mode), want)
+        # an output that cannot be this pass's (another dtype) is not trusted: maxima found again
+        np.testing.assert_array_equal(
+            pool.pool_backward_with_output(dZ, cache, Z.astype(np.float64), mode), want)

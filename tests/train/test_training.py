@@ -6,20 +6,21 @@ import math
 
 import numpy as np
 import pytest
-from test_model import _small_model, _toy_data
+from models import small_model as _small_model
+from models import toy_data as _toy_data
 
 from cnnstep import Adam
-from cnnstep.nn.optimizers import cosine_lr
+from cnnstep.nn.schedules import cosine_lr
+from cnnstep.train.callbacks import Callback, Checkpoint, NonFiniteLossError
 from cnnstep.train.checkpoint import load_checkpoint, save_checkpoint
 from cnnstep.train.loop import (
-    NonFiniteLossError,
     TrainConfig,
     TrainingInterruptedError,
     TrainState,
-    make_runner,
     random_shift,
     train,
 )
+from cnnstep.train.parallel import make_runner
 
 
 def _run(tmp_path, interrupt_at=None, resume=False, threads=1):
@@ -37,12 +38,13 @@ def _run(tmp_path, interrupt_at=None, resume=False, threads=1):
         save_checkpoint(ckpt, model, opt, st.to_json(),
                         {"perm": st.perm} if st.batch else {})
 
-    def hook(st):
-        if interrupt_at is not None and st.step == interrupt_at:
-            raise KeyboardInterrupt  # what Ctrl-C does between batches
+    class Interrupt(Callback):
+        def on_batch_end(self, run, loss):
+            if interrupt_at is not None and run.state.step == interrupt_at:
+                run.stop_requested = True  # what Ctrl-C does: stop after this batch
 
-    state = train(model, opt, x, y, x, y, cfg, state=state, progress=False, log=None,
-                  checkpoint=save, on_batch_end=hook, handle_sigint=False)
+    state = train(model, opt, x, y, x, y, cfg, state=state,
+                  callbacks=[Checkpoint(save), Interrupt()])
     return model, state
 
 
@@ -96,7 +98,7 @@ def test_non_finite_loss_stops_and_names_the_epoch():
     saved = []
     with pytest.raises(NonFiniteLossError, match=r"epoch 1 .*Lower the learning rate") as info:
         train(model, Adam(0.01), x, y, None, None, TrainConfig(epochs=2, batch_size=16),
-              progress=False, log=None, checkpoint=saved.append)
+              callbacks=[Checkpoint(saved.append)])
     assert info.value.epoch == 1 and not math.isfinite(info.value.loss)
     assert saved == []  # no checkpoint of a broken state
     assert all(np.isfinite(p).all() for p in model.parameters())

@@ -7,21 +7,27 @@ here, and a child process (:mod:`cnnstep.checker.child`) runs it under time and 
 
 from __future__ import annotations
 
-import re
+import math
 from pathlib import Path
 
 from cnnstep.checker.cases import ALIASES, FUNCTIONS
 from cnnstep.checker.loader import read_program
 from cnnstep.checker.report import format_table, to_json
 from cnnstep.checker.runner import DEFAULT_MEMORY_LIMIT, Outcome, run_checks
+from cnnstep.checker.sandbox import ISOLATIONS, SandboxUnavailableError, resolve_isolation
 
-__all__ = ["FUNCTIONS", "Outcome", "check_file", "format_table", "to_json"]
+__all__ = ["FALLBACK_WARNING", "FUNCTIONS", "ISOLATIONS", "Outcome",
+           "SandboxUnavailableError", "check_file", "format_table", "to_json"]
+
+MAX_TIMEOUT = 600.0
 
 
 def check_file(
     path: str | Path,
     timeout: float = 10.0,
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+    isolation: str = "auto",
+    total_timeout: float | None = None,
 ) -> Outcome:
     """Check the eight step-by-step functions defined in a ``.py`` file or notebook.
 
@@ -31,34 +37,52 @@ def check_file(
         The learner's file: Python source, or a Jupyter notebook (``.ipynb``).
     timeout : float
         Seconds each function may take for all its cases together (also the limit for each
-        top-level statement while the file is loaded).
+        top-level statement while the file is loaded); at most 600.
     memory_limit : int or None
         Bytes of address space for the child process; None for no limit.
+    isolation : {"auto", "bubblewrap", "process"}
+        ``"bubblewrap"``: the child runs in a bwrap sandbox (raises SandboxUnavailableError when
+        bwrap does not work here); ``"process"``: process limits only; ``"auto"``: bubblewrap
+        when it works, else process (``Outcome.warnings`` then says so).
+    total_timeout : float or None
+        Seconds for the whole file, start-up included; None for 10 s + 11 * timeout. No message
+        from the child extends it.
 
     Returns
     -------
     Outcome
         ``results`` maps each function name to a dict with ``status`` ("pass", "fail",
         "error", "timeout" or "missing") and, for anything but a pass, ``case``, ``expected``,
-        ``got``, ``message`` and usually ``hint``.
+        ``got``, ``message`` and usually ``hint``; ``isolation`` says what ran.
 
     Raises
     ------
     UserError
         When the file cannot be read or parsed (the CLI's exit code 2).
     """
-    if timeout <= 0:
-        raise ValueError(f"timeout: expected a positive number of seconds, got {timeout!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or \
+            not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT:
+        raise ValueError(f"timeout: expected a number of seconds in (0, {MAX_TIMEOUT:g}], "
+                         f"got {timeout!r}")
+    used = resolve_isolation(isolation)
     program = read_program(path)
-    outcome = run_checks(program, timeout=timeout, memory_limit=memory_limit)
+    outcome = run_checks(program, timeout=float(timeout), memory_limit=memory_limit,
+                         isolation=used, total_timeout=total_timeout)
+    if used != "bubblewrap" and isolation == "auto":
+        outcome.warnings.insert(0, FALLBACK_WARNING)
     for name, result in outcome.results.items():
         if result["status"] == "missing" and "defined_as" not in result:
+            names = (name,) + ALIASES.get(name, ())
             for label, reason in program.broken.items():
-                names = (name,) + ALIASES.get(name, ())
-                unit_text = program.broken_sources.get(label, "")
-                if any(re.search(rf"^\s*def\s+{n}\s*\(", unit_text, re.M) for n in names):
+                if any(n in program.broken_defs.get(label, ()) for n in names):
+                    result["status"] = "error"
+                    result["message"] = f"it is defined in {label}, which has a syntax error " \
+                                        f"({reason})"
                     result["hint"] = (f"it is defined in {label}, which has a syntax error "
                                       f"({reason}); fix it and check again")
                     break
     return outcome
 
+
+FALLBACK_WARNING = ("bubblewrap (bwrap) is not available here: only process limits apply, "
+                    "learner code can read files and use the network (see the README)")

@@ -11,10 +11,12 @@ The small cases come in families: a base case and variants that change one thing
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from cnnstep.ops import functional
+from cnnstep.ops.published import PUBLISHED_CASES, call_arguments, draw_inputs
 
 # The eight functions, in the order of the material (and of the report).
 FUNCTIONS = tuple(functional.__all__)
@@ -125,58 +127,46 @@ class Case:
         lines.append(call)
         return "\n".join(lines)
 
-    def values(self, reference) -> dict:
+    def values(self, reference: Any) -> dict[str, Any]:
         """Build fresh input values (``reference`` supplies conv_forward for a published dZ)."""
-        rng = np.random.RandomState(self.seed) if self.seed is not None else None
-        out: dict = {}
-        for name, kind, shape in self.draws:
-            if kind == "randn":
-                out[name] = rng.randn(*shape)
-            else:
-                out[name] = rng.randint(0, 3, size=shape).astype(float)
-        for name, value in self.fixed.items():
-            if name == "x":
-                out[name] = np.array(value, dtype=float)
-            elif name == "hparameters":
-                out[name] = dict(value)
-            elif name != "dZ_from_forward":
-                out[name] = value
-        if self.fixed.get("dZ_from_forward"):
-            out["dZ"], _ = reference.conv_forward(
-                out["A_prev"].copy(), out["W"].copy(), out["b"].copy(), dict(out["hparameters"])
-            )
-        return out
+        return draw_inputs(self.seed, self.draws, self.fixed, reference)
 
 
-def arguments(function: str, values: dict) -> tuple:
+def arguments(function: str, values: dict[str, Any]) -> tuple[Any, ...]:
     """The positional arguments of ``function`` for these input values (copies: a function may
     write into its inputs)."""
+    return call_arguments(function, values)
 
-    def c(name):
-        value = values[name]
-        if isinstance(value, np.ndarray):
-            return value.copy()
-        if isinstance(value, dict):
-            return dict(value)
-        return value
 
-    if function == "zero_pad":
-        return (c("X"), c("pad"))
-    if function == "conv_single_step":
-        return (c("a_slice_prev"), c("W"), c("b"))
-    if function == "conv_forward":
-        return (c("A_prev"), c("W"), c("b"), c("hparameters"))
-    if function == "conv_backward":
-        return (c("dZ"), (c("A_prev"), c("W"), c("b"), c("hparameters")))
-    if function == "pool_forward":
-        return (c("A_prev"), c("hparameters"), c("mode"))
-    if function == "create_mask_from_window":
-        return (c("x"),)
-    if function == "distribute_value":
-        return (c("dz"), c("shape"))
-    if function == "pool_backward":
-        return (c("dA"), (c("A_prev"), c("hparameters")), c("mode"))
-    raise ValueError(f"function: expected one of {FUNCTIONS}, got {function!r}")
+def _published_tags(function: str, values: dict[str, Any]) -> frozenset[str]:
+    """What is special about a published case, from its inputs (the same tags as the small
+    cases: stride > 1, pad 0, a non-square input, windows that overlap)."""
+    hp = values.get("hparameters", {})
+    tags = set()
+    if hp.get("stride", 1) > 1:
+        tags.add("stride")
+    if hp.get("pad") == 0 and function.startswith("conv"):
+        tags.add("pad0")
+    first = values.get("A_prev", values.get("X"))
+    if first is not None and first.ndim == 4 and first.shape[1] != first.shape[2]:
+        tags.add("nonsquare")
+    f = hp.get("f", values["W"].shape[0] if "W" in values else 0)
+    if function in ("pool_forward", "pool_backward", "conv_backward") and hp.get("stride", f) < f:
+        tags.add("overlap")
+    if "mode" in values:
+        tags.add(values["mode"])
+    return frozenset(tags)
+
+
+def _published(function: str) -> list[Case]:
+    """The material's published examples of ``function`` (from :mod:`cnnstep.ops.published`)."""
+    cases = []
+    for pub in PUBLISHED_CASES:
+        if pub.function == function:
+            values = draw_inputs(pub.seed, pub.draws, {**pub.fixed, "dZ_from_forward": False})
+            cases.append(Case(function, pub.name, pub.seed, pub.draws, dict(pub.fixed),
+                              _published_tags(function, values), published=True))
+    return cases
 
 
 def _conv_out(n: int, f: int, pad: int, stride: int) -> int:
@@ -214,9 +204,7 @@ def _zero_pad_cases() -> list[Case]:
         return Case("zero_pad", label, seed, (("X", "randn", shape),), {"pad": pad},
                     frozenset(tags), published)
 
-    return [
-        case("published, pad 3", 1, (4, 3, 3, 2), 3, (), True),
-        case("published, pad 2", 1, (4, 3, 3, 2), 2, (), True),
+    return _published("zero_pad") + [
         case("base", 2, (2, 3, 3, 2), 1, ()),
         case("pad 0", 3, (2, 3, 3, 2), 0, ("pad0",)),
         case("non-square", 4, (2, 2, 4, 2), 1, ("nonsquare",)),
@@ -231,8 +219,7 @@ def _conv_single_step_cases() -> list[Case]:
                  ("b", "randn", (1, 1, 1)))
         return Case("conv_single_step", label, seed, draws, {}, frozenset(tags), published)
 
-    return [
-        case("published", 1, (4, 4, 3), (), True),
+    return _published("conv_single_step") + [
         case("base", 2, (3, 3, 2), ()),
         case("one channel", 3, (2, 2, 1), ("channel1",)),
         case("non-square", 4, (2, 3, 2), ("nonsquare",)),
@@ -244,9 +231,7 @@ def _conv_cases(function: str) -> list[Case]:
     if backward:
         # Base: f 2, stride 2: windows that do not overlap, so `=` for `+=` shows only on the
         # overlap case.
-        cases = [
-            _conv_case(function, "published", 1, (10, 4, 4, 3), 2, 8, 2, 2, ("stride",), True,
-                       dz_from_forward=True),
+        cases = _published(function) + [
             _conv_case(function, "base", 11, (2, 4, 4, 3), 2, 2, 2, 1, ("stride",)),
             _conv_case(function, "overlapping windows (f 3, stride 1)", 12, (2, 4, 4, 3), 3, 2,
                        1, 1, ("overlap",)),
@@ -260,11 +245,7 @@ def _conv_cases(function: str) -> list[Case]:
                        ("stride", "channel1")),
         ]
         return cases
-    return [
-        _conv_case(function, "published", 1, (2, 5, 7, 4), 3, 8, 2, 1,
-                   ("stride", "nonsquare"), True),
-        _conv_case(function, "published, pad 0", 1, (2, 5, 7, 4), 3, 8, 2, 0,
-                   ("stride", "nonsquare", "pad0"), True),
+    return _published(function) + [
         _conv_case(function, "base", 21, (2, 4, 4, 3), 3, 2, 1, 1, ()),
         _conv_case(function, "pad 0", 22, (2, 4, 4, 3), 3, 2, 1, 0, ("pad0",)),
         _conv_case(function, "stride 2", 23, (2, 5, 5, 3), 3, 2, 2, 1, ("stride",)),
@@ -278,13 +259,9 @@ def _conv_cases(function: str) -> list[Case]:
 
 def _pool_cases(function: str) -> list[Case]:
     cases: list[Case] = []
+    published = _published(function)
     for mode in ("max", "average"):
-        if function == "pool_forward":
-            cases.append(_pool_case(function, "published", 1, (2, 5, 5, 3), 3, 1, mode,
-                                    ("overlap",), True))
-        else:
-            cases.append(_pool_case(function, "published", 1, (5, 5, 3, 2), 2, 1, mode,
-                                    ("overlap", "nonsquare"), True))
+        cases += [c for c in published if c.fixed["mode"] == mode]
         cases += [
             _pool_case(function, "base", 31, (2, 4, 4, 2), 2, 2, mode, ("stride",)),
             _pool_case(function, "overlapping windows (f 3, stride 1)", 32, (2, 4, 4, 2), 3, 1,
@@ -310,8 +287,7 @@ def _mask_cases() -> list[Case]:
         return Case("create_mask_from_window", label, None, (), {"x": x}, frozenset(tags),
                     published)
 
-    return [
-        case("published", [[-1, 2, 3], [2, -3, 2], [1, 5, -2]], (), True),
+    return _published("create_mask_from_window") + [
         case("2x2", [[0.5, -1.5], [2.5, 1.0]], ()),
         case("all negative", [[-3.0, -1.0], [-2.0, -5.0]], ()),
         case("non-square", [[0.0, 4.0, 1.0], [2.0, -1.0, 3.0]], ("nonsquare",)),
@@ -324,8 +300,7 @@ def _distribute_cases() -> list[Case]:
         return Case("distribute_value", label, None, (), {"dz": dz, "shape": shape},
                     frozenset(tags), published)
 
-    return [
-        case("published", 2, (2, 2), (), True),
+    return _published("distribute_value") + [
         case("3x3", 3.0, (3, 3), ("avg3",)),
         case("non-square", 1.5, (2, 3), ("nonsquare",)),
         case("negative", -0.75, (2, 2), ()),

@@ -1,416 +1,315 @@
-"""The child process that runs a learner's code (started by :mod:`cnnstep.checker.runner`).
+"""The child that runs a learner's code: a standalone script (stdlib and NumPy only).
 
-It reads one job (JSON) on stdin, runs the selected top-level statements of the learner's file,
-then checks the requested functions one by one, writing one JSON object per line to its
-original stdout. The learner's own prints go nowhere. Each statement and each function gets a
-time limit (SIGALRM here; the parent kills the process if that is not enough), and the process
-has a memory limit. Nothing but JSON goes back to the parent.
+The parent (:mod:`cnnstep.checker.runner`) reads this file's text and starts it with
+``python -I -c``, inside the sandbox; cnnstep is not importable there. Messages both ways are a
+4-byte big-endian length and a JSON object. The parent sends the learner's statements (as AST
+data, already chosen), then asks for calls of the learner's functions on inputs it sends; this
+script answers with plain data only: numbers, short strings, arrays as ``.npy`` bytes. It never
+sees an expected value: the parent compares and judges.
 """
 
-from __future__ import annotations
-import __future__
-
 import ast
+import base64
 import builtins
-import contextlib
+import io
 import json
 import os
 import signal
+import struct
 import sys
 import traceback
-import warnings
+import types
+from typing import Any
 
-_OUT_FD: int | None = None
-_MISSING = object()
+MAX_IN = 256 * 1024 * 1024
+MAX_OUT = 8 * 1024 * 1024
+ITEMS = 8
+TEXT = 300
+
+np: types.ModuleType = types.ModuleType("numpy")  # the real one once main() imports it
+_IN = _OUT = -1
 
 
 class CheckTimeout(BaseException):
-    """Raised by SIGALRM inside the learner's code (a BaseException, to get past `except
-    Exception:` in the learner's code)."""
-
-
-def emit(obj: dict) -> None:
-    data = (json.dumps(obj, default=str) + "\n").encode()
-    while data:
-        written = os.write(_OUT_FD, data)
-        data = data[written:]
+    """SIGALRM in learner code (a BaseException, past `except Exception:`)."""
 
 
 def _on_alarm(signum, frame):
     raise CheckTimeout()
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+def send(obj):
+    data = json.dumps(obj, allow_nan=True).encode()
+    if len(data) > MAX_OUT:
+        data = json.dumps({"ev": "toolarge"}).encode()
+    data = struct.pack(">I", len(data)) + data
+    while data:
+        data = data[os.write(_OUT, data):]
+
+
+def _read(n):
+    chunks = []
+    while n:
+        chunk = os.read(_IN, min(n, 1 << 20))
+        if not chunk:
+            raise SystemExit(0)
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive():
+    (size,) = struct.unpack(">I", _read(4))
+    if size > MAX_IN:
+        raise SystemExit(3)
+    return json.loads(_read(size))
+
+
+# --- values --------------------------------------------------------------------------------
+
+
+def _npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def encode(value, depth=0):
+    """Plain data describing ``value``; arbitrary learner objects become their type name and,
+    when they convert to a float array, that array."""
+    cls = type(value).__name__[:60]
+    if value is None:
+        return {"t": "none"}
+    if isinstance(value, (bool, np.bool_)):
+        return {"t": "bool", "v": bool(value)}
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        number = float(value) if isinstance(value, (float, np.floating)) or abs(value) > 2**53 \
+            else int(value)
+        return {"t": "num", "cls": cls, "v": number}
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return {"t": "nd", "npy": _npy(value)}
+    if isinstance(value, (tuple, list)) and depth < 3:
+        items = [encode(v, depth + 1) for v in list(value[:ITEMS])]
+        return {"t": "seq", "cls": "tuple" if isinstance(value, tuple) else "list",
+                "n": len(value), "items": items}
+    if isinstance(value, dict) and depth < 3:
+        items = [[k, encode(v, depth + 1)] for k, v in list(value.items())[:16]
+                 if isinstance(k, str)]
+        return {"t": "dict", "items": items}
+    if isinstance(value, str):
+        return {"t": "str", "v": value[:TEXT]}
+    out = {"t": "obj", "cls": cls}
     try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        array = np.asarray(value, dtype=float)
+        out["npy"] = _npy(array)
+    except Exception:  # noqa: BLE001 - any learner object
+        pass
+    return out
 
 
-def _isolate_output() -> None:
-    """Keep stdout for results; the learner's prints and warnings go to /dev/null."""
-    global _OUT_FD
-    _OUT_FD = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-    sys.stderr = open(os.devnull, "w")  # noqa: SIM115
-    warnings.simplefilter("ignore")
+def decode(data):
+    kind = data["t"]
+    if kind == "nd":
+        return np.load(io.BytesIO(base64.b64decode(data["npy"])), allow_pickle=False)
+    if kind == "seq":
+        items = [decode(v) for v in data["items"]]
+        return tuple(items) if data["cls"] == "tuple" else items
+    if kind == "dict":
+        return {k: decode(v) for k, v in data["items"]}
+    if kind in ("num", "bool", "str"):
+        return data["v"]
+    return None
 
 
-def _limit_memory(limit_bytes: int | None) -> None:
+def _text(exc):
     try:
-        import resource
-    except ImportError:  # not on POSIX: no memory limit
-        return
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if limit_bytes:
-        with contextlib.suppress(ValueError, OSError):
-            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-            if hard != resource.RLIM_INFINITY:
-                limit_bytes = min(limit_bytes, hard)
-            resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, hard))
+        return str(exc).split("\n")[0][:TEXT]
+    except BaseException:  # noqa: BLE001 - a learner's __str__
+        return "?"
+
+
+# --- the learner's namespace ---------------------------------------------------------------
+
+
+def _node(data):
+    if isinstance(data, list):
+        return [_node(d) for d in data]
+    if not isinstance(data, dict):
+        return data
+    if "$bytes" in data:
+        return base64.b64decode(data["$bytes"])
+    if "$complex" in data:
+        return complex(*data["$complex"])
+    if "$ellipsis" in data:
+        return ...
+    cls = getattr(ast, data["_"])
+    node = cls()
+    for key, value in data.items():
+        if key != "_":
+            setattr(node, key, _node(value))
+    return node
 
 
 class Learner:
-    """The learner's namespace, built by running the selected statements."""
+    def __init__(self, job):
+        self.units = {u["label"]: u["source"] for u in job["units"]}
+        self.namespace = {"__name__": "__learner__", "__builtins__": builtins,
+                          "__file__": job["filename"]}
+        self.flags = job["flags"]
+        self.timeout = job["timeout"]
 
-    def __init__(self, job: dict):
-        from cnnstep.checker.loader import Unit, select_statements, where
-
-        self.job = job
-        self.units = [Unit(u["source"], u["label"]) for u in job["units"]]
-        self.path = job["path"]
-        self.selection = select_statements(self.units)
-        self.namespace: dict = {"__name__": "__learner__", "__builtins__": builtins,
-                                "__file__": self.path}
-        self.filenames = {u.label or self.path for u in self.units}
-        self.defined_at: dict[str, str] = {}
-        self.fn_nodes: dict[str, ast.AST] = {}
-        self._where = where
-        for statement in self.selection.statements:
-            for name in statement.binds:
-                self.defined_at[name] = where(statement.label, statement.node.lineno)
-            if statement.kind == "def":
-                self.fn_nodes[statement.node.name] = statement.node
-
-    def run_statements(self, limit: float) -> None:
-        flags = 0
-        for statement in self.selection.statements:
-            if statement.kind == "future":
-                for alias in statement.node.names:
-                    feature = getattr(__future__, alias.name, None)
-                    if feature is not None:
-                        flags |= feature.compiler_flag
-        skip = set(self.job.get("skip", []))
-        for index, statement in enumerate(self.selection.statements):
-            if index in skip or statement.kind == "future":
+    def load(self, statements, skip):
+        for index, statement in enumerate(statements):
+            if index in skip:
                 continue
-            loc = self._where(statement.label, statement.node.lineno)
-            emit({"event": "exec", "index": index, "where": loc})
-            module = ast.Module(body=[statement.node], type_ignores=[])
-            filename = statement.label or self.path
+            send({"ev": "exec", "index": index})
             try:
-                code = compile(module, filename, "exec", flags=flags, dont_inherit=True)
-                with time_limit(limit):
+                module = ast.Module(body=[_node(statement["node"])], type_ignores=[])
+                code = compile(module, statement["label"], "exec", flags=self.flags,
+                               dont_inherit=True)
+                signal.setitimer(signal.ITIMER_REAL, self.timeout)
+                try:
                     exec(code, self.namespace)
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
             except CheckTimeout:
-                emit({"event": "warning", "message": f"{loc}: `{_first_line(statement.node)}` "
-                      f"took longer than {limit:g} s and was stopped"})
-            except BaseException as exc:  # noqa: BLE001 - anything the learner's code raises
-                text = f"{type(exc).__name__}: {exc}".strip()
-                if statement.kind in ("import", "try"):
-                    names = ", ".join(f"`{n}`" for n in statement.binds)
-                    users = f"that use {names}" if names else "that need names from it"
-                    message = (f"{loc}: `{_first_line(statement.node)}` failed ({text}); "
-                               f"functions {users} will fail")
-                else:
-                    message = f"{loc}: `{_first_line(statement.node)}` failed ({text})"
-                emit({"event": "warning", "message": message})
-        emit({"event": "loaded"})
+                send({"ev": "warn", "index": index, "kind": "timeout"})
+            except BaseException as exc:  # noqa: BLE001 - anything learner code raises
+                send({"ev": "warn", "index": index, "kind": "error",
+                      "text": f"{type(exc).__name__[:60]}: {_text(exc)}".strip()})
+        send({"ev": "loaded"})
 
-    def where(self, lineno: int, label: str | None) -> str:
-        return self._where(label, lineno)
+    def describe(self, names):
+        """For each name: what it is, whether the learner's file defined it, what it reads."""
+        out = {}
+        for name in names:
+            if name not in self.namespace:
+                continue
+            value = self.namespace[name]
+            info = {"callable": callable(value), "cls": type(value).__name__[:60]}
+            code = getattr(value, "__code__", None)
+            own = isinstance(value, types.FunctionType) and isinstance(code, types.CodeType) \
+                and code.co_filename in self.units
+            info["own"] = bool(own)
+            if own and isinstance(code, types.CodeType):
+                refs: set = set()
+                stack = [code]
+                while stack:
+                    c = stack.pop()
+                    refs.update(c.co_names)
+                    stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+                info["refs"] = sorted(refs)[:500]
+                info["data"] = sorted(
+                    r for r in refs if not r.startswith("__") and r in self.namespace
+                    and not callable(self.namespace[r])
+                    and not isinstance(self.namespace[r], types.ModuleType))[:50]
+            out[name] = info
+        send({"ev": "described", "names": out})
 
-    def error_info(self, exc: BaseException) -> dict:
-        """Exception type, message, and the learner's line where it happened."""
-        info = {"type": type(exc).__name__, "message": str(exc).split("\n")[0][:300]}
-        frames = traceback.extract_tb(exc.__traceback__)
-        mine = [f for f in frames if f.filename in self.filenames]
+    def error_info(self, exc):
+        info = {"type": type(exc).__name__[:60], "message": _text(exc)}
+        name = getattr(exc, "name", None)
+        if isinstance(exc, NameError) and isinstance(name, str):
+            info["name"] = name[:TEXT]
+        if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str):
+            info["key"] = exc.args[0][:TEXT]
+        try:
+            frames = list(traceback.extract_tb(exc.__traceback__))
+        except BaseException:  # noqa: BLE001
+            frames = []
+        mine = [f for f in frames if f.filename in self.units]
         if mine:
             frame = mine[-1]
-            label = None if frame.filename == self.path else frame.filename
-            info["where"] = self._where(label, frame.lineno)
-            info["function"] = frame.name
-            unit = next((u for u in self.units if (u.label or self.path) == frame.filename), None)
-            if unit is not None:
-                lines = unit.source.split("\n")
-                if 0 < frame.lineno <= len(lines):
-                    info["line"] = lines[frame.lineno - 1].strip()
+            info["label"] = frame.filename
+            info["lineno"] = frame.lineno
+            info["function"] = str(frame.name)[:TEXT]
         return info
 
-
-def _first_line(node: ast.AST) -> str:
-    text = ast.unparse(node).split("\n")[0]
-    return text if len(text) <= 70 else text[:67] + "..."
-
-
-def _called_helpers(fn, name: str) -> list[str]:
-    """Which of the eight (or their old names) this function refers to, by name."""
-    from cnnstep.checker.cases import ALIASES, FUNCTIONS
-    from cnnstep.checker.hints import referenced_names
-
-    candidates = set(FUNCTIONS) | {a for v in ALIASES.values() for a in v}
-    own = {name} | set(ALIASES.get(name, ()))
-    return sorted((referenced_names(fn) & candidates) - own)
-
-
-def _canonical(name: str) -> str:
-    from cnnstep.checker.cases import ALIASES
-
-    for canonical, olds in ALIASES.items():
-        if name in olds:
-            return canonical
-    return name
-
-
-class Checker:
-    def __init__(self, learner: Learner, reference, timeout: float, known: dict):
-        self.learner = learner
-        self.reference = reference
-        self.timeout = timeout
-        self.known = dict(known)  # name -> status, from this run and earlier ones
-        self.current_case = None  # the case being run, to say which one hangs
-
-    def find(self, name: str):
-        from cnnstep.checker.cases import ALIASES
-
-        ns = self.learner.namespace
-        for candidate in (name,) + ALIASES.get(name, ()):
-            if candidate in ns:
-                return candidate, ns[candidate]
-        return None, _MISSING
-
-    def run_battery(self, name: str, fn) -> list:
-        from cnnstep.checker.cases import arguments, cases_for
-        from cnnstep.checker.compare import compare
-        from cnnstep.checker.hints import Run
-
-        runs = []
-        for case in cases_for(name):
-            self.current_case = case
-            values = case.values(self.reference)
-            expected = getattr(self.reference, name)(*arguments(name, values))
-            run = Run(case, "pass", values, expected)
-            try:
-                run.got = fn(*arguments(name, values))
-            except CheckTimeout:
-                raise
-            except BaseException as exc:  # noqa: BLE001 - SystemExit etc. are errors too
-                run.status, run.error = "error", exc
-                runs.append(run)
-                continue
-            try:
-                verdict = compare(name, run.got, expected, values, case.tags)
-            except CheckTimeout:
-                raise
-            except Exception as exc:  # an odd object that cannot even be compared
-                verdict = {"ok": False, "message": f"returned something that cannot be "
-                           f"compared ({type(exc).__name__}: {exc})", "kind": "type"}
-            if verdict["ok"]:
-                run.note = verdict.get("note")
-            else:
-                run.status, run.problem = "fail", verdict
-            runs.append(run)
-        return runs
-
-    @contextlib.contextmanager
-    def swapped(self, helpers: list[str]):
-        ns = self.learner.namespace
-        saved = {h: ns[h] for h in helpers if h in ns}
+    def run(self, request):
+        fn: Any = self.namespace.get(request["name"])
+        swapped = {}
+        for helper in request.get("rpc", []):
+            swapped[helper] = self.namespace.get(helper)
+            self.namespace[helper] = _remote(helper)
         try:
-            for h in helpers:
-                ns[h] = getattr(self.reference, _canonical(h))
-            yield
-        finally:
-            for h in helpers:
-                if h in saved:
-                    ns[h] = saved[h]
-                else:
-                    ns.pop(h, None)
-
-    def check(self, name: str) -> dict:
-        from cnnstep.checker.compare import summarize
-        from cnnstep.checker.hints import global_reads, hint_for
-
-        defined_as, fn = self.find(name)
-        if fn is _MISSING:
-            return {"status": "missing", "message": "not defined in the file"}
-        if not callable(fn):
-            return {"status": "missing", "defined_as": defined_as,
-                    "message": f"`{defined_as}` is a {type(fn).__name__}, not a function"}
-        calls = [h for h in _called_helpers(fn, name) if callable(self.learner.namespace.get(h))]
-        emit({"event": "start", "name": name, "calls": calls})
-        result: dict = {"defined_as": defined_as} if defined_as != name else {}
-        if calls:
-            result["calls"] = calls
-        try:
-            with time_limit(self.timeout):
-                runs = self.run_battery(name, fn)
+            signal.setitimer(signal.ITIMER_REAL, self.timeout)
+            for number, args in enumerate(request["cases"]):
+                send({"ev": "case", "i": number})
+                try:
+                    got = fn(*decode(args))
+                except CheckTimeout:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - SystemExit is an error too
+                    send({"ev": "raised", "i": number, "error": self.error_info(exc)})
+                    continue
+                send({"ev": "returned", "i": number, "got": encode(got)})
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            send({"ev": "ran"})
         except CheckTimeout:
-            case = self.current_case
-            result.update(status="timeout", case=_case_info(case),
-                          message=f"{case.label}: did not finish within {self.timeout:g} s",
-                          hint="an endless loop (a `while` whose condition never changes?) or "
-                               "loops over far more than the input")
-            bad = [h for h in calls if self.known.get(_canonical(h)) not in (None, "pass")]
-            if bad:
-                runs = self._with_reference_helpers(name, fn, calls)
-                if runs is not None and all(r.status == "pass" for r in runs):
-                    result["hint"] = (f"it runs until the time limit only because it calls your "
-                                      f"{_names(bad)}, which {'do' if len(bad) > 1 else 'does'} "
-                                      f"not finish either; with cnnstep's in its place it passes")
-            return result
+            send({"ev": "timeout"})
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for helper, value in swapped.items():
+                self.namespace[helper] = value
 
-        failing = [r for r in runs if r.status != "pass"]
-        notes = sorted({r.note for r in runs if r.note})
-        if notes:
-            result["note"] = " ".join(notes)
-        result["cases_passed"] = len(runs) - len(failing)
-        result["cases_total"] = len(runs)
-        if not failing:
-            result["status"] = "pass"
-            return result
 
-        reported = min(failing, key=lambda r: r.case.sort_key())
-        case = reported.case
-        result["status"] = reported.status
-        result["case"] = _case_info(case)
-        part = 0
-        problem = reported.problem or {}
-        from cnnstep.checker.cases import OUTPUT_NAMES
+def _remote(name):
+    """A stand-in for one of cnnstep's functions: the parent computes it (diagnosis only, after
+    every verdict is final)."""
 
-        names = OUTPUT_NAMES[name]
-        if len(names) > 1 and problem.get("part") in names:
-            part = names.index(problem["part"])  # which of the returned values is wrong
-        expected = reported.expected[part] if len(names) > 1 else reported.expected
-        result["expected"] = summarize(expected)
-        if reported.error is not None:
-            result["error"] = self.learner.error_info(reported.error)
-            result["got"] = {"type": "exception", "exception": result["error"]["type"]}
-            where = result["error"].get("where")
-            result["message"] = (f"raised {result['error']['type']}: {result['error']['message']}"
-                                 + (f" (at {where})" if where else ""))
-        else:
-            got = reported.got
-            if len(names) > 1 and isinstance(got, tuple | list) and len(got) == len(names):
-                got = got[part]
-            result["got"] = summarize(got)
-            result["message"] = problem.get("message", "wrong result")
-            if "diff" in problem:
-                result["diff"] = problem["diff"]
-        label = case.label if not case.published else f"{case.label} (from the material)"
-        result["message"] = f"{label}: {result['message']}"
+    def call(*args):
+        send({"ev": "call", "name": name, "args": encode(list(args))})
+        reply = receive()
+        if "error" in reply:
+            raise ValueError(reply["error"])
+        return decode(reply["value"])
 
-        context = {
-            "reference": self.reference,
-            "fn_node": self.learner.fn_nodes.get(defined_as),
-            "skipped_names": self.learner.selection.skipped_names,
-            "where": lambda lineno: self.learner.where(lineno, self._label_of(defined_as)),
-        }
-        hint = hint_for(name, runs, reported, context)
-        bad = [h for h in calls if self.known.get(_canonical(h)) not in (None, "pass")]
-        if calls:
-            swapped_runs = self._with_reference_helpers(name, fn, calls)
-            failing_swapped = [r for r in swapped_runs or [] if r.status != "pass"]
-            if swapped_runs is not None and not failing_swapped:
-                culprits = bad or calls
-                if bad:
-                    what = {"error": "raises an error", "timeout": "does not finish"}.get(
-                        self.known.get(_canonical(bad[0])), "is wrong")
-                    what += " (see above)" if len(bad) == 1 else ""
-                    if len(bad) > 1:
-                        what = "fail their own checks"
-                else:
-                    what = ("go wrong" if len(culprits) > 1 else "goes wrong") + \
-                        " on the values it passes"
-                hint = (f"it fails only because it calls your {_names(culprits)}, which "
-                        f"{what}: with cnnstep's {_names(culprits, code=False)} in place it "
-                        "passes every case")
-                result["helper"] = culprits
-            elif bad:
-                own = None
-                if failing_swapped:
-                    first = min(failing_swapped, key=lambda r: r.case.sort_key())
-                    own = hint_for(name, swapped_runs, first, context)
-                hint = (own + "; " if own else "") + (
-                    f"it also calls your {_names(bad)}, which fails on its own")
-        reads = global_reads(fn, self.learner.namespace, self.learner.defined_at)
-        if reads:
-            extra = ("it reads the global variable(s) " + ", ".join(reads) +
-                     " instead of taking the value from its parameters?")
-            hint = f"{hint}; {extra}" if hint else extra
-        if hint:
-            result["hint"] = hint
-        return result
+    call.__name__ = name
+    return call
 
-    def _label_of(self, name: str) -> str | None:
-        for statement in self.learner.selection.statements:
-            if statement.kind == "def" and statement.node.name == name:
-                return statement.label
+
+class _Refuse:
+    """Refuses to import cnnstep (it is not even visible under bubblewrap; under process
+    isolation this only stops the casual attempt, see the README)."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.split(".")[0] == "cnnstep":
+            raise ModuleNotFoundError(f"No module named {name!r}")
         return None
 
-    def _with_reference_helpers(self, name: str, fn, helpers: list[str]) -> list | None:
-        """Run the cases again with the learner's helpers replaced by cnnstep's; None when that
-        overruns the time limit too. (The parent is told, so that it allows the extra time.)"""
-        emit({"event": "diagnose", "name": name})
-        try:
-            with self.swapped(helpers), time_limit(self.timeout):
-                return self.run_battery(name, fn)
-        except CheckTimeout:
-            return None
 
+def main():
+    global np, _IN, _OUT
+    _IN, _OUT = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(devnull, fd)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the learner's prints go nowhere
+    import warnings
 
-def _case_info(case) -> dict:
-    return {"label": case.label, "inputs": case.describe(), "code": case.code(),
-            "tags": sorted(case.tags), "published": case.published}
+    warnings.simplefilter("ignore")
+    job = receive()
+    # Started with -S: no site-packages, no .pth files (an editable cnnstep), only NumPy's folder.
+    sys.path.extend(p for p in job.get("path", []) if isinstance(p, str))
+    sys.meta_path.insert(0, _Refuse)
+    import numpy
 
-
-def _names(helpers: list[str], code: bool = True) -> str:
-    quoted = [f"`{h}`" if code else h for h in helpers]
-    if len(quoted) == 1:
-        return quoted[0]
-    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
-
-
-def main() -> None:
-    job = json.loads(sys.stdin.read())
-    _isolate_output()
-    _limit_memory(job.get("memory_limit"))
-    import faulthandler
-
-    import numpy  # noqa: F401 - imported before the learner's directory joins sys.path
-
-    from cnnstep import reference
-
-    faulthandler.enable(file=sys.__stderr__)
+    np = numpy
     signal.signal(signal.SIGALRM, _on_alarm)
-    directory = os.path.dirname(os.path.abspath(job["path"]))
-    sys.path.insert(0, directory)
-    with contextlib.suppress(OSError):
-        os.chdir(directory)
     learner = Learner(job)
-    learner.run_statements(job["timeout"])
-    checker = Checker(learner, reference, job["timeout"], job.get("known", {}))
-    for name in job["functions"]:
-        result = checker.check(name)
-        checker.known[name] = result["status"]
-        emit({"event": "result", "name": name, "result": result})
-    emit({"event": "done"})
+    send({"ev": "ready"})
+    while True:
+        request = receive()
+        op = request["op"]
+        if op == "load":
+            learner.load(request["statements"], set(request["skip"]))
+        elif op == "describe":
+            learner.describe(request["names"])
+        elif op == "run":
+            learner.run(request)
+        else:
+            return
 
 
 if __name__ == "__main__":

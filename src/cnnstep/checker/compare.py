@@ -38,7 +38,7 @@ def summarize(value) -> dict:
     if isinstance(value, bool | np.bool_):
         return {"type": "bool", "value": bool(value)}
     if isinstance(value, numbers.Real | np.floating | np.integer):
-        return {"type": type(value).__name__, "value": _plain(value)}
+        return {"type": type(value).__name__, "value": _plain(float(value))}
     if isinstance(value, tuple | list):
         return {"type": type(value).__name__, "length": len(value),
                 "items": [summarize(v) for v in list(value)[:4]]}
@@ -103,7 +103,7 @@ def _expect_tuple(got, names: tuple[str, ...]) -> dict | None:
 
 def _cache_problem(cache, values: dict, function: str) -> dict | None:
     if function == "conv_forward":
-        names = ("A_prev", "W", "b", "hparameters")
+        names: tuple[str, ...] = ("A_prev", "W", "b", "hparameters")
     else:
         names = ("A_prev", "hparameters")
     what = "(" + ", ".join(names) + ")"

@@ -10,6 +10,7 @@ import ast
 import re
 import types
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -116,7 +117,9 @@ def exception_hint(function: str, exc: BaseException, run: Run, context: dict) -
 
 def value_hint(function: str, run: Run, reference) -> str | None:
     """A hint from how the returned values differ from the expected ones."""
-    v, got, exp = run.values, run.got, run.expected
+    v = run.values
+    exp: Any = run.expected
+    got: Any = run.got  # whatever the learner returned
     kind = (run.problem or {}).get("kind")
     if got is None or kind == "none":
         return None  # handled by the placeholder hint

@@ -12,10 +12,14 @@ line, keeping line numbers, so that messages can point at the learner's own line
 from __future__ import annotations
 
 import ast
+import io
+import os
 import re
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cnnstep.checker.files import notebook_cells, read_regular_file
 from cnnstep.errors import UserError
 
 # Cell magics whose body is ordinary Python that runs once; the body of any other cell magic
@@ -56,6 +60,8 @@ class Program:
     # Units that do not parse (notebook cells only): label -> one-line reason.
     broken: dict[str, str] = field(default_factory=dict)
     broken_sources: dict[str, str] = field(default_factory=dict)
+    # Function names each broken unit defines (a line-by-line look).
+    broken_defs: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,21 +104,47 @@ def strip_ipython(source: str) -> tuple[str, bool]:
     return "\n".join(out), False
 
 
+MAX_PY_BYTES = 2 * 1024**2
+MAX_NOTEBOOK_BYTES = 32 * 1024**2
+MAX_DEPTH = 200  # AST nesting: deeper is refused (the checker's own walkers stay bounded)
+_DEF_LINE = re.compile(r"\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(")
+
+
+def _check_depth(tree: ast.AST, filename: str) -> None:
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SyntaxError(f"nested more than {MAX_DEPTH} levels deep", (filename,
+                              getattr(node, "lineno", 1), 0, ""))
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
 def parse_unit(source: str, filename: str) -> ast.Module:
     """Parse as Python; if that fails, parse again with IPython lines blanked out.
 
-    Raises SyntaxError when neither parses (the message and line of the first attempt).
+    Raises SyntaxError when neither parses (the error of the blanked-out version, whose lines
+    are the learner's own); also for code nested too deeply, null bytes, or a parser that runs
+    out of stack or memory.
     """
     try:
-        return ast.parse(source, filename=filename)
-    except SyntaxError as first_error:
-        stripped, skip = strip_ipython(source)
-        if skip:
-            return ast.Module(body=[], type_ignores=[])
         try:
-            return ast.parse(stripped, filename=filename)
+            tree = ast.parse(source, filename=filename)
         except SyntaxError:
-            raise first_error from None
+            stripped, skip = strip_ipython(source)
+            if skip:
+                return ast.Module(body=[], type_ignores=[])
+            tree = ast.parse(stripped, filename=filename)
+    except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+        what = "null bytes" if "null" in str(exc) else "too complex to parse"
+        raise SyntaxError(f"{what} ({type(exc).__name__})", (filename, 1, 0, "")) from None
+    _check_depth(tree, filename)
+    return tree
+
+
+def defined_names(source: str) -> set[str]:
+    """Names of functions a source defines, by a line-by-line look (it need not parse)."""
+    return {m.group(1) for line in source.split("\n") if (m := _DEF_LINE.match(line))}
 
 
 def read_program(path: str | Path) -> Program:
@@ -121,19 +153,22 @@ def read_program(path: str | Path) -> Program:
     Raises
     ------
     UserError
-        When the file cannot be read, is not a valid notebook, or (for ``.py``) does not parse.
+        When the file cannot be read (missing, not a regular file, too big), is not a valid
+        notebook, or (for ``.py``) does not parse.
     """
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise UserError(f"FILE {str(path)!r} does not exist")
-    if path.is_dir():
-        raise UserError(f"FILE {str(path)!r} is a directory; expected a .py file or a notebook")
     if path.suffix.lower() == ".ipynb":
-        return _read_notebook(path)
+        return _read_notebook(path, read_regular_file(path, MAX_NOTEBOOK_BYTES))
+    data = read_regular_file(path, MAX_PY_BYTES)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {str(path)!r}: {exc}") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
     try:
         parse_unit(text, str(path))
     except SyntaxError as exc:
@@ -143,32 +178,28 @@ def read_program(path: str | Path) -> Program:
     return Program(str(path), [Unit(text, None)])
 
 
-def _read_notebook(path: Path) -> Program:
-    try:
-        import nbformat
-    except ImportError:
-        raise UserError(
-            "reading a notebook needs nbformat: pip install 'cnnstep[notebooks]'"
-        ) from None
-    try:
-        notebook = nbformat.read(str(path), as_version=4)
-    except OSError as exc:
-        raise UserError(f"cannot read {str(path)!r}: {exc}") from None
-    except Exception as exc:  # nbformat raises several kinds (JSON, validation, version)
-        raise UserError(f"{str(path)!r} is not a readable Jupyter notebook: {exc}") from None
+def _read_notebook(path: Path, data: bytes) -> Program:
     program = Program(str(path), [])
-    code_cells = [cell for cell in notebook.cells if cell.get("cell_type") == "code"]
-    for number, cell in enumerate(code_cells, start=1):
+    number = 0
+    for index, cell in enumerate(notebook_cells(path, data), start=1):
+        if not isinstance(cell, dict):
+            raise UserError(f"{str(path)!r}: cell {index} is not a JSON object")
+        if cell.get("cell_type") != "code":
+            continue
+        number += 1
         label = f"cell {number}"
         source = cell.get("source", "")
-        if isinstance(source, list):  # tolerate hand-made notebooks
+        if isinstance(source, list) and all(isinstance(s, str) for s in source):
             source = "".join(source)
+        if not isinstance(source, str):
+            raise UserError(f"{str(path)!r}: {label}: its source is not text")
         try:
             parse_unit(source, label)
         except SyntaxError as exc:
             reason = f"{where(label, exc.lineno or 1)}: {exc.msg}"
             program.broken[label] = reason
             program.broken_sources[label] = source
+            program.broken_defs[label] = defined_names(source)
             program.warnings.append(f"{reason}; this cell is skipped")
             continue
         program.units.append(Unit(source, label))

@@ -32,6 +32,7 @@ def to_json(outcome) -> dict:
         "total": len(FUNCTIONS),
         "warnings": list(outcome.warnings),
         "skipped_statements": outcome.skipped_statements,
+        "isolation": getattr(outcome, "isolation", "process"),
     }
 
 

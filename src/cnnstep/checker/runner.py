@@ -1,50 +1,35 @@
-"""Run the checks in a child process and collect its verdicts (the parent side).
+"""Run the checks: the parent side, which alone holds the expected values and the verdicts.
 
-The parent never imports the learner's code: it starts ``cnnstep.checker.child``, sends it the
-job as JSON and reads one JSON event per line. A function that overruns its time limit (even one
-that swallows the child's own alarm) is killed from here; a new child then checks the functions
-that are left. A statement that hangs or crashes while the file is loaded is skipped the same
-way.
+The child (:mod:`cnnstep.checker.child`, started by :mod:`cnnstep.checker.sandbox`) loads the
+chosen statements and calls the learner's functions on inputs sent from here; what comes back
+is plain data, compared here (:mod:`cnnstep.checker.judge`). A statement or function that
+overruns its limit, a crash, or a malformed message ends that child; a new one checks what is
+left. A total deadline bounds the whole file: no message extends it.
 """
 
 from __future__ import annotations
+import __future__
 
-import json
-import os
-import selectors
-import signal
-import subprocess
-import sys
-import tempfile
+import ast
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cnnstep
+from cnnstep.checker import judge
 from cnnstep.checker.cases import FUNCTIONS
-from cnnstep.checker.loader import Program, select_statements
+from cnnstep.checker.loader import Program, select_statements, where
+from cnnstep.checker.protocol import Channel, MalformedError, ast_data, text
+from cnnstep.checker.sandbox import Sandboxed, numpy_path
 
 # Helpers first, so that a caller's failure can be blamed on a helper already known to fail.
-CHECK_ORDER = (
-    "zero_pad",
-    "conv_single_step",
-    "create_mask_from_window",
-    "distribute_value",
-    "conv_forward",
-    "pool_forward",
-    "conv_backward",
-    "pool_backward",
-)
-
-
-def _grace(timeout: float) -> float:
-    """Seconds the parent waits beyond the child's own alarm before killing it."""
-    return max(0.5, min(2.0, timeout / 2))
-
-# Seconds allowed for the child to start (Python and NumPy imports).
-_STARTUP = 30.0
+CHECK_ORDER = ("zero_pad", "conv_single_step", "create_mask_from_window", "distribute_value",
+               "conv_forward", "pool_forward", "conv_backward", "pool_backward")
 
 DEFAULT_MEMORY_LIMIT = 4 * 1024**3
+STARTUP = 10.0  # seconds for the child to start (Python and NumPy imports)
+MAX_EVENTS = 20000  # messages per request: more is an attack, not a check
+_CHILD_CODE = (Path(__file__).parent / "child.py").read_text(encoding="utf-8")
 
 
 @dataclass
@@ -56,204 +41,280 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     skipped_statements: int = 0
     unused_imports: list[str] = field(default_factory=list)
+    isolation: str = "process"
 
 
-def _child_command() -> list[str]:
-    # `-c` puts the working directory (the learner's) first on sys.path; drop it before
-    # importing cnnstep so that a learner's file cannot shadow the checker's modules.
-    code = "import sys; sys.path.pop(0); from cnnstep.checker.child import main; main()"
-    return [sys.executable, "-c", code]
+def _grace(timeout: float) -> float:
+    return max(0.5, min(2.0, timeout / 2))
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    package_root = str(Path(cnnstep.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (package_root, env.get("PYTHONPATH", "")) if p
-    )
-    # One thread: faster start, far less virtual memory under the memory limit.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
-    env["MPLBACKEND"] = "Agg"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
+def total_deadline(timeout: float, functions: int = len(FUNCTIONS)) -> float:
+    """Seconds the whole file may take: start-up, loading, and every function's limit."""
+    return STARTUP + timeout * (functions + 3)
 
 
-class _Child:
-    """One child process and a line reader on its stdout, with deadlines."""
+class _EndedError(Exception):
+    """The child stopped answering (timeout, crash or malformed message)."""
 
-    def __init__(self, job: dict, cwd: str):
-        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            _child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.stderr, cwd=cwd, env=_child_env(), start_new_session=True,
-        )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+
+
+class Session:
+    """One child: start it, load the learner's statements, run requests."""
+
+    def __init__(self, plan: dict, isolation: str, memory: int | None, deadline: float):
+        self.deadline = deadline
+        cpu = max(1, int(deadline - time.monotonic()) + 1)
+        self.box = Sandboxed(_CHILD_CODE, isolation, memory, cpu)
+        assert self.box.proc.stdin is not None and self.box.proc.stdout is not None
+        self.channel = Channel(self.box.proc.stdout.fileno(), self.box.proc.stdin.fileno())
+        self.plan = plan
+        self.tail = ""
+
+    def send(self, obj: dict) -> None:
         try:
-            self.proc.stdin.write(json.dumps(job).encode())
-            self.proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.proc.stdout, selectors.EVENT_READ)
-        self.buffer = b""
-        self.closed = False
+            self.channel.send(obj, self.deadline)
+        except (BrokenPipeError, ConnectionError):
+            raise _EndedError("crash") from None
+        except TimeoutError:
+            raise _EndedError("timeout") from None
 
-    def next_event(self, deadline: float) -> dict | None:
-        """The next event; ``None`` at EOF; raises TimeoutError past the deadline."""
-        while b"\n" not in self.buffer:
-            if self.closed:
-                return None
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            if not self.selector.select(timeout=left):
-                continue
-            chunk = os.read(self.proc.stdout.fileno(), 65536)
-            if not chunk:
-                self.closed = True
-                if not self.buffer:
-                    return None
-                self.buffer += b"\n"
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
+    def receive(self, until: float) -> dict:
         try:
-            return json.loads(line)
-        except ValueError:
-            return {"event": "garbage"}
+            message = self.channel.receive(min(until, self.deadline))
+        except TimeoutError:
+            raise _EndedError("timeout") from None
+        except MalformedError as exc:
+            raise _EndedError(f"malformed: {exc}") from None
+        if message is None:
+            raise _EndedError("crash")
+        return message
+
+    def start(self, timeout: float) -> None:
+        self.send({"units": self.plan["units"], "filename": self.plan["filename"],
+                   "flags": self.plan["flags"], "timeout": timeout, "path": numpy_path()})
+        if self.receive(time.monotonic() + STARTUP).get("ev") != "ready":
+            raise _EndedError("malformed: no ready")
 
     def stop(self) -> str:
-        """Kill the child (and anything it started); return the end of its stderr."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.proc.kill()
-        self.proc.wait()
-        self.selector.close()
-        self.proc.stdout.close()
-        self.stderr.seek(0)
-        tail = self.stderr.read()[-2000:].decode("utf-8", "replace").strip()
-        self.stderr.close()
-        return tail
+        with contextlib.suppress(OSError):
+            self.channel.close()
+        self.tail = self.box.kill()
+        return self.tail
 
     def how_it_ended(self) -> str:
-        code = self.proc.returncode
-        if code is None:
-            return "it was stopped"
+        code = self.box.proc.returncode
+        if code is None or code == -9:
+            return "the process was stopped"
         if code < 0:
-            try:
-                return f"the process was killed by {signal.Signals(-code).name}"
-            except ValueError:
-                return f"the process was killed by signal {-code}"
+            return f"the process was killed by signal {-code}"
         return f"the process exited with code {code}"
 
 
-def run_checks(
-    program: Program,
-    timeout: float = 10.0,
-    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-    functions: tuple[str, ...] = FUNCTIONS,
-) -> Outcome:
-    """Check ``functions`` of a learner's program in child processes; see :func:`check_file`."""
+def _plan(program: Program, selection) -> dict:
+    flags = 0
+    statements = []
+    for statement in selection.statements:
+        if statement.kind == "future":
+            for alias in statement.node.names:
+                feature = getattr(__future__, alias.name, None)
+                if feature is not None:
+                    flags |= feature.compiler_flag
+            continue
+        node = ast_data(statement.node)
+        statements.append({"label": statement.label or "<file>", "node": node,
+                           "where": where(statement.label, statement.node.lineno),
+                           "first": _first_line(statement.node)})
+    units = [{"label": u.label or "<file>", "source": u.source} for u in program.units]
+    return {"units": units, "filename": Path(program.path).name, "flags": flags,
+            "statements": statements}
+
+
+def _first_line(node: ast.AST) -> str:
+    try:
+        line = ast.unparse(node).split("\n")[0]
+    except (ValueError, RecursionError):
+        line = type(node).__name__
+    return line if len(line) <= 70 else line[:67] + "..."
+
+
+def run_checks(program: Program, timeout: float = 10.0,
+               memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+               functions: tuple[str, ...] = FUNCTIONS, isolation: str = "process",
+               total_timeout: float | None = None) -> Outcome:
+    """Check ``functions`` of a learner's program in sandboxed children; see ``check_file``."""
     selection = select_statements(program.units)
     outcome = Outcome(program.path, {}, list(program.warnings), selection.skipped_count,
-                      selection.unused_imports)
-    remaining = [name for name in CHECK_ORDER if name in functions]
+                      selection.unused_imports, isolation)
+    plan = _plan(program, selection)
+    total = total_timeout or total_deadline(timeout, len(functions))
+    deadline = time.monotonic() + total
+    state = judge.State(plan, selection, timeout)
+    remaining = [n for n in CHECK_ORDER if n in functions]
     skip: set[int] = set()
-    known: dict[str, str] = {}
-    calls: dict[str, list[str]] = {}
-    cwd = str(Path(program.path).resolve().parent)
-    while remaining:
-        job = {
-            "path": program.path,
-            "units": [{"source": u.source, "label": u.label} for u in program.units],
-            "skip": sorted(skip),
-            "functions": remaining,
-            "known": known,
-            "timeout": timeout,
-            "memory_limit": memory_limit,
-        }
-        child = _Child(job, cwd)
-        current: str | None = None
-        executing: tuple[int, str] | None = None
-        deadline = time.monotonic() + _STARTUP + timeout
-        finished = False
-        timed_out = False
-        try:
-            while True:
-                event = child.next_event(deadline)
-                if event is None:
+    session: Session | None = None
+    try:
+        while remaining and time.monotonic() < deadline:
+            try:
+                session = Session(plan, isolation, memory_limit, deadline)
+            except OSError as exc:
+                for name in remaining:
+                    outcome.results[name] = {"status": "error", "message": "the checker's "
+                                             f"process could not start ({exc})"}
+                remaining.clear()
+                break
+            try:
+                session.start(timeout)
+                _load(session, plan, skip, timeout, outcome)
+                if not state.described:
+                    session.send({"op": "describe", "names": judge.all_names()})
+                    message = session.receive(time.monotonic() + timeout + _grace(timeout))
+                    try:
+                        state.describe(message)
+                    except MalformedError:
+                        raise _EndedError("malformed: bad description") from None
+                while remaining:
+                    name = remaining[0]
+                    outcome.results[name] = _check_one(session, state, name, timeout)
+                    remaining.pop(0)
+                _diagnose(session, state, outcome, timeout)
+                break
+            except _EndedError as ended:
+                session.stop()
+                if not _blame(ended, session, state, outcome, skip, remaining, timeout):
                     break
-                kind = event.get("event")
-                now = time.monotonic()
-                if kind == "exec":
-                    executing = (event["index"], event["where"])
-                    deadline = now + timeout + _grace(timeout)
-                elif kind == "warning":
-                    outcome.warnings.append(event["message"])
-                elif kind == "loaded":
-                    executing = None
-                    deadline = now + timeout + _grace(timeout)
-                elif kind in ("start", "diagnose"):
-                    current = event["name"]
-                    calls[current] = event.get("calls", calls.get(current, []))
-                    deadline = now + timeout + _grace(timeout)
-                elif kind == "result":
-                    name = event["name"]
-                    outcome.results[name] = event["result"]
-                    known[name] = event["result"]["status"]
-                    if name in remaining:
-                        remaining.remove(name)
-                    current = None
-                    deadline = now + timeout + _grace(timeout)
-                elif kind == "done":
-                    finished = True
-                    break
-        except TimeoutError:
-            timed_out = True
-        except BaseException:  # Ctrl-C or a bug here: never leave learner code running
-            child.stop()
-            raise
-        tail = child.stop()
-        if finished:
-            break
-        ended = child.how_it_ended()
-        if current is not None:
-            if timed_out:
-                result = {"status": "timeout",
-                          "message": f"did not finish within {timeout:g} s (the process was "
-                                     "stopped)",
-                          "hint": "an endless loop (a `while` whose condition never changes?) "
-                                  "or loops over far more than the input"}
-                stuck = [h for h in calls.get(current, []) if known.get(h) == "timeout"]
-                if stuck:
-                    result["hint"] = (f"it calls your {', '.join(f'`{h}`' for h in stuck)}, "
-                                      "which does not finish either: probably the cause")
-            else:
-                result = {"status": "error",
-                          "message": f"the check crashed: {ended}" + _last_line(tail),
-                          "hint": "the process died while running this function (out of "
-                                  "memory, or os._exit/a crash in native code?)"}
-            outcome.results[current] = result
-            known[current] = result["status"]
-            remaining.remove(current)
-        elif executing is not None:
-            index, where = executing
-            skip.add(index)
-            why = (f"took longer than {timeout:g} s" if timed_out else f"crashed ({ended})")
-            outcome.warnings.append(f"{where}: this statement {why} while the file was "
-                                    "loaded; it was skipped")
-        else:
-            reason = "did not start in time" if timed_out else f"failed to start ({ended})"
-            for name in remaining:
-                outcome.results[name] = {"status": "error",
-                                         "message": f"the checker's process {reason}"
-                                                    + _last_line(tail)}
-            break
+            finally:
+                session.stop()
+    finally:
+        if session is not None:
+            session.stop()
+    for name in remaining:
+        outcome.results.setdefault(name, {
+            "status": "timeout",
+            "message": f"the whole check ran past its total deadline "
+                       f"({total:g} s) before this function"})
     return outcome
 
 
-def _last_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return f": {lines[-1].strip()}" if lines else ""
+def _load(session: Session, plan: dict, skip: set[int], timeout: float,
+          outcome: Outcome) -> None:
+    session.plan_index = None  # type: ignore[attr-defined]
+    session.send({"op": "load", "skip": sorted(skip), "statements": [
+        {"label": s["label"], "node": s["node"]} for s in plan["statements"]]})
+    statements = plan["statements"]
+    # Only an `exec` of a later statement starts a new per-statement limit: no other message
+    # extends it.
+    until = time.monotonic() + timeout + _grace(timeout)
+    last = -1
+    for _ in range(MAX_EVENTS):
+        message = session.receive(until)
+        ev, index = message.get("ev"), message.get("index")
+        if ev == "loaded":
+            session.plan_index = None  # type: ignore[attr-defined]
+            return
+        if not (isinstance(index, int) and 0 <= index < len(statements)):
+            raise _EndedError("malformed: bad statement index")
+        info = statements[index]
+        if ev == "exec" and index > last:
+            last = index
+            session.plan_index = index  # type: ignore[attr-defined]
+            until = time.monotonic() + timeout + _grace(timeout)
+        elif ev == "warn" and index == last:
+            if len(outcome.warnings) >= 200:
+                continue
+            if message.get("kind") == "timeout":
+                outcome.warnings.append(f"{info['where']}: `{info['first']}` took longer than "
+                                        f"{timeout:g} s and was stopped")
+            else:
+                outcome.warnings.append(judge.load_warning(info, text(message, "text")))
+        else:
+            raise _EndedError("malformed: unexpected event while loading")
+    raise _EndedError("malformed: too many messages")
+
+
+def _check_one(session: Session, state: judge.State, name: str, timeout: float) -> dict:
+    found = state.find(name)
+    if "status" in found:
+        return found
+    runs, timed_out, case = _run_cases(session, state, name, found["defined_as"], [], timeout)
+    return state.verdict(name, found, runs, timed_out, case)
+
+
+def _run_cases(session: Session, state: judge.State, name: str, defined_as: str,
+               rpc: list[str], timeout: float) -> tuple[list, bool, int]:
+    """Send the cases, collect what came back. Returns (runs, timed out, case number)."""
+    runs, request = state.request(name, defined_as, rpc)
+    state.current = (name, 0)
+    session.send(request)
+    until = time.monotonic() + timeout + _grace(timeout)
+    current = 0
+    for _ in range(MAX_EVENTS + 200_000 * bool(rpc)):
+        message = session.receive(until)
+        ev = message.get("ev")
+        if ev == "ran":
+            return runs, False, current
+        if ev == "timeout":
+            return runs, True, current
+        if ev == "call" and rpc:
+            session.send(state.remote_call(message))
+            continue
+        number = message.get("i")
+        if not (isinstance(number, int) and 0 <= number < len(runs)):
+            raise _EndedError("malformed: bad case number")
+        current = number
+        state.current = (name, number)
+        if ev == "returned":
+            state.returned(runs[number], message.get("got"))
+        elif ev == "raised":
+            state.raised(runs[number], message.get("error"))
+        elif ev != "case":
+            raise _EndedError("malformed: unexpected event")
+    raise _EndedError("malformed: too many messages")
+
+
+def _diagnose(session: Session, state: judge.State, outcome: Outcome, timeout: float) -> None:
+    """Run failing callers again with cnnstep's helpers (answered from here); only hints
+    change, and only now that every verdict is final."""
+    for name, result in outcome.results.items():
+        calls = result.get("calls")
+        if not calls or result["status"] not in ("fail", "error", "timeout"):
+            continue
+        defined_as = result.get("defined_as", name)
+        try:
+            runs, timed_out, _ = _run_cases(session, state, name, defined_as, calls, timeout)
+        except _EndedError:
+            return
+        state.blame(name, result, None if timed_out else runs)
+
+
+def _blame(ended: _EndedError, session: Session, state: judge.State, outcome: Outcome,
+           skip: set[int], remaining: list[str], timeout: float) -> bool:
+    """Record why the child ended; True when a new child should check what is left."""
+    index = getattr(session, "plan_index", None)
+    why = ended.why
+    if state.current is not None and remaining and state.current[0] == remaining[0]:
+        name = remaining.pop(0)
+        outcome.results[name] = state.ended(name, why, session.how_it_ended(), session.tail)
+        state.current = None
+        return True
+    if index is not None:
+        skip.add(index)
+        info = state.plan["statements"][index]
+        what = (f"took longer than {timeout:g} s" if why == "timeout"
+                else f"crashed ({session.how_it_ended()})" if why == "crash"
+                else "sent a malformed message")
+        outcome.warnings.append(f"{info['where']}: this statement {what} while the file was "
+                                "loaded; it was skipped")
+        return True
+    if state.current is None:
+        reason = "did not start in time" if why == "timeout" else f"failed to start ({why})"
+        for name in remaining:
+            outcome.results[name] = {"status": "error",
+                                     "message": f"the checker's process {reason}"
+                                                + judge.last_line(session.tail)}
+        remaining.clear()
+        return False
+    state.current = None  # ended during diagnosis: the verdicts stand
+    return False

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cnnstep import __version__
+from cnnstep.budget import parse_size, set_memory_budget
 from cnnstep.errors import UserError
 
 
@@ -48,10 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for module in command_modules():
         module.register(sub)
+    for command in sub.choices.values():  # every command reads files: one budget option
+        command.add_argument(
+            "--max-memory", metavar="SIZE", default=None,
+            help="largest array a file may declare, e.g. 8G (default: 4G or half the memory; "
+                 "also CNNSTEP_MAX_MEMORY)")
     return parser
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(message: Any, category: Any, filename: Any, lineno: Any, file: Any = None,
+                  line: Any = None) -> None:
     """Warnings for the user (skipped files, odd data) as one line, without source locations."""
     print(f"cnnstep: warning: {message}", file=sys.stderr)
 
@@ -63,9 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            if getattr(args, "max_memory", None) is not None:
+                set_memory_budget(parse_size(args.max_memory, "--max-memory"))
             return int(args.handler(args) or 0)
     except UserError as exc:
         print(f"cnnstep: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("cnnstep: error: out of memory; use smaller data, a smaller --batch-size or "
+              "--image-size, or a machine with more memory", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cnnstep: interrupted", file=sys.stderr)

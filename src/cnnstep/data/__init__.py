@@ -6,7 +6,15 @@ May import: this folder only (plus top-level modules such as ``cnnstep.errors``)
 nothing of networks or training.
 """
 
+from cnnstep.budget import memory_budget, set_memory_budget
 from cnnstep.data.builtin import BUILTINS, load_data
 from cnnstep.data.dataset import Dataset, stratified_split
 
-__all__ = ["BUILTINS", "Dataset", "load_data", "stratified_split"]
+__all__ = [
+    "BUILTINS",
+    "Dataset",
+    "load_data",
+    "memory_budget",
+    "set_memory_budget",
+    "stratified_split",
+]

@@ -4,7 +4,7 @@
   split 4,000 train / 1,000 test, stratified, with a fixed seed.
 - ``digits``: scikit-learn's 1,797 8x8 digits (pixel values 0..16).
 
-Anything that is not a built-in name is read by :func:`cnnstep.formats.load_path`.
+Anything that is not a built-in name is read by :func:`cnnstep.data.formats.load_path`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnstep.data.dataset import Dataset, stratified_split
+from cnnstep.data.dataset import Dataset, check_fraction, stratified_split
 from cnnstep.errors import DataError, UserError
 
 #: the split of the built-ins is fixed, so every run is scored on the same held-out images
@@ -76,7 +76,7 @@ def load_data(
     ----------
     spec : str
         ``"mnist5k"``, ``"digits"``, or a path (IDX folder, HDF5 file, image folder, .npz; see
-        :func:`cnnstep.formats.load_path`).
+        :func:`cnnstep.data.formats.load_path`).
     test_data : str or Path, optional
         Separate test set for a path; without it the data are split.
     image_size : (n_H, n_W), optional
@@ -95,15 +95,17 @@ def load_data(
     DataError
         For an unknown name that is not an existing path, or unreadable data.
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise UserError(f"test fraction must lie strictly between 0 and 1, got {test_fraction}")
+    try:
+        test_fraction = check_fraction(test_fraction)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     name = str(spec)
     if name in BUILTINS:
         if test_data is not None:
-            raise UserError(f"--test-data cannot be used with the built-in data set {name}")
+            raise UserError(f"test_data cannot be used with the built-in data set {name}")
         if image_size is not None:
             raise UserError(
-                f"--image-size cannot be used with the built-in data set {name} "
+                f"image_size cannot be used with the built-in data set {name} "
                 "(its images have a fixed size)"
             )
         return BUILTINS[name](test_fraction=test_fraction, seed=seed)

@@ -72,6 +72,21 @@ class Dataset:
         return len(self.class_names)
 
 
+def check_fraction(value: object, name: str = "test_fraction") -> float:
+    """``value`` as a float strictly between 0 and 1; ``ValueError`` naming ``name`` otherwise.
+
+    The one check of a test fraction: the data readers, the built-in data sets and the CLI's
+    ``--test-fraction`` all use it.
+    """
+    try:
+        ok = not isinstance(value, bool) and 0.0 < float(value) < 1.0  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
 def stratified_split(
     y: np.ndarray, test_fraction: float = 0.2, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -94,8 +109,7 @@ def stratified_split(
     train_idx, test_idx : ndarray of shape (m_train,), ndarray of shape (m_test,)
         Sorted indices into ``y``.
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
+    test_fraction = check_fraction(test_fraction)
     y = np.asarray(y)
     rng = np.random.default_rng(seed)
     test_parts = []

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import struct
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +15,8 @@ from cnnstep.errors import DataError, UserError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
-def _pil():
+def pillow() -> Any:
+    """``(PIL.Image, PIL.ImageOps)``; a one-line UserError naming the extra when missing."""
     try:
         from PIL import Image, ImageOps
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -19,6 +24,23 @@ def _pil():
             "reading images needs Pillow: pip install 'cnnstep[images]'"
         ) from exc
     return Image, ImageOps
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def _reading(path: str | Path, Image: Any) -> Iterator[None]:
+    """Pillow's errors while reading ``path`` as one-line :class:`DataError` messages."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: no such file") from exc
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: refused, {_one_line(exc)}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        raise DataError(f"{path}: not a readable image ({_one_line(exc)})") from exc
 
 
 def load_image(
@@ -40,25 +62,20 @@ def load_image(
     -------
     ndarray of shape (n_H, n_W, channels), float32
     """
-    Image, ImageOps = _pil()
+    Image, ImageOps = pillow()
     path = Path(path)
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            # Phone photos store their rotation in EXIF; apply it so the image is upright.
-            img = ImageOps.exif_transpose(img) or img
-            if channels is None:
-                channels = 1 if img.mode in ("1", "L", "I", "I;16", "F") else 3
-            img = img.convert("L" if channels == 1 else "RGB")
-            if size is not None and (img.height, img.width) != tuple(size):
-                img = img.resize((int(size[1]), int(size[0])), Image.BILINEAR)
-            arr = np.asarray(img, dtype=np.float32) / 255.0
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: no such file") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from exc
+    with _reading(path, Image), Image.open(path) as img:
+        img.load()
+        # Phone photos store their rotation in EXIF; apply it so the image is upright.
+        img = ImageOps.exif_transpose(img) or img
+        if channels is None:
+            channels = 1 if img.mode in ("1", "L", "I", "I;16", "F") else 3
+        img = img.convert("L" if channels == 1 else "RGB")
+        if size is not None and (img.height, img.width) != tuple(size):
+            img = img.resize((int(size[1]), int(size[0])), Image.BILINEAR)
+        arr = np.asarray(img, dtype=np.float32) / 255.0
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return arr
@@ -67,14 +84,9 @@ def load_image(
 def image_size(path: str | Path) -> tuple[int, int]:
     """``(height, width)`` of an image file as displayed (EXIF rotation applied), read from its
     header only."""
-    Image, _ = _pil()
-    try:
-        with Image.open(path) as img:
-            # EXIF orientations 5-8 rotate by 90 degrees: height and width swap.
-            if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
-                return int(img.width), int(img.height)
-            return int(img.height), int(img.width)
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: no such file") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from exc
+    Image, _ = pillow()
+    with _reading(path, Image), Image.open(path) as img:
+        # EXIF orientations 5-8 rotate by 90 degrees: height and width swap.
+        if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+            return int(img.width), int(img.height)
+        return int(img.height), int(img.width)

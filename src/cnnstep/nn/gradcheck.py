@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 
-def _rngs(obj) -> list[np.random.Generator]:
+def _rngs(obj: Any) -> list[np.random.Generator]:
     """Random generators a layer or model draws from (dropout), to replay the same draws."""
-    found = []
+    found: list[np.random.Generator] = []
     for item in [obj, *getattr(obj, "layers", [])]:
         rng = getattr(item, "rng", None)
         if isinstance(rng, np.random.Generator) and all(rng is not r for r in found):
@@ -17,21 +19,23 @@ def _rngs(obj) -> list[np.random.Generator]:
     return found
 
 
-def _to_float64(obj):
+def _to_float64(obj: Any) -> Any:
     """A float64 copy of a layer or model (float32 is too coarse for finite differences)."""
     obj = copy.deepcopy(obj)
     for item in [obj, *getattr(obj, "layers", [])]:
-        params = getattr(item, "params", None)
-        if isinstance(params, dict):
-            for k, v in list(params.items()):
-                params[k] = np.asarray(v, dtype=np.float64)
+        for attr in ("params", "state"):
+            arrays = getattr(item, attr, None)
+            if isinstance(arrays, dict):
+                for k, v in list(arrays.items()):
+                    if np.asarray(v).dtype.kind == "f":
+                        arrays[k] = np.asarray(v, dtype=np.float64)
         if hasattr(item, "dtype") and hasattr(item, "layers"):
             item.dtype = np.dtype(np.float64)
     return obj
 
 
 def numerical_gradient(
-    loss, x: np.ndarray, eps: float = 1e-6, entries: np.ndarray | None = None
+    loss: Callable[[], float], x: np.ndarray, eps: float = 1e-6, entries: np.ndarray | None = None
 ) -> np.ndarray:
     """Central differences ``(loss(x + eps) - loss(x - eps)) / (2 eps)``, one entry at a time.
 
@@ -68,7 +72,7 @@ def numerical_gradient(
 
 
 def gradient_check(
-    layer,
+    layer: Any,
     x: np.ndarray,
     *,
     eps: float = 1e-6,
@@ -85,6 +89,7 @@ def gradient_check(
     ----------
     layer : Layer or Sequential
         Anything with ``forward(x, training)``, ``backward(dout)``, ``params`` and ``grads``.
+        An unbuilt layer or model is built for ``x.shape[1:]`` first (it is changed).
         Must already be built.
     x : ndarray
         Input batch.
@@ -103,13 +108,20 @@ def gradient_check(
         ``"x"`` and for every parameter name (0 when both are zero). Values below about 1e-6
         mean the gradients agree.
     """
-    layer = _to_float64(layer)
     x = np.array(x, dtype=np.float64)
+    if x.ndim < 2:
+        raise ValueError(f"x must have a batch axis, shape (m, ...), got shape {x.shape}")
+    if getattr(layer, "input_shape", "") is None:  # an unbuilt layer or model: build it for x
+        if hasattr(layer, "layers"):
+            layer.build(x.shape[1:])
+        else:
+            layer.build(x.shape[1:], np.random.default_rng(seed), np.float64)
+    layer = _to_float64(layer)
     rng = np.random.default_rng(seed)
     generators = _rngs(layer)
     saved = [g.bit_generator.state for g in generators]
 
-    def forward():
+    def forward() -> np.ndarray:
         for g, s in zip(generators, saved):
             g.bit_generator.state = s
         return layer.forward(x, training=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
 def he_normal(
-    shape: tuple[int, ...], fan_in: int, rng: np.random.Generator, dtype=np.float32
+    shape: tuple[int, ...], fan_in: int, rng: np.random.Generator, dtype: Any = np.float32
 ) -> np.ndarray:
     """Normal weights with standard deviation ``sqrt(2 / fan_in)``.
 
@@ -31,6 +33,6 @@ def he_normal(
     return (rng.standard_normal(shape) * std).astype(dtype)
 
 
-def zeros(shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+def zeros(shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
     """An array of zeros (the usual bias initialisation)."""
     return np.zeros(shape, dtype=dtype)

@@ -10,14 +10,17 @@ every array's shape is checked against the architecture.
 from __future__ import annotations
 
 import json
-import zipfile
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnnstep.budget import check_bytes, check_shape
 from cnnstep.errors import DataError
-from cnnstep.fileio import atomic_write
+from cnnstep.fileio import write_npz
+from cnnstep.npzfile import NpzArchive
+from cnnstep.ops.geometry import conv_output_shape
 
 FORMAT = "cnnstep-model"
 FORMAT_VERSION = 1
@@ -39,54 +42,125 @@ def write_model_file(path: str | Path, config: dict, params: dict[str, np.ndarra
                      metadata: dict | None = None) -> None:
     """Write a model file atomically (see :meth:`cnnstep.nn.model.Sequential.save`)."""
     arrays = model_arrays(config, params, metadata)
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    write_npz(path, arrays)
 
 
-def read_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz`` file, read without pickle; a :class:`DataError` otherwise."""
+def read_npz(path: str | Path, kind: str = "cnnstep model file") -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, read without pickle; a :class:`DataError` otherwise.
+
+    Each member's declared sizes, and their total, are checked against the memory budget
+    (:mod:`cnnstep.budget`) before anything is inflated; a member that is not an ``.npy`` array
+    is an error.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    if magic != b"PK\x03\x04":  # every .npz is a zip archive
-        raise DataError(f"{path}: not a cnnstep model file (not an .npz archive)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: not a cnnstep model file ({exc})") from exc
+    with NpzArchive(path, kind) as archive:
+        total = sum(info.file_size for info in archive.members.values())
+        check_bytes(total, f"{path} (all arrays together)")
+        return {name: archive.read(name) for name in archive.members}
 
 
 def read_header(arrays: dict[str, np.ndarray], key: str, path: Path) -> dict:
     """The JSON object stored under ``key`` (``__model__``, ``__checkpoint__``)."""
     if key not in arrays:
         raise DataError(f"{path}: not a cnnstep {key.strip('_')} file (no {key} entry)")
+    raw = arrays[key]
+    if raw.ndim != 0 or raw.dtype.kind not in "US":
+        raise DataError(f"{path}: its {key} entry must be one JSON string, got {raw.dtype} "
+                        f"of shape {raw.shape}")
     try:
-        header = json.loads(str(arrays[key][()]))
+        header = json.loads(str(raw[()]))
     except (ValueError, TypeError) as exc:
         raise DataError(f"{path}: its {key} entry is not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise DataError(f"{path}: its {key} entry is nested too deeply") from None
     if not isinstance(header, dict):
         raise DataError(f"{path}: its {key} entry must be a JSON object")
     return header
 
 
 def model_header(arrays: dict[str, np.ndarray], path: Path) -> dict:
-    """The ``__model__`` header, checked for format, version and input shape."""
+    """The ``__model__`` header, checked for format, version, input shape, layers, class names
+    and metadata (each a one-line DataError naming the field)."""
     header = read_header(arrays, "__model__", path)
     if header.get("format") != FORMAT:
         raise DataError(f"{path}: not a cnnstep model file (format {header.get('format')!r})")
-    if header.get("version", 0) > FORMAT_VERSION:
+    version = header.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise DataError(f"{path}: model file version must be an integer, got {version!r}")
+    if version > FORMAT_VERSION:
         raise DataError(
-            f"{path}: model file version {header.get('version')} is newer than this cnnstep "
+            f"{path}: model file version {version} is newer than this cnnstep "
             f"reads ({FORMAT_VERSION}); upgrade cnnstep"
         )
-    if not header.get("input_shape"):
+    shape = header.get("input_shape")
+    if not shape:
         raise DataError(f"{path}: the model file does not record its input shape")
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
+    ):
+        raise DataError(f"{path}: input_shape must be a list of positive integers, got {shape!r}")
+    layers = header.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise DataError(f"{path}: layers must be a non-empty list, got {type(layers).__name__}")
+    metadata = header.get("metadata", {})
+    if metadata is not None and not isinstance(metadata, dict):
+        raise DataError(f"{path}: metadata must be a JSON object, got {type(metadata).__name__}")
+    names = header.get("class_names")
+    if names is not None and (
+        not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+    ):
+        raise DataError(f"{path}: class_names must be a list of strings, got {names!r}")
+    if not isinstance(header.get("dtype", "float32"), str) or header.get(
+        "dtype", "float32"
+    ) not in ("float32", "float64"):
+        raise DataError(f"{path}: dtype must be float32 or float64, got {header.get('dtype')!r}")
+    check_shape([*shape], 8, f"{path}: input_shape {tuple(shape)}")
     return header
+
+
+def check_architecture(layers: list[Any], input_shape: tuple[int, ...], itemsize: int,
+                       path: Path) -> None:
+    """Check every size the architecture declares against the memory budget, before building.
+
+    Output shapes come from each layer's ``output_shape_for`` (geometry, no allocation); the
+    weights of a layer with ``units`` (Dense) or ``filters`` and ``kernel_size`` (Conv2D) are
+    counted from those.
+
+    Parameters
+    ----------
+    layers : list of Layer
+        Constructed, not built.
+    input_shape : tuple of int
+        One example's shape.
+    itemsize : int
+        Bytes per value (4 for float32).
+    path : Path
+        The model file, for messages.
+    """
+    shape = tuple(input_shape)
+    for i, layer in enumerate(layers):
+        n_in = math.prod(shape)
+        weights = 0
+        if hasattr(layer, "units"):
+            weights = n_in * int(layer.units) + int(layer.units)
+        elif hasattr(layer, "filters") and hasattr(layer, "kernel_size"):
+            k_h, k_w = layer.kernel_size
+            weights = (k_h * k_w * int(shape[-1]) + 1) * int(layer.filters)
+        check_bytes(weights * itemsize * 3, f"{path}: layer {i} ({layer.describe()}) weights")
+        try:
+            if hasattr(layer, "filters") and hasattr(layer, "kernel_size"):
+                k_h, k_w = layer.kernel_size
+                w_shape = (k_h, k_w, int(shape[-1]), int(layer.filters))
+                shape = tuple(conv_output_shape(shape, w_shape, layer.hparameters, "Conv2D"))
+            else:
+                shape = tuple(layer.output_shape_for(shape, np.float32))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise DataError(
+                f"{path}: layer {i} ({layer.describe()}) does not fit input {shape} ({exc})"
+            ) from exc
+        check_shape(shape, itemsize, f"{path}: layer {i} ({layer.describe()}) output {shape}")
 
 
 def copy_weights(expected: dict[str, np.ndarray], arrays: dict[str, np.ndarray],

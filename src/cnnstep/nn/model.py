@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 
 from cnnstep.errors import DataError
-from cnnstep.nn.io import copy_weights, model_header, read_npz, write_model_file
+from cnnstep.nn.io import (
+    check_architecture,
+    copy_weights,
+    model_header,
+    read_npz,
+    write_model_file,
+)
 from cnnstep.nn.layers import Layer, MaxPool2D, ReLU, layer_from_config
 from cnnstep.nn.losses import softmax, softmax_cross_entropy
 
@@ -101,6 +107,18 @@ class Sequential:
         return {f"{i}.{k}": v
                 for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
 
+    def named_arrays(self) -> dict[str, np.ndarray]:
+        """Parameters and non-trainable state, ``{"<layer index>.<name>": array}``: what a model
+        file holds (a layer's state names differ from its parameter names)."""
+        arrays = self.named_parameters()
+        for i, layer in enumerate(self.layers):
+            for k, v in layer.state.items():
+                if f"{i}.{k}" in arrays:
+                    raise ValueError(f"layer {i} ({layer.name}) uses {k!r} for a parameter "
+                                     "and for state")
+                arrays[f"{i}.{k}"] = v
+        return arrays
+
     @property
     def params(self) -> dict[str, np.ndarray]:
         return self.named_parameters()
@@ -138,10 +156,10 @@ class Sequential:
         """A table of layers, output shapes and parameter counts (also returned as text)."""
         self._require_built()
         rows = [("layer", "output shape", "params")]
-        rows.append(("Input", str((None, *self.input_shape)), "0"))
+        rows.append(("Input", str((None, *(self.input_shape or ()))), "0"))
         for layer in self.layers:
             n = sum(p.size for p in layer.params.values())
-            rows.append((layer.describe(), str((None, *layer.output_shape)), f"{n:,}"))
+            rows.append((layer.describe(), str((None, *(layer.output_shape or ()))), f"{n:,}"))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
         rule = "-" * len(lines[0])
@@ -158,9 +176,8 @@ class Sequential:
         if not self.built:
             self.build(x.shape[1:])
         if tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(
-                f"x must have shape (m, {', '.join(map(str, self.input_shape))}), got {x.shape}"
-            )
+            expected = ", ".join(map(str, self.input_shape or ()))
+            raise ValueError(f"x must have shape (m, {expected}), got {x.shape}")
         return x
 
     def run_order(self) -> list[Layer]:
@@ -208,10 +225,13 @@ class Sequential:
         for i in range(len(order) - 1, first - 1, -1):
             if i == first and not need_input_grad:
                 return order[i].backward(dout, need_input_grad=False)
-            dout = order[i].backward(dout)
+            grad = order[i].backward(dout)
+            assert grad is not None  # asked for
+            dout = grad
         return None if not need_input_grad else dout
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, optimizer) -> tuple[float, np.ndarray]:
+    def train_step(self, x: np.ndarray, y: np.ndarray,
+                   optimizer: Any) -> tuple[float, np.ndarray]:
         """One gradient step on a batch; returns the loss and the logits (before the step)."""
         logits = self.forward(x, training=True)
         loss, dlogits, _ = softmax_cross_entropy(logits, y)
@@ -226,7 +246,7 @@ class Sequential:
         out = [softmax(self.forward(x[i:i + batch_size]))
                for i in range(0, x.shape[0], batch_size)]
         if not out:
-            return np.zeros((0, *self.output_shape), dtype=self.dtype)
+            return np.zeros((0, *(self.output_shape or ())), dtype=self.dtype)
         return np.concatenate(out)
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -271,7 +291,7 @@ class Sequential:
             JSON-able extra information (e.g. the data set it was trained on).
         """
         self._require_built()
-        write_model_file(path, self.get_config(), self.named_parameters(), metadata)
+        write_model_file(path, self.get_config(), self.named_arrays(), metadata)
 
 
 # The training loop builds on this module (cnnstep.train imports cnnstep.nn), so nn never imports
@@ -294,10 +314,22 @@ def model_from_arrays(arrays: dict[str, np.ndarray], path: Path) -> tuple[Sequen
     """The model stored in a model file's arrays, and its metadata."""
     header = model_header(arrays, path)
     try:
+        layers = [layer_from_config(spec) for spec in header["layers"]]
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise DataError(f"{path}: invalid architecture ({exc})") from exc
+    itemsize = np.dtype(header.get("dtype", "float32")).itemsize
+    check_architecture(layers, tuple(header["input_shape"]), itemsize, path)
+    try:
         model = Sequential.from_config(header)
     except (ValueError, TypeError, KeyError) as exc:
         raise DataError(f"{path}: invalid architecture ({exc})") from exc
-    copy_weights(model.named_parameters(), arrays, path)
+    copy_weights(model.named_arrays(), arrays, path)
+    names = model.class_names
+    n_out = model.output_shape[-1] if model.output_shape else None
+    if names is not None and n_out is not None and len(names) != n_out:
+        raise DataError(
+            f"{path}: class_names has {len(names)} entries but the model has {n_out} outputs"
+        )
     return model, header.get("metadata") or {}
 
 

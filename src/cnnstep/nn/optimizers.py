@@ -9,8 +9,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
+
+#: Registered optimizers by lower-case name: the choices of ``cnnstep train --optimizer`` and
+#: what checkpoints can restore.
+OPTIMIZERS: dict[str, type[Optimizer]] = {}
+
+O = TypeVar("O", bound="type[Optimizer]")
+
+
+def register_optimizer(cls: O) -> O:
+    """Class decorator: register ``cls`` under its lower-cased class name."""
+    OPTIMIZERS[cls.__name__.lower()] = cls
+    return cls
 
 
 class Optimizer:
@@ -69,6 +82,7 @@ class Optimizer:
                 arr[...] = arrays[key]
 
 
+@register_optimizer
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (heavy-ball or Nesterov) momentum.
 
@@ -96,11 +110,11 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.weight_decay = float(weight_decay)
 
-    def _init_slots(self, params):
+    def _init_slots(self, params: Sequence[np.ndarray]) -> None:
         if self.momentum:
             self._slots = {"v": [np.zeros_like(p) for p in params]}
 
-    def _update(self, params, grads):
+    def _update(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         for k, (p, g) in enumerate(zip(params, grads)):
             if self.weight_decay:
                 g = g + self.weight_decay * p
@@ -120,6 +134,7 @@ class SGD(Optimizer):
                 "weight_decay": self.weight_decay}
 
 
+@register_optimizer
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with bias correction.
 
@@ -139,11 +154,11 @@ class Adam(Optimizer):
                 raise ValueError(f"{name} must lie in [0, 1), got {beta!r}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
-    def _init_slots(self, params):
+    def _init_slots(self, params: Sequence[np.ndarray]) -> None:
         self._slots = {"m": [np.zeros_like(p) for p in params],
                        "v": [np.zeros_like(p) for p in params]}
 
-    def _update(self, params, grads):
+    def _update(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         b1, b2 = self.beta1, self.beta2
         # fold both bias corrections into the step size (one scalar per step)
         step = self.lr * math.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t)
@@ -161,19 +176,10 @@ class Adam(Optimizer):
         return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
 
-OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
-
-
 def optimizer_from_config(name: str, config: dict) -> Optimizer:
-    """``SGD`` or ``Adam`` from its name and :meth:`Optimizer.get_config`."""
-    if name not in OPTIMIZERS:
+    """An optimizer from its registered name (``"sgd"``, ``"adam"``, or the class name as
+    stored in checkpoints) and :meth:`Optimizer.get_config`."""
+    cls = OPTIMIZERS.get(name.lower()) if isinstance(name, str) else None
+    if cls is None:
         raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name](**config)
-
-
-def cosine_lr(base_lr: float, step: int, total_steps: int) -> float:
-    """Learning rate at ``step`` of a cosine decay from ``base_lr`` to 0 over ``total_steps``."""
-    if total_steps <= 0:
-        return base_lr
-    frac = min(max(step / total_steps, 0.0), 1.0)
-    return 0.5 * base_lr * (1.0 + math.cos(math.pi * frac))
+    return cls(**config)

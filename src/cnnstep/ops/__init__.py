@@ -3,8 +3,9 @@
 Lives here: ``geometry`` (hyperparameters, shapes and every argument check), ``windows`` (the
 one window primitive that convolution and pooling share), ``padding``, ``conv``, ``pool``,
 ``workspace`` (the scratch-memory budget), ``functional`` (the eight functions of the course,
-vectorized), ``reference`` (the same eight as plain loops), ``published`` (the course's
-published cases, as data) and ``params`` (the parameter-only backward that layers use).
+vectorized), ``wide`` (convolution with few input channels), ``reference`` (the same eight as
+plain loops), ``published`` (the course's published cases, as data) and ``params`` (the
+parameter-only backward that layers use).
 
 May import: NumPy and modules of this folder only (plus ``cnnstep.errors``). Every other room
 builds on this one; this one builds on none.

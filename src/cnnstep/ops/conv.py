@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.ops.checks import single_step_args
 from cnnstep.ops.conv_grads import ConvCache, conv_grads
-from cnnstep.ops.geometry import single_step_args
-from cnnstep.ops.im2col import Scratch, block_cols, conv_inputs, is_pointwise
-from cnnstep.ops.workspace import row_blocks
+from cnnstep.ops.im2col import Scratch, block_cols, conv_inputs, is_pointwise, window_rows
+from cnnstep.ops.wide import forward_wide, uses_wide_windows, wide_shape
+from cnnstep.ops.workspace import get_workspace_budget, row_blocks
 
 
 def conv_single_step(a_slice_prev: np.ndarray, W: np.ndarray, b: Any) -> np.floating:
@@ -42,11 +43,11 @@ def conv_single_step(a_slice_prev: np.ndarray, W: np.ndarray, b: Any) -> np.floa
     a, W, b, dtype = single_step_args(a_slice_prev, W, b, "conv_single_step")
     s = np.multiply(a, W, dtype=dtype)
     # b.item()-style conversion: float(b) on a (1, 1, 1) array is an error in NumPy 2.
-    return dtype.type(np.sum(s) + dtype.type(b.reshape(-1)[0]))
+    return dtype.type(np.sum(s) + dtype.type(b.reshape(-1)[0]))  # type: ignore[no-any-return]
 
 
 def conv_forward(
-    A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict
+    A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict[str, Any]
 ) -> tuple[np.ndarray, ConvCache]:
     """Forward pass of a convolution layer (cross-correlation, no activation).
 
@@ -73,6 +74,47 @@ def conv_forward(
     cache : tuple
         ``(A_prev, W, b, hparameters)`` as given, for :func:`conv_backward`.
     """
+    Z, _ = _forward(A_prev, W, b, hparameters, keep_windows=False)
+    return Z, (A_prev, W, b, hparameters)
+
+
+def conv_forward_windows(
+    A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict[str, Any],
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, ConvCache, np.ndarray | None]:
+    """:func:`conv_forward` that also keeps its window matrix, for the backward pass.
+
+    The backward pass builds ``dW`` from window copies of ``A_prev`` when there are few input
+    channels (and always for a network's first layer): with the matrix kept, those copies are
+    made once per training step instead of twice. It is kept only while it fits the workspace
+    budget (:func:`cnnstep.ops.workspace.get_workspace_budget`), else ``None``.
+
+    Parameters
+    ----------
+    A_prev, W, b, hparameters
+        As :func:`conv_forward`.
+    out : ndarray, optional
+        A window matrix of an earlier step that is no longer needed: it is filled again when its
+        shape and dtype fit (a layer reuses one buffer from step to step, so that the pages of
+        a fresh array need not be found again each time).
+
+    Returns
+    -------
+    Z, cache
+        As :func:`conv_forward`.
+    windows : ndarray of shape (m * n_H * n_W, f_h * f_w * n_C_prev), or None
+        (of :func:`cnnstep.ops.wide.wide_shape` where the wide windows are used)
+        Pass it to :func:`conv_backward_params` or :func:`cnnstep.ops.conv_grads.conv_grads`
+        with the same cache.
+    """
+    Z, windows = _forward(A_prev, W, b, hparameters, keep_windows=True, out=out)
+    return Z, (A_prev, W, b, hparameters), windows
+
+
+def _forward(
+    A_prev: Any, W: Any, b: Any, hparameters: Any, keep_windows: bool,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     A_in, W_, b_, geom, dtype = conv_inputs(A_prev, W, b, hparameters, "conv_forward")
     m = A_in.shape[0]
     n_H, n_W = geom.out_hw
@@ -85,14 +127,24 @@ def conv_forward(
         np.matmul(A_in.astype(dtype, copy=False).reshape(-1, n_C_prev), W_mat,
                   out=Z.reshape(-1, n_C))
         Z += bias
-        return Z, (A_prev, W, b, hparameters)
+        return Z, None
+    wide = uses_wide_windows(geom, n_C_prev)
+    windows = None
+    shape = wide_shape(geom, m, n_C_prev) if wide else (m * n_H * n_W, K)
+    if keep_windows and shape[0] * shape[1] * dtype.itemsize <= get_workspace_budget():
+        fits = out is not None and out.shape == shape and out.dtype == dtype
+        windows = out if fits else np.empty(shape, dtype=dtype)
+    if wide:
+        forward_wide(A_in, W_, bias, geom, dtype, Z, windows)
+        return Z, windows
     scratch = Scratch(dtype)
     for ex, h0, h1 in row_blocks(m, n_H, n_W * K * dtype.itemsize):
-        cols = block_cols(A_in, geom, ex, h0, h1, dtype, scratch)
+        rows = None if windows is None else windows[window_rows(geom, ex, h0, h1)]
+        cols = block_cols(A_in, geom, ex, h0, h1, dtype, scratch, rows)
         z = Z[ex, h0:h1].reshape(-1, n_C)
         np.matmul(cols, W_mat, out=z)
         z += bias  # while the block is still in cache
-    return Z, (A_prev, W, b, hparameters)
+    return Z, windows
 
 
 def conv_backward(
@@ -119,10 +171,8 @@ def conv_backward(
     return dA_prev, dW, db
 
 
-
-
 def conv_backward_params(
-    dZ: np.ndarray, cache: ConvCache
+    dZ: np.ndarray, cache: ConvCache, windows: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The parameter gradients of a convolution, without the input gradient.
 
@@ -134,11 +184,14 @@ def conv_backward_params(
     dZ : ndarray of shape (m, n_H, n_W, n_C)
     cache : tuple
         ``(A_prev, W, b, hparameters)`` from :func:`conv_forward`.
+    windows : ndarray, optional
+        The window matrix :func:`conv_forward_windows` kept with this cache: ``dW`` is then
+        computed from it instead of new window copies.
 
     Returns
     -------
     dW : ndarray of shape (f_h, f_w, n_C_prev, n_C)
     db : ndarray of shape (1, 1, 1, n_C)
     """
-    _, dW, db = conv_grads(dZ, cache, need_dA_prev=False)
+    _, dW, db = conv_grads(dZ, cache, need_dA_prev=False, windows=windows)
     return dW, db

@@ -17,6 +17,8 @@ The input gradient takes one of two routes, chosen by a cost model (:func:`prefe
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from cnnstep.ops.geometry import WindowGeometry, as_array, compute_dtype, unpack_cache
@@ -29,11 +31,13 @@ from cnnstep.ops.im2col import (
     dW_from_windows,
     is_pointwise,
     rows_of,
+    window_rows,
 )
+from cnnstep.ops.wide import dW_wide, uses_wide_windows, wide_shape
 from cnnstep.ops.windows import col2im_add
 from cnnstep.ops.workspace import row_blocks
 
-ConvCache = tuple[np.ndarray, np.ndarray, np.ndarray, dict]
+ConvCache = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]
 
 
 def grads_by_correlation(
@@ -178,12 +182,17 @@ def prefers_correlation(geom: WindowGeometry, m: int, n_C_prev: int, n_C: int) -
 
 
 def conv_grads(
-    dZ: np.ndarray, cache: ConvCache, need_dA_prev: bool = True
+    dZ: np.ndarray, cache: ConvCache, need_dA_prev: bool = True,
+    windows: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """:func:`conv_backward`, optionally without ``dA_prev``.
+    """:func:`conv_backward`, optionally without ``dA_prev``, optionally reusing the window
+    matrix of the forward pass.
 
     Training never uses the input gradient of a network's first layer; with
     ``need_dA_prev=False`` it is not computed (``None`` in its place), only ``dW`` and ``db``.
+    ``windows`` is the window matrix that :func:`cnnstep.ops.conv.conv_forward_windows` kept for
+    this cache; where ``dW`` would be built from window copies of ``A_prev``, it is read from
+    there instead.
     """
     func = "conv_backward"
     cache = unpack_cache(cache, ("A_prev", "W", "b", "hparameters"), "conv_forward", func)
@@ -201,6 +210,14 @@ def conv_grads(
     n_H, n_W = geom.out_hw
     K = W_.shape[0] * W_.shape[1] * n_C_prev
     W_mat = W_.reshape(K, n_C)
+    wide = uses_wide_windows(geom, n_C_prev)
+    shape = wide_shape(geom, m, n_C_prev) if wide else (m * n_H * n_W, K)
+    if windows is not None and (windows.shape != shape or windows.dtype != dtype):
+        raise ValueError(
+            f"{func}: windows must be the window matrix of this cache, shape "
+            f"{shape} {dtype}, got shape {windows.shape} {windows.dtype}"
+        )
+    dW_of = dW_wide if wide else dW_from_windows
 
     if is_pointwise(geom):
         A_mat = A_in.astype(dtype, copy=False).reshape(-1, n_C_prev)
@@ -211,26 +228,31 @@ def conv_grads(
             np.matmul(dZ_mat, W_mat.T, out=dA_prev.reshape(-1, n_C_prev))
         dW_mat = A_mat.T @ dZ_mat
         db = batch_sums(dZ_mat)
-        return dA_prev, dW_mat.reshape(W_.shape), db.reshape(1, 1, 1, n_C)
+        return dA_prev, np.asarray(dW_mat.reshape(W_.shape)), db.reshape(1, 1, 1, n_C)
 
     db = batch_sums(dZ.reshape(-1, n_C)).reshape(1, 1, 1, n_C)
     scratch = Scratch(dtype)
     if not need_dA_prev:
-        return None, dW_from_windows(A_in, dZ, geom, W_.shape, dtype, scratch), db
+        return None, dW_of(A_in, dZ, geom, W_.shape, dtype, scratch, windows), db
     if prefers_correlation(geom, m, n_C_prev, n_C):
         dA_prev = np.empty(A_in.shape, dtype=dtype)  # every cell gets written
         grads = grads_by_correlation if geom.stride == (1, 1) else grads_by_phases
         if n_C_prev >= DW_FROM_DZ_MIN_CHANNELS:
-            return dA_prev, grads(A_in, dZ, W_, geom, dA_prev, scratch), db
+            dW = grads(A_in, dZ, W_, geom, dA_prev, scratch)
+            assert dW is not None  # A_in was given
+            return dA_prev, dW, db
         # Few input channels: a dW product with n_C_prev rows runs slowly; window copies of
         # A_prev are cheap here instead.
         grads(None, dZ, W_, geom, dA_prev, scratch)
-        return dA_prev, dW_from_windows(A_in, dZ, geom, W_.shape, dtype, scratch), db
+        return dA_prev, dW_of(A_in, dZ, geom, W_.shape, dtype, scratch, windows), db
 
     dW_mat = ProductSum((K, n_C), dtype)
     dA_prev = np.zeros(A_in.shape, dtype=dtype)
+    if wide:  # kept windows of the other layout: this route builds its own
+        windows = None
     for ex, h0, h1 in row_blocks(m, n_H, 2 * n_W * K * dtype.itemsize):
-        cols = block_cols(A_in, geom, ex, h0, h1, dtype, scratch)
+        cols = (block_cols(A_in, geom, ex, h0, h1, dtype, scratch) if windows is None
+                else windows[window_rows(geom, ex, h0, h1)])
         dz = dZ[ex, h0:h1].reshape(-1, n_C)
         dW_mat.add(cols.T, dz)
         dcols = np.matmul(

@@ -25,7 +25,7 @@ _AXES = ("height", "width")
 # ----------------------------------------------------------------------------- arrays
 
 
-def compute_dtype(func: str, **arrays: Any) -> np.dtype:
+def compute_dtype(func: str, **arrays: Any) -> np.dtype[Any]:
     """The floating dtype an op computes in: float32 stays float32, float64 stays float64.
 
     Integers and booleans are computed in float64, float16 in float32. Anything else
@@ -69,53 +69,16 @@ def as_array(value: Any, name: str, func: str, ndim: int | None = None) -> np.nd
     return arr
 
 
-def single_step_args(a_slice_prev: Any, W: Any, b: Any, func: str):
-    """Checked ``(a_slice_prev, W, b, dtype)`` of ``conv_single_step``."""
-    a = as_array(a_slice_prev, "a_slice_prev", func)
-    W = as_array(W, "W", func)
-    b = as_array(b, "b", func)
-    if a.shape != W.shape:
-        raise ValueError(
-            f"{func}: a_slice_prev and W must have the same shape (f, f, n_C_prev), "
-            f"got a_slice_prev {a.shape} and W {W.shape}"
-        )
-    if b.size != 1:
-        raise ValueError(f"{func}: b must hold one number (shape (1, 1, 1)), got shape {b.shape}")
-    return a, W, b, compute_dtype(func, a_slice_prev=a, W=W, b=b)
-
-
-def distribute_args(dz: Any, shape: Any, func: str):
-    """Checked ``(dz, (n_H, n_W), dtype)`` of ``distribute_value``; ``dz`` as a NumPy scalar."""
-    dz_arr = as_array(dz, "dz", func)
-    if dz_arr.size != 1:
-        raise ValueError(f"{func}: dz must be a single number, got shape {dz_arr.shape}")
-    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
-        raise ValueError(f"{func}: shape must be a pair (n_H, n_W), got {shape!r}")
-    for k, n in enumerate(shape):
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ValueError(f"{func}: shape[{k}] must be a positive integer, got {n!r}")
-    return dz_arr.reshape(-1)[0], (int(shape[0]), int(shape[1])), compute_dtype(func, dz=dz_arr)
-
-
-POOL_MODES = ("max", "average")
-
-
-def check_pool_mode(mode: Any, func: str) -> str:
-    if not isinstance(mode, str) or mode not in POOL_MODES:
-        raise ValueError(f"{func}: mode must be 'max' or 'average', got {mode!r}")
-    return mode
-
-
 # ----------------------------------------------------------------------------- scalars
 
 
 def _int(value: Any, name: str, func: str, minimum: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{func}: {name} must be an integer, got {value!r}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{func}: {name} must be >= {minimum}, got {value}")
-    return value
+    number = int(value)
+    if number < minimum:
+        raise ValueError(f"{func}: {name} must be >= {minimum}, got {number}")
+    return number
 
 
 def to_pair(value: Any, name: str, func: str, minimum: int = 1) -> Pair:
@@ -181,7 +144,8 @@ def out_size(n: int, extent: int, pad: Pair, stride: int) -> int:
     return (n + pad[0] + pad[1] - extent) // stride + 1
 
 
-def unpack_cache(cache: Any, names: tuple[str, ...], producer: str, func: str) -> tuple:
+def unpack_cache(cache: Any, names: tuple[str, ...], producer: str,
+                 func: str) -> tuple[Any, ...]:
     """Check that ``cache`` is the tuple ``producer`` returned, with fields ``names``."""
     if not isinstance(cache, tuple) or len(cache) != len(names):
         got = type(cache).__name__
@@ -199,7 +163,7 @@ def unpack_cache(cache: Any, names: tuple[str, ...], producer: str, func: str) -
 
 def _check_hparameters(
     hparameters: Any, func: str, required: tuple[str, ...], optional: tuple[str, ...]
-) -> Mapping:
+) -> Mapping[str, Any]:
     if not isinstance(hparameters, Mapping):
         raise TypeError(
             f"{func}: hparameters must be a dict with keys {list(required)}, "
@@ -365,3 +329,50 @@ def pool_counts(geom: WindowGeometry) -> np.ndarray:
         start = np.arange(n_out) * s  # window starts, padded coordinates
         counts.append(np.minimum(start + f, p[0] + n) - np.maximum(start, p[0]))
     return np.outer(counts[0], counts[1])
+
+
+# ----------------------------------------------------------------------------- shapes only
+
+
+def _shaped(shape: tuple[int, ...]) -> np.ndarray:
+    """A read-only stand-in of ``shape`` that allocates nothing (every stride is 0)."""
+    return np.broadcast_to(np.empty((), dtype=np.float32), shape)
+
+
+def conv_output_shape(input_shape: tuple[int, ...], kernel_shape: tuple[int, ...],
+                      hparameters: Any, func: str = "conv_forward") -> tuple[int, int, int]:
+    """The shape of one example of ``Z`` for a convolution, without running it.
+
+    Parameters
+    ----------
+    input_shape : (n_H_prev, n_W_prev, n_C_prev)
+    kernel_shape : (f_h, f_w, n_C_prev, n_C)
+    hparameters : dict
+        As for ``conv_forward``; checked the same way, with the same errors.
+
+    Returns
+    -------
+    (n_H, n_W, n_C)
+    """
+    n_C = int(kernel_shape[3]) if len(kernel_shape) == 4 else 0
+    geom = conv_geometry(_shaped((0, *input_shape)), _shaped(tuple(kernel_shape)),
+                         _shaped((1, 1, 1, n_C)), hparameters, func)
+    return geom.out_hw[0], geom.out_hw[1], n_C
+
+
+def pool_output_shape(input_shape: tuple[int, ...], hparameters: Any,
+                      func: str = "pool_forward") -> tuple[int, int, int]:
+    """The shape of one example of ``A`` for a pooling, without running it.
+
+    Parameters
+    ----------
+    input_shape : (n_H_prev, n_W_prev, n_C)
+    hparameters : dict
+        As for ``pool_forward``.
+
+    Returns
+    -------
+    (n_H, n_W, n_C)
+    """
+    geom = pool_geometry(_shaped((0, *input_shape)), hparameters, func)
+    return geom.out_hw[0], geom.out_hw[1], int(input_shape[-1])

@@ -77,10 +77,10 @@ def is_pointwise(geom: WindowGeometry) -> bool:
 
 def block_cols(
     X: np.ndarray, geom: WindowGeometry, ex: slice, h0: int, h1: int, dtype: np.dtype,
-    scratch: Scratch,
+    scratch: Scratch, out: np.ndarray | None = None,
 ) -> np.ndarray:
     """im2col of output rows ``h0:h1`` of examples ``ex`` of ``X`` (unpadded), built in the
-    reusable buffers of ``scratch``."""
+    reusable buffers of ``scratch`` (or in ``out``, a buffer of the block's size)."""
     r0, r1 = block_input_rows(geom, h0, h1)
     k = ex.stop - ex.start
     buf = None
@@ -89,20 +89,35 @@ def block_cols(
     slab = padded_rows(X, geom.pad, ex, r0, r1, dtype=dtype, out=buf)
     f_h, f_w = geom.kernel
     size = k * (h1 - h0) * geom.out_hw[1] * f_h * f_w * X.shape[3]
-    return im2col(slab, block_geometry(geom, h1 - h0), out=scratch("cols", size))
+    cols = im2col(slab, block_geometry(geom, h1 - h0),
+                  out=scratch("cols", size) if out is None else out)
+    if out is not None and not np.may_share_memory(cols, out):  # im2col gave a view
+        out[...] = cols
+        return out
+    return cols
+
+
+def window_rows(geom: WindowGeometry, ex: slice, h0: int, h1: int) -> slice:
+    """The rows of the whole window matrix (examples, output rows, output columns in order) that
+    hold output rows ``h0:h1`` of examples ``ex``: a block of :func:`row_blocks` is one run."""
+    n_H, n_W = geom.out_hw
+    start = (ex.start * n_H + h0) * n_W
+    return slice(start, start + (ex.stop - ex.start) * (h1 - h0) * n_W)
 
 
 def dW_from_windows(
     A_in: np.ndarray, dZ: np.ndarray, geom: WindowGeometry, W_shape: tuple[int, ...],
-    dtype: np.dtype, scratch: Scratch,
+    dtype: np.dtype, scratch: Scratch, windows: np.ndarray | None = None,
 ) -> np.ndarray:
     """``dW`` (f_h, f_w, n_C_prev, n_C) as the window matrices of ``A_prev`` times ``dZ``,
-    block by block."""
+    block by block; the blocks are read from ``windows`` (the whole window matrix kept by the
+    forward pass) when given, else built again."""
     m, n_H, n_W, n_C = dZ.shape
     K = W_shape[0] * W_shape[1] * W_shape[2]
     dW_mat = ProductSum((K, n_C), dtype)
     for ex, h0, h1 in row_blocks(m, n_H, n_W * K * dtype.itemsize):
-        cols = block_cols(A_in, geom, ex, h0, h1, dtype, scratch)
+        cols = (block_cols(A_in, geom, ex, h0, h1, dtype, scratch) if windows is None
+                else windows[window_rows(geom, ex, h0, h1)])
         dW_mat.add(cols.T, dZ[ex, h0:h1].reshape(-1, n_C))
     return dW_mat.total.reshape(W_shape)
 
@@ -118,8 +133,8 @@ def batch_sums(X: np.ndarray, rows: int = 4096) -> np.ndarray:
     n = X.shape[0]
     ones = np.ones(min(rows, n), dtype=X.dtype)
     if n <= rows:
-        return ones @ X
-    total = ones @ X[:rows]
+        return np.asarray(ones @ X)
+    total = np.asarray(ones @ X[:rows])
     for i in range(rows, n, rows):
         chunk = X[i:i + rows]
         total += ones[: chunk.shape[0]] @ chunk

@@ -15,15 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.ops.checks import check_pool_mode, distribute_args, single_step_args
 from cnnstep.ops.geometry import (
     as_array,
-    check_pool_mode,
     compute_dtype,
     conv_geometry,
-    distribute_args,
     explicit_pad,
     pool_geometry,
-    single_step_args,
     unpack_cache,
 )
 from cnnstep.ops.padding import crop_hw, pad_hw
@@ -76,11 +74,11 @@ def conv_single_step(a_slice_prev: np.ndarray, W: np.ndarray, b: Any) -> np.floa
     s = a.astype(dtype) * W.astype(dtype)  # element-wise product
     Z = np.sum(s)  # sum over all entries of the volume
     Z = Z + dtype.type(b.reshape(-1)[0])  # b.item(), not float(b): NumPy 2 refuses the latter
-    return dtype.type(Z)
+    return dtype.type(Z)  # type: ignore[no-any-return]
 
 
 def conv_forward(A_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
-                 hparameters: dict) -> tuple[np.ndarray, tuple]:
+                 hparameters: dict[str, Any]) -> tuple[np.ndarray, tuple[Any, ...]]:
     """Convolution forward pass, one output cell at a time.
 
     Parameters
@@ -126,7 +124,8 @@ def conv_forward(A_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
     return Z, (A_prev, W, b, hparameters)
 
 
-def conv_backward(dZ: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conv_backward(dZ: np.ndarray,
+                  cache: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Convolution backward pass, one output cell at a time.
 
     Parameters
@@ -219,11 +218,11 @@ def distribute_value(dz: Any, shape: tuple[int, int]) -> np.ndarray:
     """
     dz, (n_H, n_W), dtype = distribute_args(dz, shape, "distribute_value")
     average = dz / (n_H * n_W)  # divide by the number of cells, not by n_H + n_W
-    return np.ones((n_H, n_W), dtype=dtype) * average
+    return np.asarray(np.ones((n_H, n_W), dtype=dtype) * average)
 
 
-def pool_forward(A_prev: np.ndarray, hparameters: dict,
-                 mode: str = "max") -> tuple[np.ndarray, tuple]:
+def pool_forward(A_prev: np.ndarray, hparameters: dict[str, Any],
+                 mode: str = "max") -> tuple[np.ndarray, tuple[Any, ...]]:
     """Pooling forward pass, one output cell at a time.
 
     Parameters
@@ -265,7 +264,7 @@ def pool_forward(A_prev: np.ndarray, hparameters: dict,
     return A, (A_prev, hparameters)
 
 
-def pool_backward(dA: np.ndarray, cache: tuple, mode: str = "max") -> np.ndarray:
+def pool_backward(dA: np.ndarray, cache: tuple[Any, ...], mode: str = "max") -> np.ndarray:
     """Pooling backward pass, one output cell at a time.
 
     Parameters

@@ -40,7 +40,7 @@ def window_view(A_pad: np.ndarray, geom: WindowGeometry) -> np.ndarray:
     n_H, n_W = geom.out_hw
     view = sliding_window_view(A_pad, (e_h, e_w), axis=(1, 2))  # (m, ., ., n_C, e_h, e_w)
     view = view[:, : (n_H - 1) * s_h + 1 : s_h, : (n_W - 1) * s_w + 1 : s_w, :, ::d_h, ::d_w]
-    return view.transpose(0, 1, 2, 4, 5, 3)
+    return np.asarray(view.transpose(0, 1, 2, 4, 5, 3))
 
 
 def block_geometry(geom: WindowGeometry, n_rows: int) -> WindowGeometry:
@@ -239,3 +239,41 @@ def col2im_add(
             if where is not None:
                 out_rows, out_cols, in_rows, in_cols = where
                 add_few_channels(dX[:, in_rows, in_cols], d6[:, out_rows, out_cols, i, j])
+
+
+# Windows that tile the input (stride == window, no padding), as views for whole-array passes.
+
+
+def row_tiles(X: np.ndarray, geom: WindowGeometry) -> np.ndarray:
+    """View of the tiled part of ``X`` (m, n_H_prev, n_W_prev, n_C) as
+    (m, n_H, f_h, n_W * f_w * n_C): window row ``h``, its line ``i``, then the line's values."""
+    (n_H, n_W), (f_h, f_w) = geom.out_hw, geom.kernel
+    m, n_C = X.shape[0], X.shape[3]
+    if X.strides[2] != n_C * X.strides[3]:
+        X = np.ascontiguousarray(X)  # lines must be runs of equally spaced values
+    s0, s1, _, s3 = X.strides
+    return np.lib.stride_tricks.as_strided(
+        X, (m, n_H, f_h, n_W * f_w * n_C), (s0, f_h * s1, s1, s3),
+        writeable=X.flags.writeable,
+    )
+
+
+def tile_width(Y: np.ndarray, geom: WindowGeometry) -> np.ndarray:
+    """``Y`` (m, n_H, n_W, n_C), each value repeated over its window's width:
+    (m, n_H, n_W * f_w * n_C), lined up with :func:`row_tiles`."""
+    m, n_H, n_W, n_C = Y.shape
+    f_w = geom.kernel[1]
+    out = np.empty((m, n_H, n_W, f_w, n_C), dtype=Y.dtype)
+    np.copyto(out, Y[:, :, :, None, :])
+    return out.reshape(m, n_H, n_W * f_w * n_C)
+
+
+def window_tiles(X: np.ndarray, geom: WindowGeometry) -> np.ndarray:
+    """View of the tiled part of ``X`` (m, n_H_prev, n_W_prev, n_C) as
+    (m, n_H, f_h, n_W, f_w, n_C): window ``(h, w)``, its tap ``(i, j)``, the channel."""
+    (n_H, n_W), (f_h, f_w) = geom.out_hw, geom.kernel
+    s0, s1, s2, s3 = X.strides
+    return np.lib.stride_tricks.as_strided(
+        X, (X.shape[0], n_H, f_h, n_W, f_w, X.shape[3]), (s0, f_h * s1, s1, f_w * s2, s2, s3),
+        writeable=X.flags.writeable,
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnstep.errors import DataError
-from cnnstep.fileio import atomic_write
+from cnnstep.fileio import write_npz
 from cnnstep.nn.io import json_array, model_arrays, read_header, read_npz
 from cnnstep.nn.model import Sequential, model_from_arrays
 from cnnstep.nn.optimizers import Optimizer, optimizer_from_config
@@ -47,11 +47,11 @@ def save_checkpoint(
         "optimizer": opt_scalars,
         "rng": model.rng.bit_generator.state,
     }
-    out = model_arrays(model.get_config(), model.named_parameters(), metadata)
+    out = model_arrays(model.get_config(), model.named_arrays(), metadata)
     out["__checkpoint__"] = json_array(header)
     out.update({f"optimizer/{k}": v for k, v in opt_arrays.items()})
     out.update({f"state/{k}": v for k, v in (arrays or {}).items()})
-    atomic_write(path, lambda f: np.savez(f, **out))
+    write_npz(path, out)
 
 
 def load_checkpoint(
@@ -72,7 +72,7 @@ def load_checkpoint(
     metadata : dict
     """
     path = Path(path)
-    raw = read_npz(path)
+    raw = read_npz(path, "cnnstep checkpoint")
     model, metadata = model_from_arrays(raw, path)
     header = read_header(raw, "__checkpoint__", path)
     try:

@@ -7,6 +7,7 @@ backend switch) and written atomically.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from cnnstep.errors import UserError
 from cnnstep.fileio import atomic_write
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float) -> Any:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -25,7 +26,7 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Any, path: Path) -> Path:
     atomic_write(path, lambda f: fig.savefig(f, format="png"))
     return path
 
@@ -111,7 +112,8 @@ def plot_filters(W: np.ndarray, path: str | Path) -> Path:
     return _save(fig, Path(path))
 
 
-def plot_feature_maps(model, image: np.ndarray, path: str | Path, title: str = "") -> Path:
+def plot_feature_maps(model: Any, image: np.ndarray, path: str | Path,
+                      title: str = "") -> Path:
     """The input image and the output of every convolution of ``model`` for it.
 
     Parameters
@@ -137,18 +139,19 @@ def plot_feature_maps(model, image: np.ndarray, path: str | Path, title: str = "
     ax.set_title("input", fontsize=8)
     ax.set_axis_off()
     row = 1
-    for (name, fmap), count in zip(maps, shown):
+    # Numbered by position: two convolutions may be described alike (Conv2D(4, 3x3) twice).
+    for number, ((name, fmap), count) in enumerate(zip(maps, shown), start=1):
         for k in range(count):
             ax = fig.add_subplot(grid[row + k // cols, k % cols])
             ax.imshow(fmap[:, :, k], cmap="viridis")
-            ax.set_title(f"{name.split('(')[0]} {maps.index((name, fmap)) + 1} #{k}", fontsize=7)
+            ax.set_title(f"{name.split('(')[0]} {number} #{k}", fontsize=7)
             ax.set_axis_off()
         row += int(np.ceil(count / cols))
     fig.suptitle(title or "Feature maps (pre-activation outputs of each convolution)")
     return _save(fig, Path(path))
 
 
-def write_all(out_dir: str | Path, model, history: list[dict], x_test: np.ndarray,
+def write_all(out_dir: str | Path, model: Any, history: list[dict], x_test: np.ndarray,
               y_test: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> list[Path]:
     """All plots of a run: ``curves.png``, ``confusion_matrix.png``, ``filters.png``,
     ``feature_maps.png``; returns their paths."""

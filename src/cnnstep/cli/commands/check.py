@@ -5,21 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
+import sys
+from typing import Any
 
 # Place in `cnnstep --help`.
 ORDER = 50
+
+MAX_TIMEOUT = 600.0
+
 
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds in (0, {MAX_TIMEOUT:g}], got {text!r}")
     return value
 
 
-def register(subparsers) -> None:
+def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "check",
         help="check your own zero_pad ... pool_backward against cnnstep's reference",
@@ -27,8 +34,8 @@ def register(subparsers) -> None:
             "Check the eight step-by-step functions (zero_pad, conv_single_step, conv_forward, "
             "conv_backward, pool_forward, create_mask_from_window, distribute_value, "
             "pool_backward) defined in FILE, a .py file or a Jupyter notebook. Only imports, "
-            "definitions and simple assignments are run (in a separate process, with time and "
-            "memory limits); top-level calls, magics and shell lines are skipped. "
+            "definitions and simple assignments are run, in a sandboxed process with time and "
+            "memory limits; top-level calls, magics and shell lines are skipped. "
             "Exit code: 0 when all eight pass, 1 when any does not, 2 when FILE cannot be read."
         ),
     )
@@ -36,14 +43,30 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object instead of a table")
     parser.add_argument("--timeout", type=_seconds, default=10.0, metavar="SECONDS",
-                        help="time limit per function, all its cases together (default 10)")
+                        help="time limit per function, all its cases together (default 10, "
+                             "at most 600)")
+    parser.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",
+                        help="bubblewrap: a bwrap sandbox (exit 2 when bwrap does not work "
+                             "here); process: process limits only; auto (default): bubblewrap "
+                             "when it works, else process with a warning")
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from cnnstep.checker import check_file, format_table, to_json
+def _terminate(signum: int, frame: Any) -> None:
+    # SIGTERM unwinds like Ctrl-C, so that the checker's `finally` kills the child's tree.
+    raise KeyboardInterrupt
 
-    outcome = check_file(args.file, timeout=args.timeout)
+
+def run(args: argparse.Namespace) -> int:
+    from cnnstep.checker import FALLBACK_WARNING, check_file, format_table, to_json
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        outcome = check_file(args.file, timeout=args.timeout, isolation=args.isolation)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if FALLBACK_WARNING in outcome.warnings:
+        print(f"cnnstep: warning: {FALLBACK_WARNING}", file=sys.stderr)
     data = to_json(outcome)
     if args.json:
         print(json.dumps(data, indent=2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from cnnstep.ops.published import PUBLISHED_CASES, matches
 # Place in `cnnstep --help`.
 ORDER = 10
 
-def _short(value) -> str:
+def _short(value: Any) -> str:
     if isinstance(value, tuple):
         return str(value)
     arr = np.asarray(value)
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if failures == 0 else 1
 
 
-def register(subparsers) -> None:
+def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="run the eight functions on the published examples",

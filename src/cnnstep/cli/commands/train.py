@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from cnnstep.cli.options import (
+    add_data_arguments,
+    check_shapes,
+    count,
+    load_dataset,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from cnnstep.data.builtin import BUILTINS
 from cnnstep.errors import UserError
+from cnnstep.nn.architectures import ARCHITECTURES
+from cnnstep.nn.optimizers import OPTIMIZERS
+from cnnstep.nn.schedules import SCHEDULES
 
 CHECKPOINT = "checkpoint.npz"
 MODEL = "model.npz"
@@ -37,90 +49,13 @@ DEFAULTS = {
 CHANGEABLE_ON_RESUME = ("epochs", "lr", "threads")
 
 
-# ---------------------------------------------------------------------- shared option helpers
-
-
 # Place in `cnnstep --help`.
 ORDER = 20
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _number_option(convert, valid, expected: str):
-    """An argparse ``type`` that converts with ``convert`` and accepts what ``valid`` allows."""
-
-    def parse(text: str):
-        try:
-            value = convert(text)
-        except ValueError:
-            value = None
-        if value is None or not valid(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-
-    parse.__name__ = expected
-    return parse
-
-
-positive_int = _number_option(int, lambda v: v >= 1, "a positive integer")
-non_negative_int = _number_option(int, lambda v: v >= 0, "an integer >= 0")
-positive_float = _number_option(float, lambda v: 0 < v < float("inf"), "a positive number")
-
-
-def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
-    return value
-
-
-def add_data_arguments(parser: argparse.ArgumentParser, default_help: str) -> None:
-    """``--data``, ``--test-data``, ``--image-size``, ``--test-fraction`` (defaults: None)."""
-    parser.add_argument("--data", metavar="NAME|PATH",
-                        help=f"built-in data set (mnist5k, digits) or a path; {default_help}")
-    parser.add_argument("--test-data", metavar="PATH",
-                        help="separate test set for a data path (otherwise the data are split)")
-    parser.add_argument("--image-size", type=positive_int, nargs=2, metavar=("H", "W"),
-                        help="resize images read from a path to H x W pixels")
-    parser.add_argument("--test-fraction", type=fraction, metavar="F",
-                        help="fraction held out for testing when data are split (default 0.2)")
-
-
-def load_dataset(data: str, test_data, image_size, test_fraction):
-    from cnnstep.data.builtin import load_data
-
-    return load_data(
-        data,
-        test_data=test_data,
-        image_size=tuple(image_size) if image_size else None,
-        test_fraction=test_fraction if test_fraction is not None else 0.2,
-    )
-
-
-def check_shapes(model, data, model_label: str) -> None:
-    """The data must fit the model's input shape and number of classes."""
-    if tuple(model.input_shape) != data.input_shape:
-        h, w, c = model.input_shape
-        raise UserError(
-            f"{model_label} takes {h}x{w} images with {c} channel(s), but {data.name} has "
-            f"{'x'.join(map(str, data.input_shape[:2]))} images with {data.input_shape[2]} "
-            "channel(s); pass --image-size or other data"
-        )
-    n_out = model.output_shape[-1]
-    if data.n_classes > n_out:
-        raise UserError(
-            f"{model_label} predicts {n_out} classes but {data.name} has {data.n_classes}"
-        )
-
 
 # ---------------------------------------------------------------------- train
 
 
-def register(subparsers) -> None:
+def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a CNN and save the model, metrics and plots",
@@ -128,24 +63,26 @@ def register(subparsers) -> None:
                     "Ctrl-C saves DIR/checkpoint.npz, and --resume continues from it.",
     )
     add_data_arguments(p, "default mnist5k")
-    p.add_argument("--arch", choices=("default", "signs"), help="architecture (default: default)")
+    p.add_argument("--arch", choices=tuple(ARCHITECTURES), help="architecture (default: default)")
     p.add_argument("--epochs", type=positive_int, help=f"epochs (default {DEFAULTS['epochs']})")
     p.add_argument("--batch-size", type=positive_int, metavar="B",
                    help=f"mini-batch size (default {DEFAULTS['batch_size']})")
     p.add_argument("--lr", type=positive_float, metavar="X",
                    help=f"learning rate (default {DEFAULTS['lr']:g})")
-    p.add_argument("--optimizer", choices=("adam", "sgd"), help="adam (default) or sgd (momentum "
-                   "0.9)")
-    p.add_argument("--schedule", choices=("cosine", "constant"),
+    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS),
+                   help="optimizer with its default settings (default adam; sgd: momentum 0.9)")
+    p.add_argument("--schedule", choices=tuple(SCHEDULES),
                    help="learning-rate schedule (default cosine decay to 0)")
     p.add_argument("--augment", type=non_negative_int, metavar="PIXELS",
                    help="random shifts of training images by up to PIXELS (default: 1/14 of the "
                         "image size, 2 for 28x28; 0 turns it off)")
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--seed", type=non_negative_int, help="random seed (default 0)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="output folder (default runs/<arch>-<data name>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in DIR/checkpoint.npz up to --epochs")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out DIR (default: refuse)")
     p.add_argument("--threads", type=positive_int, metavar="N",
                    help="split each batch between N threads (default: the number of CPUs, at "
                         "most 4); NumPy's own BLAS threading is turned off meanwhile, as it "
@@ -171,36 +108,94 @@ def _settings(args: argparse.Namespace, stored: dict | None) -> dict:
 
 
 def _default_out(args: argparse.Namespace) -> Path:
-    data = args.data or DEFAULTS["data"]
-    name = Path(data).stem if data not in ("mnist5k", "digits") else data
+    data = str(args.data or DEFAULTS["data"])
+    name = Path(data).stem if data not in BUILTINS else data
     return Path("runs") / f"{args.arch or DEFAULTS['arch']}-{name or 'data'}"
 
 
-def _make_optimizer(settings: dict):
-    from cnnstep.nn.optimizers import SGD, Adam
+def _holds_run(folder: Path) -> str | None:
+    """The name of the first run file in ``folder`` (model, checkpoint, metrics), else None."""
+    for name in (MODEL, CHECKPOINT, METRICS):
+        if (folder / name).exists():
+            return name
+    return None
 
-    if settings["optimizer"] == "sgd":
-        return SGD(lr=settings["lr"], momentum=0.9)
-    return Adam(lr=settings["lr"])
 
+def _choose_out(args: argparse.Namespace) -> Path:
+    """The output folder: never one holding an earlier run unless --resume or --overwrite.
 
-def blas_threads(n: int):
-    """Limit NumPy's BLAS to ``n`` threads inside a ``with`` block (if threadpoolctl is there).
-
-    Multi-threaded BLAS gains little on the small matrix products of these layers, and its
-    spinning threads make every step many times slower when other programs use the CPU.
+    The default folder gets a numbered name (``runs/default-mnist5k-2``, ...) when taken; with
+    --resume it is the newest numbered folder that holds a checkpoint.
     """
+    if args.resume and args.overwrite:
+        raise UserError("--resume and --overwrite contradict each other; give one")
+    if args.out:
+        out = Path(args.out)
+        found = _holds_run(out) if out.is_dir() else None
+        if found and not (args.resume or args.overwrite):
+            raise UserError(
+                f"--out {out} already holds a run ({found}); continue it with --resume, "
+                "replace it with --overwrite, or choose another --out"
+            )
+        return out
+    base = _default_out(args)
+    taken = [base] + [base.with_name(f"{base.name}-{k}") for k in range(2, 10_000)]
+    if args.resume:
+        with_ckpt = [p for p in taken[:1000] if (p / CHECKPOINT).is_file()]
+        return with_ckpt[-1] if with_ckpt else base
+    if args.overwrite:
+        return base
+    for candidate in taken:
+        if not (candidate.is_dir() and _holds_run(candidate)):
+            return candidate
+    raise UserError(f"{base}: 10000 earlier runs; pass --out")  # pragma: no cover
+
+
+def _prepare_out(out: Path) -> None:
+    """Create ``out``, prove it writable before training, and remove stale temporary files of
+    a save that was killed (``.model.npz.*.tmp``)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - comes with scikit-learn, the datasets extra
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    for name in (MODEL, CHECKPOINT, METRICS):
+        for stale in out.glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+def _say(line: str) -> None:
+    """Print a progress line; a closed stdout (``| head``) must not stop training."""
+    try:
+        print(line, flush=True)
+    except (BrokenPipeError, ValueError):
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # pragma: no cover - no file descriptor to replace
+        pass
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+
+
+def _make_optimizer(settings: dict) -> Any:
+    return OPTIMIZERS[settings["optimizer"]](lr=settings["lr"])
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        with blas_threads(1):
-            return _run(args)
+        return _run(args)
     except OSError as exc:  # a full disk, a read-only folder: the user's to fix
         where = exc.filename or args.out or "the output folder"
         raise UserError(f"{where}: cannot write ({exc.strerror or exc})") from exc
@@ -208,30 +203,43 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from cnnstep.nn.model import save_model
-    from cnnstep.train.checkpoint import load_checkpoint, save_checkpoint
-    from cnnstep.train.loop import (
+    from cnnstep.train.callbacks import (
+        Checkpoint,
+        EpochLog,
         NonFiniteLossError,
-        TrainConfig,
-        TrainingInterruptedError,
-        TrainState,
+        ProgressBar,
+        StopOnCtrlC,
         format_epoch,
-        train,
     )
+    from cnnstep.train.checkpoint import load_checkpoint, save_checkpoint
+    from cnnstep.train.loop import TrainingInterruptedError, train
+    from cnnstep.train.parallel import default_threads
+    from cnnstep.train.state import TrainConfig, TrainState
 
     started = time.perf_counter()
-    out = Path(args.out) if args.out else _default_out(args)
+    out = _choose_out(args)
     ckpt_path = out / CHECKPOINT
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)  # fail before training, not after
+    _prepare_out(out)  # fail before training, not after
 
     resumed = None
     if args.resume:
         if not ckpt_path.is_file():
             raise UserError(f"--resume: no checkpoint {ckpt_path} (train without --resume first)")
         model, optimizer, saved, arrays, _ = load_checkpoint(ckpt_path)
-        settings = _settings(args, saved.get("settings"))
-        state = TrainState.from_json(saved["progress"], arrays.get("perm"))
+        try:
+            stored = saved["settings"]
+            if not isinstance(stored, dict) or set(DEFAULTS) - set(stored):
+                raise ValueError("its settings are incomplete")
+            settings = _settings(args, stored)
+            state = TrainState.from_json(saved["progress"], arrays.get("perm"))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UserError(f"{ckpt_path}: damaged checkpoint ({exc})") from None
+        if settings["epochs"] <= state.epoch:
+            raise UserError(
+                f"--epochs {settings['epochs']}: the checkpoint has already done "
+                f"{count(state.epoch, 'epoch')}; give --epochs more than {state.epoch} to "
+                "continue"
+            )
         resumed = state
     else:
         settings = _settings(args, None)
@@ -253,28 +261,39 @@ def _run(args: argparse.Namespace) -> int:
         optimizer.lr = settings["lr"]
     if settings["augment"] is None:
         settings["augment"] = max(data.input_shape[:2]) // 14
+    most = max(1, min(data.input_shape[:2]) // 4)
+    if settings["augment"] > most:
+        raise UserError(
+            f"--augment {settings['augment']}: shifts of more than a quarter of the "
+            f"{data.input_shape[0]}x{data.input_shape[1]} images move them out of the frame; "
+            f"use at most {most}"
+        )
     if settings.get("threads") is None:
-        settings["threads"] = min(4, os.cpu_count() or 1)
+        settings["threads"] = default_threads()
     config = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
                          schedule=settings["schedule"], augment_shift=settings["augment"],
                          lr=settings["lr"], threads=settings["threads"])
+    image_means = data.x_train.reshape(len(data.x_train), -1).mean(axis=1)
     metadata = {"data": settings["data"], "test_data": settings["test_data"],
                 "image_size": settings["image_size"], "test_fraction": settings["test_fraction"],
-                "arch": settings["arch"]}
+                "arch": settings["arch"],
+                # for predict's warning about images unlike the training data
+                "pixel_mean": float(image_means.mean()),
+                "pixel_mean_std": float(image_means.std())}
 
     h, w, c = data.input_shape
-    print(f"{'resuming' if resumed else 'training'} {settings['arch']} on {data.name}: "
+    _say(f"{'resuming' if resumed else 'training'} {settings['arch']} on {data.name}: "
           f"{len(data.y_train)} train / {len(data.y_test)} test images {h}x{w}x{c}, "
-          f"{data.n_classes} classes; {_count(settings['epochs'], 'epoch')}, "
+          f"{data.n_classes} classes; {count(settings['epochs'], 'epoch')}, "
           f"batch {settings['batch_size']}, "
           f"{settings['optimizer']} lr {settings['lr']:g} ({settings['schedule']}), "
           f"shift {settings['augment']}, seed {settings['seed']}, "
-          f"{_count(settings['threads'], 'thread')}"
+          f"{count(settings['threads'], 'thread')}"
           + (f"; from epoch {state.epoch + 1}" + (f" batch {state.batch + 1}" if state.batch
                                                   else "") if resumed else ""))
     if resumed:
         for record in state.history:
-            print(format_epoch(record, settings["epochs"]))
+            _say(format_epoch(record, settings["epochs"]))
 
     def save(st: TrainState) -> None:
         arrays = {"perm": st.perm} if st.batch and st.perm is not None else {}
@@ -283,7 +302,9 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         state = train(model, optimizer, data.x_train, data.y_train, data.x_test, data.y_test,
-                      config, state=state, progress=True, log=_print_flush, checkpoint=save)
+                      config, state=state,
+                      callbacks=[StopOnCtrlC(), ProgressBar(), EpochLog(_say),
+                                 Checkpoint(save)])
     except TrainingInterruptedError as exc:
         st = exc.state
         where = (f"in epoch {st.epoch + 1} after batch {st.batch}" if st.batch
@@ -294,7 +315,12 @@ def _run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as exc:
         last = (f"the last good checkpoint (after epoch {state.epoch}) is kept in {ckpt_path}"
                 if ckpt_path.is_file() and state.epoch else "no checkpoint was written")
-        raise UserError(f"{exc}; {last}") from None
+        # a tenth of an absurd rate is still absurd: far above the default, suggest the default
+        default_lr = float(DEFAULTS["lr"])  # type: ignore[arg-type]
+        far = exc.lr > 10 * default_lr
+        suggest = f"{default_lr:g} (the default)" if far else f"{exc.suggested_lr:g}"
+        raise UserError(f"{exc.what}. Lower the learning rate: --lr {suggest} "
+                        f"(it is {exc.lr:g}); {last}") from None
 
     # final outputs
     save_model(model, out / MODEL, metadata=metadata)
@@ -318,14 +344,19 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_plots:
         from cnnstep.train.plots import write_all
 
-        n_plots = len(write_all(out, model, history, data.x_test, data.y_test, y_pred,
-                                data.class_names))
+        # matplotlib reads $...$ in labels as math: a class name like "$\\sqrt{$" must not
+        # fail the run after the model is saved
+        shown = [name.replace("$", r"\$") for name in data.class_names]
+        try:
+            n_plots = len(write_all(out, model, history, data.x_test, data.y_test, y_pred,
+                                    shown))
+        except (ValueError, RuntimeError) as exc:
+            import warnings
+
+            warnings.warn(f"plots not written ({' '.join(str(exc).split())[:200]})",
+                          stacklevel=1)
     acc = f"test accuracy {test_acc:.2%}" if test_acc is not None else "no test set"
     plots = f", {n_plots} plots" if n_plots else ""
-    print(f"done: {acc} after {_count(state.epoch, 'epoch')}, {seconds:.2f} s/epoch (median), "
-          f"{time.perf_counter() - started:.0f} s in all; model, metrics{plots} in {out}/")
+    _say(f"done: {acc} after {count(state.epoch, 'epoch')}, {seconds:.2f} s/epoch (median), "
+         f"{time.perf_counter() - started:.0f} s in all; model, metrics{plots} in {out}/")
     return 0
-
-
-def _print_flush(line: str) -> None:
-    print(line, flush=True)

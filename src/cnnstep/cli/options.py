@@ -1,0 +1,103 @@
+"""Argument types and options that several ``cnnstep`` commands share.
+
+Choices come from the registries (built-in data sets, architectures, optimizers, schedules), so
+adding one of those never touches the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from cnnstep.data.builtin import BUILTINS
+from cnnstep.data.dataset import Dataset, check_fraction
+from cnnstep.errors import UserError
+
+
+def count(n: int, noun: str) -> str:
+    """``"1 epoch"``, ``"2 epochs"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def number_option(convert: Callable[[str], Any], valid: Callable[[Any], bool],
+                  expected: str) -> Callable[[str], Any]:
+    """An argparse ``type`` that converts with ``convert`` and accepts what ``valid`` allows."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = expected
+    return parse
+
+
+positive_int = number_option(int, lambda v: v >= 1, "a positive integer")
+non_negative_int = number_option(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = number_option(float, lambda v: 0 < v < float("inf"), "a positive number")
+
+
+def fraction(text: str) -> float:
+    """An argparse ``type`` for a fraction in (0, 1), checked by
+    :func:`cnnstep.data.dataset.check_fraction`."""
+    try:
+        return check_fraction(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """The positional ``MODEL``: a model file written by ``cnnstep train``."""
+    parser.add_argument("model", metavar="MODEL", help="a model.npz written by cnnstep train")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, default_help: str) -> None:
+    """``--data``, ``--test-data``, ``--image-size``, ``--test-fraction`` (defaults: None)."""
+    parser.add_argument("--data", metavar="NAME|PATH",
+                        help=f"built-in data set ({', '.join(BUILTINS)}) or a path; "
+                             f"{default_help}")
+    parser.add_argument("--test-data", metavar="PATH",
+                        help="separate test set for a data path (otherwise the data are split)")
+    parser.add_argument("--image-size", type=positive_int, nargs=2, metavar=("H", "W"),
+                        help="resize images read from a path to H x W pixels")
+    parser.add_argument("--test-fraction", type=fraction, metavar="F",
+                        help="fraction held out for testing when data are split (default 0.2)")
+
+
+def load_dataset(data: str, test_data: str | None, image_size: Any,
+                 test_fraction: float | None) -> Dataset:
+    """The data set the data options name (see :func:`cnnstep.data.builtin.load_data`)."""
+    from cnnstep.data.builtin import load_data
+
+    if data in BUILTINS:  # say it in the options' names, before the library does in its own
+        for given, option in ((test_data, "--test-data"), (image_size, "--image-size")):
+            if given is not None:
+                raise UserError(f"{option} cannot be used with the built-in data set {data} "
+                                "(it has its own test part and image size)")
+    return load_data(
+        data,
+        test_data=test_data,
+        image_size=tuple(image_size) if image_size else None,
+        test_fraction=test_fraction if test_fraction is not None else 0.2,
+    )
+
+
+def check_shapes(model: Any, data: Dataset, model_label: str) -> None:
+    """The data must fit the model's input shape and number of classes."""
+    if tuple(model.input_shape) != data.input_shape:
+        h, w, c = model.input_shape
+        raise UserError(
+            f"{model_label} takes {h}x{w} images with {c} channel(s), but {data.name} has "
+            f"{'x'.join(map(str, data.input_shape[:2]))} images with {data.input_shape[2]} "
+            "channel(s); pass --image-size or other data"
+        )
+    n_out = model.output_shape[-1]
+    if data.n_classes > n_out:
+        raise UserError(
+            f"{model_label} predicts {n_out} classes but {data.name} has {data.n_classes}"
+        )

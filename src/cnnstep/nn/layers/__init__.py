@@ -1,0 +1,35 @@
+"""Layers: the :class:`Layer` interface and registry (``base``) and one module per family
+(``conv``, ``pool``, ``core``).
+
+Adding a layer is adding one module here: its class, decorated with
+:func:`~cnnstep.nn.layers.base.register_layer`, is found by model files and
+:func:`layer_from_config` as soon as the package is imported (every module of the package is
+imported below).
+"""
+
+import importlib
+import pkgutil
+
+from cnnstep.nn.layers.base import LAYER_TYPES, Layer, layer_from_config, register_layer
+from cnnstep.nn.layers.conv import Conv2D
+from cnnstep.nn.layers.core import Dense, Dropout, Flatten, ReLU
+from cnnstep.nn.layers.pool import AvgPool2D, MaxPool2D, Pool2D
+
+# Modules beyond the built-in ones register their layers on import.
+for _info in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_info.name}")
+
+__all__ = [
+    "LAYER_TYPES",
+    "AvgPool2D",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Layer",
+    "MaxPool2D",
+    "Pool2D",
+    "ReLU",
+    "layer_from_config",
+    "register_layer",
+]
