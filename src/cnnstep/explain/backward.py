@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from cnnstep.explain.trace import Step, Trace, check_size, corners
-from cnnstep.ops.geometry import as_array, check_pool_mode, conv_geometry, pool_geometry
+from cnnstep.ops.checks import check_pool_mode
+from cnnstep.ops.geometry import as_array, conv_geometry, pool_geometry
 
 
 def conv_backward(dZ: Any, cache: Any) -> Trace:

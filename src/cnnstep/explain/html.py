@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import html
 import json
+from typing import Any
 
 import numpy as np
-
-from cnnstep.explain.trace import Trace
 
 # Above this many input cells the numbers stop being readable; cells show a color scale instead.
 NUMBERS_UP_TO = 144
@@ -51,9 +50,10 @@ def _color(v: float, lo: float, hi: float) -> str:
     return f"rgb({int(255 - 120 * t)},{int(255 - 60 * t)},255)"
 
 
-def render_html_fragment(trace: Trace, element_id: str = "cnnstep-trace") -> str:
-    """The trace as an HTML fragment (also used for Jupyter): channel 0 of the padded input of
-    example 0 with the window of the current step highlighted."""
+def render_html_fragment(trace: Any, element_id: str = "cnnstep-trace") -> str:
+    """A Trace as an HTML fragment (also for Jupyter): channel 0 of the padded input of
+    example 0, the current step's window highlighted. (Trace is not imported: trace.py imports
+    this module.)"""
     grid = np.asarray(trace.padded[0, :, :, 0], dtype=float)
     lo, hi = float(grid.min()), float(grid.max())
     numbers = grid.size <= NUMBERS_UP_TO
@@ -85,7 +85,7 @@ def render_html_fragment(trace: Trace, element_id: str = "cnnstep-trace") -> str
     )
 
 
-def render_html(trace: Trace) -> str:
+def render_html(trace: Any) -> str:
     """A whole page, self-contained: inline style and script, nothing fetched."""
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<title>{html.escape(trace.operation)}</title></head><body>"

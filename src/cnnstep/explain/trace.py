@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.ops.checks import check_pool_mode
 from cnnstep.ops.geometry import (
     WindowGeometry,
     as_array,
-    check_pool_mode,
     conv_geometry,
     explicit_pad,
     pool_geometry,
