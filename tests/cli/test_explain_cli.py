@@ -37,3 +37,12 @@ def test_trace_renders_with_color_scale_when_large():
     trace = explain.pool_forward(np.zeros((1, 20, 20, 1)), {"f": 2, "stride": 2})
     assert "<td data-r=\"0\" data-c=\"0\" style=\"background:rgb(195,225,255)\"></td>" in \
         explain.render_html(trace)
+
+
+def test_gif_out(tmp_path):
+    Image = __import__("pytest").importorskip("PIL.Image", reason="Pillow not installed")
+    out = tmp_path / "conv.gif"
+    assert main(["explain", "conv", "--input", "5", "5", "3", "--filters", "2", "--f", "3",
+                 "--stride", "2", "--pad", "1", "--out", str(out)]) == 0
+    with Image.open(out) as im:
+        assert im.n_frames == 18

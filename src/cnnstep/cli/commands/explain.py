@@ -14,7 +14,7 @@ from cnnstep.fileio import atomic_write
 # Place in `cnnstep --help`.
 ORDER = 60
 
-FORMATS = (".html", ".txt")
+FORMATS = (".html", ".txt", ".gif", ".png")
 
 
 def _pad(value: str) -> int | str:
@@ -53,6 +53,19 @@ def run(args: argparse.Namespace) -> int:
         trace = _trace(args)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if suffix in (".gif", ".png"):
+        from cnnstep.explain import gif
+
+        try:
+            if suffix == ".gif":
+                gif.save_gif(trace, args.out)
+                print(f"{trace.operation}: {len(trace.steps)} frames written to {args.out}")
+            else:
+                names = gif.save_pngs(trace, args.out)
+                print(f"{trace.operation}: {len(names)} frames written to {names[0]} ...")
+        except ImportError as exc:
+            raise UserError(str(exc)) from None
+        return 0
     text = explain.render_html(trace) if suffix == ".html" else explain.render_text(trace)
     if not args.out:
         print(text, end="")
@@ -76,5 +89,5 @@ def register(subparsers) -> None:
     parser.add_argument("--pad", type=_pad, default=0, help='int, "same" or "valid"')
     parser.add_argument("--mode", choices=("max", "average"), default="max")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", help="output file (.html or .txt); text on stdout if omitted")
+    parser.add_argument("--out", help="output file (.html, .txt, .gif or .png frames); text on stdout if omitted")
     parser.set_defaults(handler=run)
