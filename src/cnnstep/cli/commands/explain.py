@@ -89,5 +89,6 @@ def register(subparsers) -> None:
     parser.add_argument("--pad", type=_pad, default=0, help='int, "same" or "valid"')
     parser.add_argument("--mode", choices=("max", "average"), default="max")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", help="output file (.html, .txt, .gif or .png frames); text on stdout if omitted")
+    parser.add_argument("--out", help="output file (.html, .txt, .gif or .png frames); "
+                        "text on stdout if omitted")
     parser.set_defaults(handler=run)
