@@ -46,3 +46,26 @@ def test_gif_out(tmp_path):
                  "--stride", "2", "--pad", "1", "--out", str(out)]) == 0
     with Image.open(out) as im:
         assert im.n_frames == 18
+
+
+def test_shapes_of_a_builtin_architecture_and_of_a_model_file(tmp_path, capsys):
+    assert main(["explain", "shapes", "--arch", "signs", "--input", "64", "64", "3",
+                 "--classes", "6"]) == 0
+    text = capsys.readouterr().out
+    assert "0. Conv2D(8, 4x4, same): (64, 64, 3) -> (64, 64, 8)" in text
+    assert "top 1, bottom 2, left 1, right 2" in text and "pads=[1, 1, 2, 2]" in text
+    from cnnstep.nn.architectures import build_architecture
+
+    path = tmp_path / "m.npz"
+    build_architecture("default", (28, 28, 1), 10, seed=0).save(path)
+    assert main(["explain", "shapes", str(path)]) == 0
+    assert "Dense(10): (1568,) -> (10,)" in capsys.readouterr().out
+
+
+def test_shapes_errors_are_one_line(tmp_path, capsys):
+    assert main(["explain", "shapes", "--arch", "resnet"]) == 2
+    assert main(["explain", "shapes", "--arch", "default", "--input", "1", "1", "1"]) == 2
+    assert main(["explain", "shapes", str(tmp_path / "missing.npz")]) == 2
+    assert main(["explain", "conv", str(tmp_path / "m.npz")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 4 and "Traceback" not in err

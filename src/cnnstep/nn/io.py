@@ -20,7 +20,7 @@ from cnnstep.budget import check_bytes, check_shape
 from cnnstep.errors import DataError
 from cnnstep.fileio import write_npz
 from cnnstep.npzfile import NpzArchive
-from cnnstep.ops.geometry import conv_output_shape
+from cnnstep.ops.shapes import conv_output_shape
 
 FORMAT = "cnnstep-model"
 FORMAT_VERSION = 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,34 @@ def _trace(args: argparse.Namespace) -> explain.Trace:
     return explain.pool_backward(dA, (A, hp), mode=args.mode)
 
 
+def _shapes(args: argparse.Namespace) -> int:
+    from cnnstep.explain.shapes import describe_shapes
+    from cnnstep.nn.architectures import ARCHITECTURES, build_architecture
+    from cnnstep.nn.model import load_model
+
+    if args.model and args.arch:
+        raise UserError("explain shapes: give a MODEL file or --arch, not both")
+    if args.model:
+        model = load_model(args.model)
+    else:
+        arch = args.arch or "default"
+        if arch not in ARCHITECTURES:
+            raise UserError(f"--arch {arch}: not a built-in architecture "
+                            f"({', '.join(ARCHITECTURES)})")
+        try:
+            model = build_architecture(arch, tuple(args.input), args.classes)
+        except ValueError as exc:
+            raise UserError(f"--arch {arch} does not fit --input {' '.join(map(str, args.input))}: "
+                            f"{exc}") from None
+    print(describe_shapes(model), end="")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.op == "shapes":
+        return _shapes(args)
+    if args.model:
+        raise UserError(f"explain {args.op}: MODEL is only for 'explain shapes'")
     suffix = Path(args.out).suffix.lower() if args.out else ".txt"
     if suffix not in FORMATS:
         raise UserError(f"explain: --out must end in one of {', '.join(FORMATS)}, "
@@ -75,12 +103,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "explain", help="see each step of an operation, computed by running it",
         description="Trace zero padding, convolution or pooling (forward or backward) on a "
-        "random input and write every step as an interactive page (.html) or text (.txt).")
-    parser.add_argument("op", choices=("pad", "conv", "pool", "conv-backward", "pool-backward"))
+        "random input and write every step as an interactive page (.html), an animation (.gif), "
+        "frames (.png) or text (.txt). 'explain shapes' shows how each layer's output size comes "
+        "out and the same padding in PyTorch, TensorFlow/Keras and ONNX.")
+    parser.add_argument("op", choices=("pad", "conv", "pool", "conv-backward", "pool-backward",
+                                       "shapes"))
+    parser.add_argument("model", nargs="?", metavar="MODEL",
+                        help="shapes: a model.npz to explain (instead of --arch)")
+    parser.add_argument("--arch", help="shapes: a built-in architecture (default: default)")
+    parser.add_argument("--classes", type=int, default=10, help="shapes: outputs of --arch")
     parser.add_argument("--input", nargs=3, type=int, default=(5, 5, 1), metavar=("H", "W", "C"))
     parser.add_argument("--filters", type=int, default=1)
     parser.add_argument("--f", type=int, default=3, help="window size")

@@ -20,7 +20,7 @@ from cnnstep.nn.layers.base import (
 )
 from cnnstep.ops.conv import conv_forward, conv_forward_windows
 from cnnstep.ops.conv_grads import DW_FROM_DZ_MIN_CHANNELS, conv_grads
-from cnnstep.ops.geometry import conv_output_shape
+from cnnstep.ops.shapes import conv_output_shape
 
 
 @register_layer

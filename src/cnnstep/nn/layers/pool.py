@@ -16,8 +16,8 @@ from cnnstep.nn.layers.base import (
     register_layer,
     to_json,
 )
-from cnnstep.ops.geometry import pool_output_shape
 from cnnstep.ops.pool import pool_backward_with_output, pool_forward
+from cnnstep.ops.shapes import pool_output_shape
 
 
 class Pool2D(Layer):
