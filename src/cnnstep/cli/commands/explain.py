@@ -16,6 +16,7 @@ from cnnstep.fileio import atomic_write
 ORDER = 60
 
 FORMATS = (".html", ".txt", ".gif", ".png")
+OPERATIONS = ("pad", "conv", "pool", "conv-backward", "pool-backward")
 
 
 def _pad(value: str) -> int | str:
@@ -68,9 +69,33 @@ def _shapes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_page(args: argparse.Namespace) -> int:
+    from cnnstep.explain.page import model_page_from_files
+    from cnnstep.nn.model import load_model
+
+    if not args.model:
+        raise UserError(f"explain {args.op}: give an image after the model file "
+                        "(cnnstep explain MODEL.npz IMAGE --out page.html)")
+    if not args.out or Path(args.out).suffix.lower() != ".html":
+        raise UserError("explain MODEL IMAGE: --out must name an .html file")
+    model = load_model(args.op)
+    try:
+        page = model_page_from_files(model, args.model)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    atomic_write(args.out, lambda fh: fh.write(page.encode("utf-8")))
+    print(f"{args.model} through {args.op}: {len(model.layers)} layers written to {args.out}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.op == "shapes":
         return _shapes(args)
+    if args.op not in OPERATIONS:
+        if args.op.endswith(".npz") or Path(args.op).is_file():
+            return _model_page(args)
+        raise UserError(f"explain: expected one of {', '.join(OPERATIONS)}, shapes, or a model "
+                        f"file, got {args.op!r}")
     if args.model:
         raise UserError(f"explain {args.op}: MODEL is only for 'explain shapes'")
     suffix = Path(args.out).suffix.lower() if args.out else ".txt"
@@ -110,10 +135,11 @@ def register(subparsers: Any) -> None:
         "random input and write every step as an interactive page (.html), an animation (.gif), "
         "frames (.png) or text (.txt). 'explain shapes' shows how each layer's output size comes "
         "out and the same padding in PyTorch, TensorFlow/Keras and ONNX.")
-    parser.add_argument("op", choices=("pad", "conv", "pool", "conv-backward", "pool-backward",
-                                       "shapes"))
-    parser.add_argument("model", nargs="?", metavar="MODEL",
-                        help="shapes: a model.npz to explain (instead of --arch)")
+    parser.add_argument("op", metavar="WHAT",
+                        help=f"{', '.join(OPERATIONS)}, shapes [MODEL], or MODEL IMAGE (a model "
+                             "file and an image: every layer's output as one .html page)")
+    parser.add_argument("model", nargs="?", metavar="MODEL|IMAGE",
+                        help="shapes: a model.npz (instead of --arch); after MODEL: the image")
     parser.add_argument("--arch", help="shapes: a built-in architecture (default: default)")
     parser.add_argument("--classes", type=int, default=10, help="shapes: outputs of --arch")
     parser.add_argument("--input", nargs=3, type=int, default=(5, 5, 1), metavar=("H", "W", "C"))
