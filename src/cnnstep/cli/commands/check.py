@@ -15,7 +15,8 @@ ORDER = 50
 MAX_TIMEOUT = 600.0
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
+    """An argparse ``type``: seconds in (0, 600]."""
     try:
         value = float(text)
     except ValueError:
@@ -42,7 +43,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("file", metavar="FILE", help="a .py file or a .ipynb notebook")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object instead of a table")
-    parser.add_argument("--timeout", type=_seconds, default=10.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS",
                         help="time limit per function, all its cases together (default 10, "
                              "at most 600)")
     parser.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",

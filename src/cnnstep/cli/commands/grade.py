@@ -1,0 +1,69 @@
+"""``cnnstep grade PATH... --out DIR``: a whole class through the checker's sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from typing import Any
+
+from cnnstep.cli.commands.check import seconds
+from cnnstep.cli.options import positive_int
+
+# Place in `cnnstep --help`: after check.
+ORDER = 55
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "grade",
+        help="grade many submissions: gradebook, feedback files, Gradescope results",
+        description="Check every submission (.py or .ipynb; files, folders searched "
+                    "recursively, or glob patterns) in the same sandbox as 'cnnstep check' and "
+                    "write DIR/gradebook.csv, DIR/gradebook.json and DIR/feedback/<name>.md. "
+                    "Submissions already graded into DIR with the same content and settings "
+                    "are not run again (--force runs them again). Exit 0 when every "
+                    "submission has a row, 2 on a usage error.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH")
+    parser.add_argument("--out", required=True, metavar="DIR", help="where the gradebook goes")
+    parser.add_argument("--points", metavar="FILE",
+                        help="JSON or TOML: function name -> points (default 1 each)")
+    parser.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS",
+                        help="time limit per function, as for check (default 10)")
+    parser.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",
+                        help="as for check (default auto)")
+    parser.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                        help="submissions checked at once (default: the number of CPUs)")
+    parser.add_argument("--format", choices=("gradebook", "gradescope"), default="gradebook",
+                        help="gradescope: also write DIR/results.json (one submission)")
+    parser.add_argument("--force", action="store_true", help="grade everything again")
+    parser.set_defaults(handler=run)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # unwinds, so every sandboxed child is killed
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnnstep.checker import FALLBACK_WARNING
+    from cnnstep.checker.grade import grade, load_points
+
+    points = load_points(args.points)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        records = grade(args.paths, args.out, points=points, timeout=args.timeout,
+                        isolation=args.isolation, jobs=args.jobs or os.cpu_count() or 1,
+                        force=args.force, gradescope=args.format == "gradescope",
+                        progress=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if any(FALLBACK_WARNING in r.get("warnings", []) for r in records):
+        print(f"cnnstep: warning: {FALLBACK_WARNING}", file=sys.stderr)
+    unreadable = sum(r["status"] == "unreadable" for r in records)
+    total = sum(r["score"] for r in records)
+    print(f"graded {len(records)} submission{'s' if len(records) != 1 else ''} "
+          f"({unreadable} unreadable); mean score {total / len(records):.2f} of "
+          f"{sum(points.values()):g}; gradebook in {args.out}/")
+    return 0
