@@ -122,3 +122,21 @@ def test_points_and_finding_submissions(tmp_path):
     (tmp_path / "d" / "x.ipynb").write_text("{}")
     (tmp_path / "d" / ".ipynb_checkpoints" / "x-checkpoint.ipynb").write_text("{}")
     assert [p.name for p in find_submissions([str(tmp_path / "d")])] == ["x.ipynb"]
+
+
+def test_a_dask_cluster_grades_like_a_local_run(klass, tmp_path):
+    distributed = pytest.importorskip("distributed", reason="needs dask distributed")
+    local = grade([str(klass)], tmp_path / "local", timeout=5)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        remote = grade([str(klass)], tmp_path / "dask", timeout=5,
+                       scheduler=cluster.scheduler_address)
+
+    def verdicts(records):
+        return [(r["name"], r["status"], r["score"],
+                 {f: v.get("status") for f, v in r.get("functions", {}).items()})
+                for r in records]
+
+    assert verdicts(remote) == verdicts(local)
+    assert (tmp_path / "dask" / "gradebook.csv").read_text() == \
+        (tmp_path / "local" / "gradebook.csv").read_text()

@@ -177,7 +177,7 @@ def gradescope_results(record: dict, points: dict[str, float]) -> dict:
 def grade(paths: Sequence[str], out: str | Path, *, points: dict[str, float] | None = None,
           timeout: float = 10.0, isolation: str = "auto", jobs: int = 1, force: bool = False,
           gradescope: bool = False, progress: bool = False,
-          check: Callable[..., Any] | None = None) -> list[dict]:
+          check: Callable[..., Any] | None = None, scheduler: str | None = None) -> list[dict]:
     """Grade every submission in ``paths`` into the folder ``out``; returns the records.
 
     Parameters
@@ -200,6 +200,10 @@ def grade(paths: Sequence[str], out: str | Path, *, points: dict[str, float] | N
         A progress bar (tqdm) on stderr.
     check : callable, optional
         The checker (default :func:`cnnstep.checker.check_file`).
+    scheduler : str, optional
+        Address of a Dask distributed scheduler (``tcp://host:8786``): one task per submission,
+        each checked on a worker in the same sandbox. The workers need cnnstep installed and
+        read the submissions from the same paths (a shared file system).
     """
     if check is None:
         from cnnstep.checker import check_file
@@ -229,14 +233,20 @@ def grade(paths: Sequence[str], out: str | Path, *, points: dict[str, float] | N
         records.append(dict(old, max_score=sum(points.values())) if reusable and old else None)
         if not reusable:
             todo.append(len(records) - 1)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {i: pool.submit(grade_one, submissions[i], settings, points, checker)
-                   for i in todo}
-        for i, future in _progress(futures.items(), len(todo), progress):
-            records[i] = future.result()
+    if scheduler is not None:
+        for i, done in zip(todo, _on_dask(scheduler, [submissions[i] for i in todo],
+                                          settings, points, checker)):
+            records[i] = done
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {i: pool.submit(grade_one, submissions[i], settings, points, checker)
+                       for i in todo}
+            for i, future in _progress(futures.items(), len(todo), progress):
+                records[i] = future.result()
     final = []
-    for name, record in zip(names, records):
-        assert record is not None
+    for name, maybe in zip(names, records):
+        assert maybe is not None
+        record = maybe
         record["name"] = name
         if record["status"] == "graded":  # points may have changed since it was graded
             record["score"] = sum(points[f] for f, r in record["functions"].items()
@@ -248,6 +258,28 @@ def grade(paths: Sequence[str], out: str | Path, *, points: dict[str, float] | N
         atomic_write(out / "results.json",
                      lambda f: f.write(json.dumps(data, indent=2).encode("utf-8")))
     return final
+
+
+def _on_dask(address: str, paths: list[Path], settings: dict, points: dict[str, float],
+             check: Callable[..., Any]) -> list[dict]:
+    """:func:`grade_one` for each path as one task on the Dask cluster at ``address``."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UserError("--scheduler needs Dask: pip install 'cnnstep[dask]'") from None
+    try:
+        client = Client(address, timeout=30)
+    except (OSError, TimeoutError) as exc:
+        raise UserError(f"--scheduler {address}: cannot connect ({exc})") from None
+    try:
+        futures = client.map(grade_one, [p.resolve() for p in paths], settings=settings,
+                             points=points, check=check, pure=False)
+        records = client.gather(futures)
+    finally:
+        client.close()
+    for path, record in zip(paths, records):
+        record["submission"] = str(path)  # as given here, not as resolved for the workers
+    return list(records)
 
 
 def _previous(out: Path, force: bool) -> dict[str, dict]:

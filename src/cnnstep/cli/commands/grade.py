@@ -39,6 +39,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--format", choices=("gradebook", "gradescope"), default="gradebook",
                         help="gradescope: also write DIR/results.json (one submission)")
     parser.add_argument("--force", action="store_true", help="grade everything again")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run on a Dask distributed cluster (one task per submission; "
+                             "needs the dask extra and the files at the same paths on workers)")
     parser.set_defaults(handler=run)
 
 
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         records = grade(args.paths, args.out, points=points, timeout=args.timeout,
                         isolation=args.isolation, jobs=args.jobs or os.cpu_count() or 1,
                         force=args.force, gradescope=args.format == "gradescope",
-                        progress=True)
+                        progress=True, scheduler=args.scheduler)
     finally:
         signal.signal(signal.SIGTERM, previous)
     if any(FALLBACK_WARNING in r.get("warnings", []) for r in records):
