@@ -7,12 +7,28 @@ adding one of those never touches the CLI.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from cnnstep.data.builtin import BUILTINS
 from cnnstep.data.dataset import Dataset, check_fraction
 from cnnstep.errors import UserError
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside the block, SIGTERM unwinds like Ctrl-C (KeyboardInterrupt), so that every
+    ``finally`` runs: the checker's kills its sandboxed children there."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def count(n: int, noun: str) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.explain.trace import Step, Trace, check_size, corners
+from cnnstep.explain.trace import Step, Trace, check_size, each_window, real_cells
 from cnnstep.ops.checks import check_pool_mode
 from cnnstep.ops.geometry import as_array, conv_geometry, pool_geometry
 
@@ -40,15 +40,11 @@ def conv_backward(dZ: Any, cache: Any) -> Trace:
     dW = np.zeros(W.shape, dtype=dA_pad.dtype)
     d_h, d_w = geom.dilation
     trace = Trace("conv_backward", geom, A_prev, padded, dA_pad)
-    for i in range(m):
-        for h in range(n_H):
-            for w in range(n_W):
-                vs, ve, hs, he = corners(geom, h, w)
-                for c in range(n_C):
-                    g = dZ[i, h, w, c]
-                    dA_pad[i, vs:ve:d_h, hs:he:d_w, :] += W[..., c] * g
-                    dW[..., c] += padded[i, vs:ve:d_h, hs:he:d_w, :] * g
-                    trace.steps.append(Step(i, h, w, c, vs, ve, hs, he, float(g)))
+    for i, h, w, c, vs, ve, hs, he in each_window(geom, m, n_C):
+        g = dZ[i, h, w, c]
+        dA_pad[i, vs:ve:d_h, hs:he:d_w, :] += W[..., c] * g
+        dW[..., c] += padded[i, vs:ve:d_h, hs:he:d_w, :] * g
+        trace.steps.append(Step(i, h, w, c, vs, ve, hs, he, float(g)))
     (top, _), (left, _) = geom.pad
     n_Hp, n_Wp = geom.in_hw
     trace.output = dA_pad[:, top:top + n_Hp, left:left + n_Wp, :]
@@ -79,23 +75,17 @@ def pool_backward(dA: Any, cache: Any, mode: str = "max") -> Trace:
         raise ValueError(f"{func}: dA must have shape {(m, n_H, n_W, n_C)}, got {dA.shape}")
     check_size(dA.size, func)
     padded = np.pad(A_prev, ((0, 0), *geom.pad, (0, 0)))
-    real = np.pad(np.ones(geom.in_hw, dtype=bool), geom.pad)
+    real = real_cells(geom)
     d_pad = np.zeros(padded.shape, dtype=np.result_type(padded, dA))
     trace = Trace(f"pool_backward ({mode})", geom, A_prev, padded, d_pad)
-    for i in range(m):
-        for h in range(n_H):
-            for w in range(n_W):
-                vs, ve, hs, he = corners(geom, h, w)
-                keep = real[vs:ve, hs:he]
-                for c in range(n_C):
-                    g = dA[i, h, w, c]
-                    window = padded[i, vs:ve, hs:he, c]
-                    if mode == "max":
-                        share = keep & (window == window[keep].max())
-                    else:
-                        share = keep / keep.sum()
-                    d_pad[i, vs:ve, hs:he, c] += share * g
-                    trace.steps.append(Step(i, h, w, c, vs, ve, hs, he, float(g)))
+    for i, h, w, c, vs, ve, hs, he in each_window(geom, m, n_C):
+        g = dA[i, h, w, c]
+        keep = real[vs:ve, hs:he]
+        window = padded[i, vs:ve, hs:he, c]
+        # max: the window's maximum gets it all (the mask); average: every real cell a share
+        share = (keep & (window == window[keep].max())) if mode == "max" else keep / keep.sum()
+        d_pad[i, vs:ve, hs:he, c] += share * g
+        trace.steps.append(Step(i, h, w, c, vs, ve, hs, he, float(g)))
     (top, _), (left, _) = geom.pad
     n_Hp, n_Wp = geom.in_hw
     trace.output = d_pad[:, top:top + n_Hp, left:left + n_Wp, :]

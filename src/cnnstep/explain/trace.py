@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,24 @@ def corners(geom: WindowGeometry, h: int, w: int) -> tuple[int, int, int, int]:
     return h * s_h, h * s_h + e_h, w * s_w, w * s_w + e_w
 
 
+def each_window(geom: WindowGeometry, m: int,
+                n_C: int) -> Iterator[tuple[int, int, int, int, int, int, int, int]]:
+    """``(i, h, w, c, vert_start, vert_end, horiz_start, horiz_end)`` for every output cell, in
+    the order of the material's four nested loops (corners on the padded input)."""
+    n_H, n_W = geom.out_hw
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                vs, ve, hs, he = corners(geom, h, w)
+                for c in range(n_C):
+                    yield i, h, w, c, vs, ve, hs, he
+
+
+def real_cells(geom: WindowGeometry) -> np.ndarray:
+    """True on the cells of the padded input that are real, False on the padding."""
+    return np.pad(np.ones(geom.in_hw, dtype=bool), geom.pad)
+
+
 def check_size(n: int, func: str) -> None:
     if n > MAX_STEPS:
         raise ValueError(
@@ -108,15 +127,11 @@ def conv_forward(A_prev: Any, W: Any, b: Any, hparameters: Any) -> Trace:
     Z = np.zeros((m, n_H, n_W, n_C), dtype=np.result_type(A_prev, W, b, np.float32))
     trace = Trace("conv_forward", geom, A_prev, padded, Z)
     bias = b.reshape(-1)
-    for i in range(m):
-        for h in range(n_H):
-            for w in range(n_W):
-                vs, ve, hs, he = corners(geom, h, w)
-                a_slice = padded[i, vs:ve:d_h, hs:he:d_w, :]
-                for c in range(n_C):
-                    value = np.sum(a_slice * W[..., c]) + bias[c]
-                    Z[i, h, w, c] = value
-                    trace.steps.append(Step(i, h, w, c, vs, ve, hs, he, float(value)))
+    for i, h, w, c, vs, ve, hs, he in each_window(geom, m, n_C):
+        a_slice = padded[i, vs:ve:d_h, hs:he:d_w, :]
+        value = np.sum(a_slice * W[..., c]) + bias[c]
+        Z[i, h, w, c] = value
+        trace.steps.append(Step(i, h, w, c, vs, ve, hs, he, float(value)))
     return trace
 
 
@@ -137,19 +152,14 @@ def pool_forward(A_prev: Any, hparameters: Any, mode: str = "max") -> Trace:
     n_H, n_W = geom.out_hw
     check_size(m * n_H * n_W * n_C, func)
     padded = np.pad(A_prev, ((0, 0), *geom.pad, (0, 0)))
-    real = np.pad(np.ones(geom.in_hw, dtype=bool), geom.pad)
+    real = real_cells(geom)
     A = np.zeros((m, n_H, n_W, n_C), dtype=np.result_type(A_prev, np.float32))
     trace = Trace(f"pool_forward ({mode})", geom, A_prev, padded, A)
-    for i in range(m):
-        for h in range(n_H):
-            for w in range(n_W):
-                vs, ve, hs, he = corners(geom, h, w)
-                keep = real[vs:ve, hs:he]
-                for c in range(n_C):
-                    cells = padded[i, vs:ve, hs:he, c][keep]
-                    value = cells.max() if mode == "max" else cells.mean()
-                    A[i, h, w, c] = value
-                    trace.steps.append(Step(i, h, w, c, vs, ve, hs, he, float(value)))
+    for i, h, w, c, vs, ve, hs, he in each_window(geom, m, n_C):
+        cells = padded[i, vs:ve, hs:he, c][real[vs:ve, hs:he]]
+        value = cells.max() if mode == "max" else cells.mean()
+        A[i, h, w, c] = value
+        trace.steps.append(Step(i, h, w, c, vs, ve, hs, he, float(value)))
     return trace
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import signal
 import sys
 from typing import Any
+
+from cnnstep.cli.options import sigterm_as_interrupt
 
 # Place in `cnnstep --help`.
 ORDER = 50
@@ -53,19 +54,11 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    # SIGTERM unwinds like Ctrl-C, so that the checker's `finally` kills the child's tree.
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     from cnnstep.checker import FALLBACK_WARNING, check_file, format_table, to_json
 
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
+    with sigterm_as_interrupt():
         outcome = check_file(args.file, timeout=args.timeout, isolation=args.isolation)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if FALLBACK_WARNING in outcome.warnings:
         print(f"cnnstep: warning: {FALLBACK_WARNING}", file=sys.stderr)
     data = to_json(outcome)

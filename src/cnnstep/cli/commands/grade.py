@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from typing import Any
 
 from cnnstep.cli.commands.check import seconds
-from cnnstep.cli.options import positive_int
+from cnnstep.cli.options import positive_int, sigterm_as_interrupt
 
 # Place in `cnnstep --help`: after check.
 ORDER = 55
@@ -45,23 +44,16 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # unwinds, so every sandboxed child is killed
-
-
 def run(args: argparse.Namespace) -> int:
     from cnnstep.checker import FALLBACK_WARNING
     from cnnstep.checker.grade import grade, load_points
 
     points = load_points(args.points)
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
+    with sigterm_as_interrupt():
         records = grade(args.paths, args.out, points=points, timeout=args.timeout,
                         isolation=args.isolation, jobs=args.jobs or os.cpu_count() or 1,
                         force=args.force, gradescope=args.format == "gradescope",
                         progress=True, scheduler=args.scheduler)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if any(FALLBACK_WARNING in r.get("warnings", []) for r in records):
         print(f"cnnstep: warning: {FALLBACK_WARNING}", file=sys.stderr)
     unreadable = sum(r["status"] == "unreadable" for r in records)
