@@ -102,6 +102,15 @@ def test_python_file_with_a_syntax_error_is_a_user_error(tmp_path):
         read_program(path)
 
 
+def test_a_syntax_error_after_a_magic_is_reported_at_its_own_line(tmp_path):
+    # An exported notebook: a magic at line 5 (skipped), the real slip at line 83.
+    lines = ["import numpy as np"] * 4 + ["%matplotlib inline"] + ["x = 1"] * 77
+    path = tmp_path / "exported.py"
+    path.write_text("\n".join(lines + ["def zero_pad(X, pad:", "    return X", ""]))
+    with pytest.raises(UserError, match=r"line 83: '\(' was never closed"):
+        read_program(path)
+
+
 def test_missing_directory_and_non_notebook_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         read_program(tmp_path / "nope.py")

@@ -7,6 +7,7 @@ Hints are phrased as likely causes, not verdicts: the verdict is the comparison 
 from __future__ import annotations
 
 import ast
+import difflib
 import re
 import types
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import numpy as np
 
 from cnnstep.checker.cases import ALIASES, FUNCTIONS, TAG_WORDS, Case
 from cnnstep.checker.compare import ATOL, RTOL
+from cnnstep.checker.slips import float_size_hint, removed_numpy_hint, source_hint
 
 
 @dataclass
@@ -41,9 +43,6 @@ def _close(a, b) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=ATOL))
 
 
-_REMOVED_ALIASES = {"float", "int", "bool", "object", "complex", "str", "long", "unicode"}
-
-
 def none_placeholders(fn_node: ast.AST | None) -> list[tuple[int, str]]:
     """``(line, text)`` of every ``name = None`` inside a function: the template's blanks."""
     if fn_node is None:
@@ -65,15 +64,36 @@ def _placeholder_hint(fn_node, where) -> str:
     return text
 
 
+def did_you_mean(name: str, defined) -> str | None:
+    """The learner's function whose name is closest to ``name`` (``zeros_pad`` for
+    ``zero_pad``), if one is close enough to be a typo."""
+    known = set(FUNCTIONS) | {a for v in ALIASES.values() for a in v}
+    candidates = [d for d in defined if d not in known]
+    found = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def _missing_name(exc: BaseException) -> str:
+    return getattr(exc, "name", None) or (re.findall(r"'(\w+)'", str(exc)) or [""])[0]
+
+
+def unknown_name_hint(exc: BaseException) -> str:
+    """The last resort for a NameError: a notebook global or a typo."""
+    return (f"it uses `{_missing_name(exc)}`, which is not defined: a global variable from your "
+            "notebook used instead of the function's parameter, or a typo?")
+
+
 def exception_hint(function: str, exc: BaseException, run: Run, context: dict) -> str | None:
     """A hint from what the function raised."""
     message = str(exc)
     if isinstance(exc, NameError):
-        name = getattr(exc, "name", None) or (re.findall(r"'(\w+)'", message) or [""])[0]
+        name = _missing_name(exc)
         all_names = set(FUNCTIONS) | {a for v in ALIASES.values() for a in v}
         if name in all_names:
-            return (f"it calls `{name}`, which your file does not define (or whose definition "
-                    "failed: see the warnings)")
+            guess = did_you_mean(name, context.get("defined", ()))
+            return (f"it calls `{name}`, which your file does not define"
+                    + (f" (it defines `{guess}`: a typo?)" if guess else
+                       " (or whose definition failed: see the warnings)"))
         if name in ("np", "numpy"):
             return ("`np` is not defined: the file needs `import numpy as np` at top level (or "
                     "that import failed: see the warnings)")
@@ -82,17 +102,17 @@ def exception_hint(function: str, exc: BaseException, run: Run, context: dict) -
             return (f"it uses `{name}`, a global variable that only top-level code sets "
                     f"({skipped[name]}), which the checker does not run: use the function's "
                     "own parameter (or compute it inside the function) instead")
-        return (f"it uses `{name}`, which is not defined: a global variable from your notebook "
-                "used instead of the function's parameter, or a typo?")
+        return None
     if isinstance(exc, AttributeError):
-        match = re.search(r"module 'numpy' has no attribute '(\w+)'", message)
-        if match and match.group(1) in _REMOVED_ALIASES:
-            alias = match.group(1)
-            return (f"`np.{alias}` no longer exists (removed in NumPy 1.24): use the builtin "
-                    f"`{alias}` (or `np.{alias}64` where that exists)")
+        removed = removed_numpy_hint(message)
+        if removed:
+            return removed
         if "NoneType" in message:
             return _placeholder_hint(context.get("fn_node"), context["where"])
     if isinstance(exc, TypeError):
+        if "'float' object cannot be interpreted as an integer" in message or \
+                "slice indices must be integers" in message:
+            return float_size_hint(context.get("fn_node"), context["where"])
         if re.search(r"only (0-dimensional|length-1|size-1) arrays can be converted", message):
             return ("`float(...)` (or `int(...)`) of an array with dimensions, such as the "
                     "bias `b` of shape (1, 1, 1), is an error in current NumPy (deprecated "
@@ -136,6 +156,10 @@ def value_hint(function: str, run: Run, reference) -> str | None:
                         "height and width, `((0, 0), (pad, pad), (pad, pad), (0, 0))`")
             if shape in ((x.shape[0], x.shape[1] + p, x.shape[2] + p, x.shape[3]),):
                 return "it pads only one side: `pad` zeros go on both sides of each axis"
+            if p and shape == (x.shape[0], x.shape[1], x.shape[2] + 2 * p, x.shape[3] + 2 * p):
+                return ("it pads the last two axes, as for channels-first (m, n_C, n_H, n_W) "
+                        "arrays; the material's X is channels-last (m, n_H, n_W, n_C): "
+                        "`((0, 0), (pad, pad), (pad, pad), (0, 0))`")
             if kind == "values":
                 return "the border is not all zeros, or the input is not copied to the middle"
         elif function == "conv_single_step":
@@ -147,6 +171,10 @@ def value_hint(function: str, run: Run, reference) -> str | None:
                 return "the bias b is not added"
             if _close(got, s - float(v["b"].item())):
                 return "the bias b is subtracted instead of added"
+            if _close(got, s + float(v["b"].item()) * np.size(v["a_slice_prev"])):
+                return ("b is added to every element of the window before the sum, so it "
+                        "counts f*f*n_C_prev times (the 2017 version of the material did this): "
+                        "add it once, after the sum: `Z = np.sum(a_slice_prev * W) + b.item()`")
         elif function in ("conv_forward", "pool_forward"):
             z, z_exp = got[0], exp[0]
             if function == "conv_forward":
@@ -328,7 +356,11 @@ def global_reads(fn, namespace: dict, defined_at: dict) -> list[str]:
 
 
 def hint_for(function: str, runs: list[Run], reported: Run, context: dict) -> str | None:
-    """The best hint for a function whose smallest failing case is ``reported``."""
+    """The best hint for a function whose smallest failing case is ``reported``.
+
+    The order goes from the most to the least certain: what the exception says, a `None`
+    returned, a slip seen in the source, the wrong values, then the pattern of failing cases.
+    """
     hint = None
     if reported.error is not None:
         hint = exception_hint(function, reported.error, reported, context)
@@ -338,8 +370,12 @@ def hint_for(function: str, runs: list[Run], reported: Run, context: dict) -> st
         lines = none_placeholders(context.get("fn_node"))
         if lines:
             hint += " (" + "; ".join(f"{context['where'](n)}: `{t}`" for n, t in lines[:3]) + ")"
-    else:
+    if hint is None:
+        hint = source_hint(function, context.get("fn_node"), context["where"])
+    if hint is None and reported.error is None:
         hint = value_hint(function, reported, context["reference"])
+    if hint is None and isinstance(reported.error, NameError):
+        hint = unknown_name_hint(reported.error)
     if hint is None:
         hint = tag_hint(function, runs) or passes_only_hint(function, runs)
     if hint is None and reported.error is None:

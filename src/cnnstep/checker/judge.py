@@ -15,11 +15,16 @@ import numpy as np
 
 from cnnstep.checker.cases import ALIASES, FUNCTIONS, OUTPUT_NAMES, arguments, cases_for
 from cnnstep.checker.compare import compare, summarize
-from cnnstep.checker.hints import Run, hint_for
+from cnnstep.checker.hints import Run, did_you_mean, hint_for
 from cnnstep.checker.loader import where
 from cnnstep.checker.protocol import MalformedError, decode_value, encode_value, text
+from cnnstep.checker.slips import untouched_template
 from cnnstep.ops import functional, reference
 
+_TEMPLATE = ("not written yet: it is still the template (nothing but comments and `None` "
+             "placeholders between `START CODE HERE` and `END CODE HERE`)")
+_TEMPLATE_HINT = ("write the function's code between the `START CODE HERE` and `END CODE HERE` "
+                  "comments, then check again")
 _TIMEOUT_HINT = ("an endless loop (a `while` whose condition never changes?) or loops over far "
                  "more than the input")
 _RPC_VALUES = 200_000  # input values one remote call of cnnstep's helpers may send
@@ -136,6 +141,10 @@ class State:
         if self.star or any(n in self.imported for n in (name,) + ALIASES.get(name, ())):
             return {"status": "missing", "message": "not defined in the file (an import does not "
                     "count: only functions written in the file count)"}
+        guess = did_you_mean(name, self.fn_nodes)
+        if guess:
+            return {"status": "missing", "message": f"not defined in the file, which defines "
+                    f"`{guess}`: did you mean `{name}`? (the name must be exactly `{name}`)"}
         return {"status": "missing", "message": "not defined in the file"}
 
     def request(self, name: str, defined_as: str, rpc: list[str]) -> tuple[list[CaseRun], dict]:
@@ -242,14 +251,22 @@ class State:
                 result["diff"] = problem["diff"]
         label = case.label if not case.published else f"{case.label} (from the material)"
         result["message"] = f"{label}: {result['message']}"
-        self._set_hint(name, result, hint_for(name, list[Run](runs), reported, self.context(name)))
+        context = self.context(name)
+        if untouched_template(context["fn_node"], context["lines"]) and (
+                isinstance(reported.error, NameError | UnboundLocalError)
+                or reported.got is None or self.global_reads(name)):
+            return {"status": "missing", "cases_passed": result["cases_passed"],
+                    "cases_total": result["cases_total"], "message": _TEMPLATE,
+                    "hint": _TEMPLATE_HINT}
+        self._set_hint(name, result, hint_for(name, list[Run](runs), reported, context))
         return result
 
     def context(self, name: str) -> dict:
         defined_as = self.find(name).get("defined_as", name)
         label = self.labels.get(defined_as)
         return {"reference": reference, "fn_node": self.fn_nodes.get(defined_as),
-                "skipped_names": self.selection.skipped_names,
+                "skipped_names": self.selection.skipped_names, "defined": list(self.fn_nodes),
+                "lines": self.sources.get(label or "<file>", []),
                 "where": lambda lineno: where(label, lineno)}
 
     def ended(self, name: str, why: str, how: str, tail: str) -> dict:
@@ -313,7 +330,8 @@ class State:
         if not failing:
             culprits = bad or calls
             if bad:
-                what = {"error": "raises an error", "timeout": "does not finish"}.get(
+                what = {"error": "raises an error", "timeout": "does not finish",
+                        "missing": "is not written yet"}.get(
                     self.known.get(canonical(bad[0]), ""), "is wrong")
                 what = what + " (see above)" if len(bad) == 1 else "fail their own checks"
             else:
@@ -327,7 +345,8 @@ class State:
             first = min(failing, key=lambda r: r.case.sort_key())
             own = hint_for(name, list[Run](swapped), first, self.context(name))
             hint = (own + "; " if own else "") + (
-                f"it also calls your {names_text(bad)}, which fails on its own")
+                f"it also calls your {names_text(bad)}, which "
+                + ("fail on their own" if len(bad) > 1 else "fails on its own"))
         self._set_hint(name, result, hint)
 
     def _set_hint(self, name: str, result: dict, hint: str | None) -> None:

@@ -1,0 +1,258 @@
+"""Slips read from the learner's source: patterns in a failing function's syntax tree (and, for
+the template, its comment lines) that name the cause more precisely than the wrong values can.
+
+Nothing here runs learner code: it reads the parsed ``ast`` of the function, which the parent
+already has. The hints are only asked for when the function has failed a case, so a pattern
+that is harmless in a passing function is never reported.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterator
+
+# NumPy names that current NumPy no longer has -> what to write instead.
+REMOVED_NUMPY = {
+    "asscalar": "`x.item()`", "float": "the builtin `float`", "int": "the builtin `int`",
+    "bool": "the builtin `bool`", "object": "the builtin `object`",
+    "complex": "the builtin `complex`", "str": "the builtin `str`", "long": "the builtin `int`",
+    "unicode": "the builtin `str`", "float_": "`np.float64`", "complex_": "`np.complex128`",
+    "NaN": "`np.nan`", "NAN": "`np.nan`", "Inf": "`np.inf`", "Infinity": "`np.inf`",
+    "PINF": "`np.inf`", "NINF": "`-np.inf`", "infty": "`np.inf`", "product": "`np.prod`",
+    "cumproduct": "`np.cumprod`", "alltrue": "`np.all`", "sometrue": "`np.any`",
+    "rank": "`np.ndim`", "msort": "`np.sort(a, axis=0)`", "round_": "`np.round`",
+    "in1d": "`np.isin`", "string_": "`np.bytes_`", "unicode_": "`np.str_`",
+    "bool8": "`np.bool_`", "int0": "`np.intp`", "uint0": "`np.uintp`", "mat": "`np.asmatrix`",
+    "trapz": "`np.trapezoid`", "row_stack": "`np.vstack`",
+    "asfarray": "`np.asarray(a, dtype=float)`",
+}
+_REMOVED_MESSAGE = re.compile(r"module 'numpy' has no attribute '(\w+)'|`np\.(\w+)` was removed")
+
+_START = re.compile(r"(START CODE HERE|YOUR CODE STARTS HERE)", re.IGNORECASE)
+_END = re.compile(r"(END CODE HERE|YOUR CODE ENDS HERE)", re.IGNORECASE)
+_BLANK = re.compile(r"^(#.*|pass|\(?\w+(\s*,\s*\w+)*\)?\s*=\s*None)?$")
+
+WINDOWED = ("conv_forward", "pool_forward", "conv_backward", "pool_backward")
+HYPERPARAMETERS = {"conv_forward": ("stride", "pad"), "conv_backward": ("stride", "pad"),
+                   "pool_forward": ("f", "stride"), "pool_backward": ("f", "stride")}
+# Names of the per-example arrays, lower-cased: a constant first index into one of them
+# pins every example to the same one.
+_BATCH_ARRAYS = {"a_prev", "a_prev_pad", "da_prev", "da_prev_pad", "dz", "da", "z", "a", "x"}
+
+Where = Callable[[int], str]
+
+
+def removed_numpy_hint(message: str) -> str | None:
+    """The replacement for a NumPy name that an AttributeError says no longer exists."""
+    match = _REMOVED_MESSAGE.search(message)
+    if not match:
+        return None
+    alias = match.group(1) or match.group(2)
+    if alias not in REMOVED_NUMPY:
+        return None
+    return (f"`np.{alias}` no longer exists in current NumPy (it was removed): use "
+            f"{REMOVED_NUMPY[alias]} instead")
+
+
+def untouched_template(fn_node: ast.AST | None, lines: list[str]) -> bool:
+    """Whether the function is still the course template: it has ``START CODE HERE`` /
+    ``YOUR CODE STARTS HERE`` markers and nothing but comments, blanks, ``pass`` and
+    ``name = None`` placeholders between each start marker and its end marker."""
+    if fn_node is None or not lines:
+        return False
+    first = getattr(fn_node, "lineno", 1) - 1
+    last = getattr(fn_node, "end_lineno", None) or first + 1
+    body = lines[first:last]
+    regions = 0
+    inside = False
+    for line in body:
+        text = line.strip()
+        if _START.search(text):
+            inside, regions = True, regions + 1
+            continue
+        if _END.search(text):
+            inside = False
+            continue
+        if inside and not _BLANK.match(text):
+            return False
+    return regions > 0
+
+
+def _names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _assigns(fn_node: ast.AST) -> Iterator[tuple[ast.Assign, str]]:
+    """Every ``name = value`` in the function, with the target's name."""
+    for node in ast.walk(fn_node):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
+                isinstance(node.targets[0], ast.Name):
+            yield node, node.targets[0].id
+
+
+def _bound(fn_node: ast.AST) -> set[str]:
+    """Names the function binds: its parameters and every assignment or loop target."""
+    bound = set()
+    if isinstance(fn_node, ast.FunctionDef | ast.AsyncFunctionDef):
+        bound |= {a.arg for a in fn_node.args.args + fn_node.args.kwonlyargs}
+    for node in ast.walk(fn_node):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+    return bound
+
+
+def _full(node: ast.AST) -> bool:
+    return isinstance(node, ast.Slice) and node.lower is None and node.upper is None \
+        and node.step is None
+
+
+def _code(node: ast.AST) -> str:
+    return ast.unparse(node)[:120]
+
+
+def _corner_hint(function: str, fn_node: ast.AST, where: Where) -> str | None:
+    for node, name in _assigns(fn_node):
+        low, used = name.lower(), _names(node.value)
+        if "start" not in low:
+            continue
+        if "f" in used and "stride" not in used:
+            return (f"`{_code(node)}` ({where(node.lineno)}): the window corners move by the "
+                    "stride, not by the window size f: `vert_start = h * stride`, "
+                    "`horiz_start = w * stride`")
+        if "horiz" in low and "h" in used and "w" not in used:
+            return (f"`{_code(node)}` ({where(node.lineno)}): the horizontal corner comes from "
+                    "the column index w (`horiz_start = w * stride`), not from h")
+        if "vert" in low and "w" in used and "h" not in used:
+            return (f"`{_code(node)}` ({where(node.lineno)}): the vertical corner comes from "
+                    "the row index h (`vert_start = h * stride`), not from w")
+    return None
+
+
+def _size_hint(fn_node: ast.AST, where: Where) -> str | None:
+    for node, name in _assigns(fn_node):
+        used = _names(node.value)
+        for mine, other in (("n_W", "n_H"), ("n_H", "n_W")):
+            if name == mine and f"{other}_prev" in used and f"{mine}_prev" not in used:
+                return (f"height and width are mixed up: `{_code(node)}` ({where(node.lineno)}) "
+                        f"computes {mine} from {other}_prev; it comes from {mine}_prev")
+    return None
+
+
+def _layout_hint(fn_node: ast.AST, where: Where) -> str | None:
+    for node in ast.walk(fn_node):
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Tuple)
+                and isinstance(node.value, ast.Attribute) and node.value.attr == "shape"):
+            continue
+        names = [e.id if isinstance(e, ast.Name) else "" for e in node.targets[0].elts]
+        channels_second = len(names) == 4 and names[1].startswith("n_C")
+        torch_weights = len(names) == 4 and names[0].startswith("n_C") and names[3] == "f"
+        if channels_second or torch_weights:
+            return (f"`{_code(node)}` ({where(node.lineno)}) reads the shape channels-first; "
+                    "the material's arrays are channels-last: A_prev is (m, n_H_prev, n_W_prev, "
+                    "n_C_prev) and W is (f, f, n_C_prev, n_C)")
+    return None
+
+
+def _example_hint(fn_node: ast.AST, where: Where) -> str | None:
+    for node in ast.walk(fn_node):
+        if not (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)
+                and isinstance(node.value, ast.Name)
+                and node.value.id.lower() in _BATCH_ARRAYS):
+            continue
+        first = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) and node.slice.elts \
+            else node.slice
+        if isinstance(first, ast.Constant) and type(first.value) is int:
+            return (f"`{_code(node)}` ({where(node.lineno)}) always takes example "
+                    f"{first.value}: index by the loop variable over the examples (`i`)")
+    return None
+
+
+def _gradient_start_hint(fn_node: ast.AST, where: Where) -> str | None:
+    for node, name in _assigns(fn_node):
+        call = node.value
+        if not (name.startswith("d") and isinstance(call, ast.Call)):
+            continue
+        text = ast.unparse(call.func)
+        if ".random." in f".{text}." or text.split(".")[-1] in ("empty", "empty_like"):
+            return (f"`{_code(node)}` ({where(node.lineno)}): a gradient is a sum of "
+                    "contributions, so it must start from zeros (`np.zeros(...)`), not from "
+                    "random or uninitialised numbers")
+    return None
+
+
+def _slice_hint(function: str, fn_node: ast.AST, where: Where) -> str | None:
+    for node, name in _assigns(fn_node):
+        value = node.value
+        if "slice" not in name.lower() or not isinstance(value, ast.Subscript) or \
+                not isinstance(value.value, ast.Name) or \
+                "a_prev" not in value.value.id.lower() or not isinstance(value.slice, ast.Tuple):
+            continue
+        elts = value.slice.elts
+        if len(elts) not in (3, 4):
+            continue
+        rows, cols = (elts[1], elts[2]) if len(elts) == 4 else (elts[0], elts[1])
+        if _full(rows) and _full(cols):
+            return (f"`{_code(node)}` ({where(node.lineno)}) takes the whole channel, not the "
+                    "f x f window: slice rows `vert_start:vert_end` and columns "
+                    "`horiz_start:horiz_end`")
+        if function.startswith("pool") and _full(elts[-1]):
+            return (f"`{_code(node)}` ({where(node.lineno)}) takes every channel (`:`): pooling "
+                    "works on one channel at a time, so index the last axis by c")
+    return None
+
+
+def _hyperparameter_hint(function: str, fn_node: ast.AST) -> str | None:
+    keys = {n.value for n in ast.walk(fn_node) if isinstance(n, ast.Constant)}
+    bound, used = _bound(fn_node), _names(fn_node)
+    for key in HYPERPARAMETERS.get(function, ()):
+        if key in keys or key in bound:
+            continue
+        read = f'`{key} = hparameters["{key}"]`'
+        if key in used:
+            return (f"`{key}` is used but never set inside {function}: read it from the "
+                    f"hyperparameters first, {read}")
+        if key == "stride":
+            return (f'it never reads `hparameters["stride"]`, so the stride is ignored and '
+                    f"only stride-1 cases can pass: {read}, then use it for the window corners "
+                    "and the output size")
+    return None
+
+
+def float_size_hint(fn_node: ast.AST | None, where: Where) -> str:
+    """For "'float' object cannot be interpreted as an integer": the size computed with ``/``."""
+    text = ("a size or an index is a float: `/` always gives a float, and NumPy needs integers: "
+            "use `//` (or `int(...)`)")
+    if fn_node is None:
+        return text
+    for node, name in _assigns(fn_node):
+        value = node.value
+        wrapped = isinstance(value, ast.Call) and ast.unparse(value.func) in (
+            "int", "np.floor", "math.floor", "np.int64", "round")
+        if not wrapped and any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div)
+                               for n in ast.walk(value)):
+            return (f"`{_code(node)}` ({where(node.lineno)}) makes {name} a float (`/` always "
+                    "gives a float), and NumPy needs integer sizes: use `//` (or `int(...)`)")
+    return text
+
+
+def source_hint(function: str, fn_node: ast.AST | None, where: Where) -> str | None:
+    """The slip a failing function's source shows, or None."""
+    if fn_node is None:
+        return None
+    finders: list[Callable[[], str | None]] = [
+        lambda: _layout_hint(fn_node, where),
+        lambda: _hyperparameter_hint(function, fn_node),
+        lambda: _example_hint(fn_node, where),
+        lambda: _gradient_start_hint(fn_node, where),
+    ]
+    if function in WINDOWED:
+        finders += [lambda: _corner_hint(function, fn_node, where),
+                    lambda: _slice_hint(function, fn_node, where),
+                    lambda: _size_hint(fn_node, where)]
+    for find in finders:
+        hint = find()
+        if hint:
+            return hint
+    return None
