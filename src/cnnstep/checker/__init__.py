@@ -11,12 +11,14 @@ import math
 from pathlib import Path
 
 from cnnstep.checker.cases import ALIASES, FUNCTIONS
-from cnnstep.checker.loader import read_program
+from cnnstep.checker.i18n import LANGUAGES, N_, language
+from cnnstep.checker.i18n import gettext as _
+from cnnstep.checker.loader import label_text, read_program
 from cnnstep.checker.report import format_table, to_json
 from cnnstep.checker.runner import DEFAULT_MEMORY_LIMIT, Outcome, run_checks
 from cnnstep.checker.sandbox import ISOLATIONS, SandboxUnavailableError, resolve_isolation
 
-__all__ = ["FALLBACK_WARNING", "FUNCTIONS", "ISOLATIONS", "Outcome",
+__all__ = ["FALLBACK_WARNING", "FUNCTIONS", "ISOLATIONS", "LANGUAGES", "Outcome",
            "SandboxUnavailableError", "check_file", "format_table", "to_json"]
 
 MAX_TIMEOUT = 600.0
@@ -28,6 +30,7 @@ def check_file(
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
     isolation: str = "auto",
     total_timeout: float | None = None,
+    lang: str | None = None,
 ) -> Outcome:
     """Check the eight step-by-step functions defined in a ``.py`` file or notebook.
 
@@ -47,6 +50,9 @@ def check_file(
     total_timeout : float or None
         Seconds for the whole file, start-up included; None for 10 s + 11 * timeout. No message
         from the child extends it.
+    lang : {"en", "es"} or None
+        The language of the messages, hints and warnings (None: from the locale, ``LANG=es_*``
+        gives Spanish). Status words stay English.
 
     Returns
     -------
@@ -64,25 +70,32 @@ def check_file(
             not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT:
         raise ValueError(f"timeout: expected a number of seconds in (0, {MAX_TIMEOUT:g}], "
                          f"got {timeout!r}")
+    with language(lang):
+        return _check_file(path, float(timeout), memory_limit, isolation, total_timeout)
+
+
+def _check_file(path: str | Path, timeout: float, memory_limit: int | None, isolation: str,
+                total_timeout: float | None) -> Outcome:
     used = resolve_isolation(isolation)
     program = read_program(path)
-    outcome = run_checks(program, timeout=float(timeout), memory_limit=memory_limit,
+    outcome = run_checks(program, timeout=timeout, memory_limit=memory_limit,
                          isolation=used, total_timeout=total_timeout)
     if used != "bubblewrap" and isolation == "auto":
-        outcome.warnings.insert(0, FALLBACK_WARNING)
+        outcome.warnings.insert(0, _(FALLBACK_WARNING))
     for name, result in outcome.results.items():
         if result["status"] == "missing" and "defined_as" not in result:
             names = (name,) + ALIASES.get(name, ())
             for label, reason in program.broken.items():
                 if any(n in program.broken_defs.get(label, ()) for n in names):
                     result["status"] = "error"
-                    result["message"] = f"it is defined in {label}, which has a syntax error " \
-                                        f"({reason})"
-                    result["hint"] = (f"it is defined in {label}, which has a syntax error "
-                                      f"({reason}); fix it and check again")
+                    result["message"] = _("it is defined in {cell}, which has a syntax error "
+                                          "({why})").format(cell=label_text(label), why=reason)
+                    result["hint"] = _("it is defined in {cell}, which has a syntax error ({why}); "
+                                       "fix it and check again").format(cell=label_text(label),
+                                                                        why=reason)
                     break
     return outcome
 
 
-FALLBACK_WARNING = ("bubblewrap (bwrap) is not available here: only process limits apply, "
+FALLBACK_WARNING = N_("bubblewrap (bwrap) is not available here: only process limits apply, "
                     "learner code can read files and use the network (see the README)")

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.checker.i18n import N_
+from cnnstep.checker.i18n import gettext as _
 from cnnstep.ops import functional
 from cnnstep.ops.published import PUBLISHED_CASES, call_arguments, draw_inputs
 
@@ -38,17 +40,17 @@ OUTPUT_NAMES = {
 
 # What the tags mean, in words, for "fails only when ...".
 TAG_WORDS = {
-    "pad0": "pad = 0",
-    "stride": "stride > 1",
-    "remainder": "the stride does not divide (n_H_prev - f + 2*pad)",
-    "nonsquare": "the input is not square (n_H != n_W)",
-    "batch1": "there is a single example (m = 1)",
-    "channel1": "there is a single channel",
-    "overlap": "windows overlap (stride < f)",
-    "avg3": "average pooling uses a 3x3 window",
-    "average": "mode = 'average'",
-    "max": "mode = 'max'",
-    "ties": "a window holds tied maxima",
+    "pad0": N_("pad = 0"),
+    "stride": N_("stride > 1"),
+    "remainder": N_("the stride does not divide (n_H_prev - f + 2*pad)"),
+    "nonsquare": N_("the input is not square (n_H != n_W)"),
+    "batch1": N_("there is a single example (m = 1)"),
+    "channel1": N_("there is a single channel"),
+    "overlap": N_("windows overlap (stride < f)"),
+    "avg3": N_("average pooling uses a 3x3 window"),
+    "average": N_("mode = 'average'"),
+    "max": N_("mode = 'max'"),
+    "ties": N_("a window holds tied maxima"),
 }
 
 
@@ -73,16 +75,22 @@ class Case:
         """Simplest first: fewest special features (tags), then fewest input values, then
         not-published first. The failure reported is the first failing case in this order."""
         size = 0
-        for _, _, shape in self.draws:
+        for _name, _kind, shape in self.draws:
             size += int(np.prod(shape))
         for value in self.fixed.values():
             if isinstance(value, list):
                 size += int(np.asarray(value).size)
         return (len(self.tags), size, int(self.published))
 
+    def title(self) -> str:
+        """The label in the current language ("published, pad 0" keeps its numbers)."""
+        if self.published:
+            return self.label.replace("published", _("published"), 1)
+        return _(self.label)
+
     def describe(self) -> str:
         """A one-line description: shapes and hyperparameters."""
-        parts = [f"{name} {tuple(shape)}" for name, _, shape in self.draws if name != "dZ"]
+        parts = [f"{name} {tuple(shape)}" for name, _kind, shape in self.draws if name != "dZ"]
         for name, value in self.fixed.items():
             if name == "hparameters":
                 parts.append(", ".join(f"{k} {v}" for k, v in value.items()))
@@ -91,7 +99,7 @@ class Case:
             elif name == "x":
                 parts.append(f"x = {value}")
             elif name == "dZ_from_forward":
-                parts.append("dZ = Z from conv_forward")
+                parts.append(_("dZ = Z from conv_forward"))
             else:
                 parts.append(f"{name} {value}")
         return "; ".join(parts)
@@ -205,11 +213,11 @@ def _zero_pad_cases() -> list[Case]:
                     frozenset(tags), published)
 
     return _published("zero_pad") + [
-        case("base", 2, (2, 3, 3, 2), 1, ()),
-        case("pad 0", 3, (2, 3, 3, 2), 0, ("pad0",)),
-        case("non-square", 4, (2, 2, 4, 2), 1, ("nonsquare",)),
-        case("one example", 5, (1, 3, 3, 2), 1, ("batch1",)),
-        case("one channel", 6, (2, 3, 3, 1), 2, ("channel1",)),
+        case(N_("base"), 2, (2, 3, 3, 2), 1, ()),
+        case(N_("pad 0"), 3, (2, 3, 3, 2), 0, ("pad0",)),
+        case(N_("non-square"), 4, (2, 2, 4, 2), 1, ("nonsquare",)),
+        case(N_("one example"), 5, (1, 3, 3, 2), 1, ("batch1",)),
+        case(N_("one channel"), 6, (2, 3, 3, 1), 2, ("channel1",)),
     ]
 
 
@@ -220,9 +228,9 @@ def _conv_single_step_cases() -> list[Case]:
         return Case("conv_single_step", label, seed, draws, {}, frozenset(tags), published)
 
     return _published("conv_single_step") + [
-        case("base", 2, (3, 3, 2), ()),
-        case("one channel", 3, (2, 2, 1), ("channel1",)),
-        case("non-square", 4, (2, 3, 2), ("nonsquare",)),
+        case(N_("base"), 2, (3, 3, 2), ()),
+        case(N_("one channel"), 3, (2, 2, 1), ("channel1",)),
+        case(N_("non-square"), 4, (2, 3, 2), ("nonsquare",)),
     ]
 
 
@@ -232,28 +240,29 @@ def _conv_cases(function: str) -> list[Case]:
         # Base: f 2, stride 2: windows that do not overlap, so `=` for `+=` shows only on the
         # overlap case.
         cases = _published(function) + [
-            _conv_case(function, "base", 11, (2, 4, 4, 3), 2, 2, 2, 1, ("stride",)),
-            _conv_case(function, "overlapping windows (f 3, stride 1)", 12, (2, 4, 4, 3), 3, 2,
+            _conv_case(function, N_("base"), 11, (2, 4, 4, 3), 2, 2, 2, 1, ("stride",)),
+            _conv_case(function, N_("overlapping windows (f 3, stride 1)"), 12, (2, 4, 4, 3), 3, 2,
                        1, 1, ("overlap",)),
-            _conv_case(function, "pad 0", 13, (2, 4, 4, 3), 2, 2, 2, 0, ("stride", "pad0")),
-            _conv_case(function, "stride with a remainder", 14, (2, 6, 6, 2), 3, 2, 3, 1,
+            _conv_case(function, N_("pad 0"), 13, (2, 4, 4, 3), 2, 2, 2, 0, ("stride", "pad0")),
+            _conv_case(function, N_("stride with a remainder"), 14, (2, 6, 6, 2), 3, 2, 3, 1,
                        ("stride", "remainder")),
-            _conv_case(function, "non-square", 15, (2, 4, 6, 3), 2, 2, 2, 1,
+            _conv_case(function, N_("non-square"), 15, (2, 4, 6, 3), 2, 2, 2, 1,
                        ("stride", "nonsquare")),
-            _conv_case(function, "one example", 16, (1, 4, 4, 3), 2, 2, 2, 1, ("stride", "batch1")),
-            _conv_case(function, "one channel", 17, (2, 4, 4, 1), 2, 1, 2, 1,
+            _conv_case(function, N_("one example"), 16, (1, 4, 4, 3), 2, 2, 2, 1,
+                       ("stride", "batch1")),
+            _conv_case(function, N_("one channel"), 17, (2, 4, 4, 1), 2, 1, 2, 1,
                        ("stride", "channel1")),
         ]
         return cases
     return _published(function) + [
-        _conv_case(function, "base", 21, (2, 4, 4, 3), 3, 2, 1, 1, ()),
-        _conv_case(function, "pad 0", 22, (2, 4, 4, 3), 3, 2, 1, 0, ("pad0",)),
-        _conv_case(function, "stride 2", 23, (2, 5, 5, 3), 3, 2, 2, 1, ("stride",)),
-        _conv_case(function, "stride with a remainder", 24, (2, 6, 6, 2), 3, 2, 3, 1,
+        _conv_case(function, N_("base"), 21, (2, 4, 4, 3), 3, 2, 1, 1, ()),
+        _conv_case(function, N_("pad 0"), 22, (2, 4, 4, 3), 3, 2, 1, 0, ("pad0",)),
+        _conv_case(function, N_("stride 2"), 23, (2, 5, 5, 3), 3, 2, 2, 1, ("stride",)),
+        _conv_case(function, N_("stride with a remainder"), 24, (2, 6, 6, 2), 3, 2, 3, 1,
                    ("stride", "remainder")),
-        _conv_case(function, "non-square", 25, (2, 4, 6, 3), 3, 2, 1, 1, ("nonsquare",)),
-        _conv_case(function, "one example", 26, (1, 4, 4, 3), 3, 2, 1, 1, ("batch1",)),
-        _conv_case(function, "one channel", 27, (2, 4, 4, 1), 3, 1, 1, 1, ("channel1",)),
+        _conv_case(function, N_("non-square"), 25, (2, 4, 6, 3), 3, 2, 1, 1, ("nonsquare",)),
+        _conv_case(function, N_("one example"), 26, (1, 4, 4, 3), 3, 2, 1, 1, ("batch1",)),
+        _conv_case(function, N_("one channel"), 27, (2, 4, 4, 1), 3, 1, 1, 1, ("channel1",)),
     ]
 
 
@@ -263,21 +272,22 @@ def _pool_cases(function: str) -> list[Case]:
     for mode in ("max", "average"):
         cases += [c for c in published if c.fixed["mode"] == mode]
         cases += [
-            _pool_case(function, "base", 31, (2, 4, 4, 2), 2, 2, mode, ("stride",)),
-            _pool_case(function, "overlapping windows (f 3, stride 1)", 32, (2, 4, 4, 2), 3, 1,
+            _pool_case(function, N_("base"), 31, (2, 4, 4, 2), 2, 2, mode, ("stride",)),
+            _pool_case(function, N_("overlapping windows (f 3, stride 1)"), 32, (2, 4, 4, 2), 3, 1,
                        mode, ("overlap",) + (("avg3",) if mode == "average" else ())),
-            _pool_case(function, "3x3 windows", 33, (2, 6, 6, 2), 3, 3, mode,
+            _pool_case(function, N_("3x3 windows"), 33, (2, 6, 6, 2), 3, 3, mode,
                        ("stride",) + (("avg3",) if mode == "average" else ())),
-            _pool_case(function, "stride with a remainder", 34, (2, 5, 5, 2), 2, 2, mode,
+            _pool_case(function, N_("stride with a remainder"), 34, (2, 5, 5, 2), 2, 2, mode,
                        ("stride", "remainder")),
-            _pool_case(function, "non-square", 35, (2, 4, 6, 2), 2, 2, mode,
+            _pool_case(function, N_("non-square"), 35, (2, 4, 6, 2), 2, 2, mode,
                        ("stride", "nonsquare")),
-            _pool_case(function, "one example", 36, (1, 4, 4, 2), 2, 2, mode, ("stride", "batch1")),
-            _pool_case(function, "one channel", 37, (2, 4, 4, 1), 2, 2, mode,
+            _pool_case(function, N_("one example"), 36, (1, 4, 4, 2), 2, 2, mode,
+                       ("stride", "batch1")),
+            _pool_case(function, N_("one channel"), 37, (2, 4, 4, 1), 2, 2, mode,
                        ("stride", "channel1")),
         ]
     if function == "pool_backward":
-        cases.append(_pool_case(function, "tied values", 38, (2, 4, 4, 2), 2, 2, "max",
+        cases.append(_pool_case(function, N_("tied values"), 38, (2, 4, 4, 2), 2, 2, "max",
                                 ("stride", "ties"), kind="ints"))
     return cases
 
@@ -288,10 +298,10 @@ def _mask_cases() -> list[Case]:
                     published)
 
     return _published("create_mask_from_window") + [
-        case("2x2", [[0.5, -1.5], [2.5, 1.0]], ()),
-        case("all negative", [[-3.0, -1.0], [-2.0, -5.0]], ()),
-        case("non-square", [[0.0, 4.0, 1.0], [2.0, -1.0, 3.0]], ("nonsquare",)),
-        case("tied maxima", [[1.0, 3.0], [3.0, 0.0]], ("ties",)),
+        case(N_("2x2"), [[0.5, -1.5], [2.5, 1.0]], ()),
+        case(N_("all negative"), [[-3.0, -1.0], [-2.0, -5.0]], ()),
+        case(N_("non-square"), [[0.0, 4.0, 1.0], [2.0, -1.0, 3.0]], ("nonsquare",)),
+        case(N_("tied maxima"), [[1.0, 3.0], [3.0, 0.0]], ("ties",)),
     ]
 
 
@@ -301,9 +311,9 @@ def _distribute_cases() -> list[Case]:
                     frozenset(tags), published)
 
     return _published("distribute_value") + [
-        case("3x3", 3.0, (3, 3), ("avg3",)),
-        case("non-square", 1.5, (2, 3), ("nonsquare",)),
-        case("negative", -0.75, (2, 2), ()),
+        case(N_("3x3"), 3.0, (3, 3), ("avg3",)),
+        case(N_("non-square"), 1.5, (2, 3), ("nonsquare",)),
+        case(N_("negative"), -0.75, (2, 2), ()),
     ]
 
 

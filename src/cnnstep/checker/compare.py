@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from cnnstep.checker.cases import OUTPUT_NAMES
+from cnnstep.checker.i18n import gettext as _
 
 # float64 throughout; loose enough for a different summation order, or float32 arithmetic
 # inside a learner's function.
@@ -53,16 +54,20 @@ def compare_array(name: str, got, expected: np.ndarray) -> dict | None:
     """None when ``got`` matches ``expected``; otherwise what is wrong, as a dict with
     ``message`` and, for wrong values, ``diff`` (max_abs, first_index, expected/got there)."""
     if got is None:
-        return {"message": f"{name} is None", "kind": "none"}
+        return {"message": _("{name} is None").format(name=name), "kind": "none"}
     if isinstance(got, tuple | list) and not isinstance(expected, tuple | list):
-        return {"message": f"{name} is a {type(got).__name__} of length {len(got)}, "
-                           f"expected an array of shape {expected.shape}", "kind": "type"}
+        return {"message": _("{name} is a {type} of length {length}, expected an array of "
+                             "shape {shape}").format(name=name, type=type(got).__name__,
+                                                     length=len(got), shape=expected.shape),
+                "kind": "type"}
     try:
         array = np.asarray(got, dtype=float)
     except (TypeError, ValueError):
-        return {"message": f"{name} is a {type(got).__name__}, expected an array", "kind": "type"}
+        return {"message": _("{name} is a {type}, expected an array").format(
+            name=name, type=type(got).__name__), "kind": "type"}
     if array.shape != expected.shape:
-        return {"message": f"{name} has shape {array.shape}, expected {expected.shape}",
+        return {"message": _("{name} has shape {got}, expected {expected}").format(
+                    name=name, got=array.shape, expected=expected.shape),
                 "kind": "shape", "part": name, "got_shape": list(array.shape),
                 "expected_shape": list(expected.shape)}
     close = np.isclose(array, expected, rtol=RTOL, atol=ATOL, equal_nan=True)
@@ -77,9 +82,10 @@ def compare_array(name: str, got, expected: np.ndarray) -> dict | None:
     e, g = expected[first], array[first]
     where = f"{name}{_fmt_index(first)}" if first else name
     return {
-        "message": (f"{name} has wrong values: max abs difference {max_abs:.4g}; first at "
-                    f"{where}: expected {e:.8g}, got {g:.8g} "
-                    f"({int((~close).sum())} of {close.size} values differ)"),
+        "message": _("{name} has wrong values: max abs difference {max_abs}; first at {where}: "
+                     "expected {expected}, got {got} ({wrong} of {total} values differ)").format(
+            name=name, max_abs=f"{max_abs:.4g}", where=where, expected=f"{e:.8g}",
+            got=f"{g:.8g}", wrong=int((~close).sum()), total=close.size),
         "kind": "values",
         "part": name,
         "diff": {"part": name, "max_abs": _plain(max_abs), "first_index": list(first),
@@ -91,13 +97,13 @@ def compare_array(name: str, got, expected: np.ndarray) -> dict | None:
 def _expect_tuple(got, names: tuple[str, ...]) -> dict | None:
     what = "(" + ", ".join(names) + ")"
     if got is None:
-        return {"message": f"returned None, expected {what}", "kind": "none"}
+        return {"message": _("returned None, expected {what}").format(what=what), "kind": "none"}
     if not isinstance(got, tuple | list):
-        return {"message": f"returned a {type(got).__name__}, expected the tuple {what}",
-                "kind": "type"}
+        return {"message": _("returned a {type}, expected the tuple {what}").format(
+            type=type(got).__name__, what=what), "kind": "type"}
     if len(got) != len(names):
-        return {"message": f"returned {len(got)} values, expected {len(names)}: {what}",
-                "kind": "type"}
+        return {"message": _("returned {got} values, expected {expected}: {what}").format(
+            got=len(got), expected=len(names), what=what), "kind": "type"}
     return None
 
 
@@ -108,15 +114,15 @@ def _cache_problem(cache, values: dict, function: str) -> dict | None:
         names = ("A_prev", "hparameters")
     what = "(" + ", ".join(names) + ")"
     if not isinstance(cache, tuple | list) or len(cache) != len(names):
-        return {"message": f"cache should be {what}; got {summarize(cache)['type']}",
-                "kind": "cache"}
+        return {"message": _("cache should be {what}; got {type}").format(
+            what=what, type=summarize(cache)["type"]), "kind": "cache"}
     for name, item in zip(names, cache, strict=True):
         want = values[name]
         ok = (item == want) if isinstance(want, dict) else (
             isinstance(item, np.ndarray) and item.shape == want.shape and np.allclose(item, want))
         if not ok:
-            return {"message": f"cache should be {what}, but its {name} is not the {name} "
-                               f"passed in", "kind": "cache"}
+            return {"message": _("cache should be {what}, but its {name} is not the {name} "
+                                 "passed in").format(what=what, name=name), "kind": "cache"}
     return None
 
 
@@ -153,17 +159,18 @@ def compare(function: str, got, expected, values: dict, tags: frozenset) -> dict
                      if (p := compare_array(n, g, e)) is not None]
             if wrong:
                 problem = dict(wrong[0][1])
-                problem["wrong_parts"] = [n for n, _ in wrong]
+                problem["wrong_parts"] = [n for n, _p in wrong]
                 if len(wrong) > 1:
-                    problem["message"] += "; also wrong: " + ", ".join(n for n, _ in wrong[1:])
+                    problem["message"] += _("; also wrong: {names}").format(
+                        names=", ".join(n for n, _p in wrong[1:]))
     elif function == "conv_single_step":
         if isinstance(got, np.ndarray) and got.ndim > 0:
-            problem = {"message": f"Z is an array of shape {got.shape}, expected a scalar "
-                                  "(a float)", "kind": "shape",
+            problem = {"message": _("Z is an array of shape {shape}, expected a scalar "
+                                    "(a float)").format(shape=got.shape), "kind": "shape",
                        "got_shape": list(got.shape), "expected_shape": []}
         elif got is not None and not isinstance(got, numbers.Real | np.ndarray | np.generic):
-            problem = {"message": f"Z is a {type(got).__name__}, expected a float",
-                       "kind": "type"}
+            problem = {"message": _("Z is a {type}, expected a float").format(
+                type=type(got).__name__), "kind": "type"}
         else:
             problem = compare_array("Z", got, np.asarray(expected, dtype=float))
     elif function == "create_mask_from_window":
@@ -173,11 +180,11 @@ def compare(function: str, got, expected, values: dict, tags: frozenset) -> dict
             x = values["x"]
             if np.array_equal(mask, x == x.max()):
                 problem = None
-                note = (f"on ties your mask marks every maximum ({int(mask.sum())} cells of "
-                        f"x = {values['x'].tolist()}): pool_backward then hands the full "
-                        "gradient to each of them, so the gradients no longer sum to dA. "
-                        "Accepted, as in the original material; cnnstep (like the major "
-                        "frameworks) marks only the first maximum.")
+                note = _("on ties your mask marks every maximum ({cells} cells of x = {x}): "
+                         "pool_backward then hands the full gradient to each of them, so the "
+                         "gradients no longer sum to dA. Accepted, as in the original material; "
+                         "cnnstep (like the major frameworks) marks only the first maximum."
+                         ).format(cells=int(mask.sum()), x=values["x"].tolist())
             elif mask.sum() == 1 and x[mask][0] == x.max():
                 problem = None  # another of the tied maxima: also one cell, also fine
     elif function == "pool_backward":
@@ -187,10 +194,10 @@ def compare(function: str, got, expected, values: dict, tags: frozenset) -> dict
                                                    values["hparameters"])
             if compare_array("dA_prev", got, alternative) is None:
                 problem = None
-                note = ("with tied maxima your pool_backward gives the gradient to every tied "
-                        "cell (an `x == max(x)` mask), so it is counted more than once. "
-                        "Accepted, as in the original material; cnnstep routes it to the first "
-                        "maximum only.")
+                note = _("with tied maxima your pool_backward gives the gradient to every tied "
+                         "cell (an `x == max(x)` mask), so it is counted more than once. "
+                         "Accepted, as in the original material; cnnstep routes it to the first "
+                         "maximum only.")
     else:
         problem = compare_array(names[0], got, np.asarray(expected))
     if problem is None:

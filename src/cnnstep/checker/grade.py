@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from cnnstep.checker.cases import FUNCTIONS
-from cnnstep.checker.report import format_table, to_json
+from cnnstep.checker.i18n import check_language, current_language, language, ngettext
+from cnnstep.checker.i18n import gettext as _
+from cnnstep.checker.report import format_table, status_text, to_json
 from cnnstep.errors import UserError
 from cnnstep.fileio import atomic_write
 
@@ -115,18 +117,19 @@ def grade_one(path: Path, settings: dict, points: dict[str, float],
     """Check one submission and score it; returns its gradebook record."""
     record: dict[str, Any] = {"submission": str(path), "sha256": _digest(path),
                               "settings": settings, "max_score": sum(points.values())}
-    try:
-        outcome = check(path, timeout=settings["timeout"], isolation=settings["isolation"])
-    except UserError as exc:  # unreadable, unparsable, not a regular file, ...
-        record.update(status="unreadable", reason=str(exc), score=0.0, functions={},
-                      report=f"{path}: cannot be graded: {exc}")
-        return record
-    data = to_json(outcome)
-    record.update(data)
-    record["status"] = "graded"
-    record["score"] = sum(points[name] for name, result in data["functions"].items()
-                          if result.get("status") == "pass" and name in points)
-    record["report"] = format_table(outcome)
+    with language(settings.get("lang")):
+        try:
+            outcome = check(path, timeout=settings["timeout"], isolation=settings["isolation"])
+        except UserError as exc:  # unreadable, unparsable, not a regular file, ...
+            record.update(status="unreadable", reason=str(exc), score=0.0, functions={},
+                          report=_("{path}: cannot be graded: {why}").format(path=path, why=exc))
+            return record
+        data = to_json(outcome)
+        record.update(data)
+        record["status"] = "graded"
+        record["score"] = sum(points[name] for name, result in data["functions"].items()
+                              if result.get("status") == "pass" and name in points)
+        record["report"] = format_table(outcome)
     return record
 
 
@@ -144,8 +147,9 @@ def write_gradebook(out: Path, records: list[dict], points: dict[str, float]) ->
     atomic_write(out / "gradebook.json",
                  lambda f: f.write(json.dumps(book, indent=2).encode("utf-8")))
     for r in records:
-        text = (f"# {r['submission']}\n\nScore: {r['score']:g} / {r['max_score']:g}\n\n"
-                f"```\n{r['report']}\n```\n")
+        score = _("Score: {score} / {max_score}").format(score=f"{r['score']:g}",
+                                                         max_score=f"{r['max_score']:g}")
+        text = f"# {r['submission']}\n\n{score}\n\n```\n{r['report']}\n```\n"
         _write_text(out / "feedback" / f"{r['name']}.md", text)
 
 
@@ -159,25 +163,34 @@ def gradescope_results(record: dict, points: dict[str, float]) -> dict:
     for name in FUNCTIONS:
         result = record.get("functions", {}).get(name, {})
         status = result.get("status", "unreadable")
-        lines = [f"{name}: {status}"]
-        for key in ("case", "message", "hint", "note"):
-            value = result.get(key)
-            if value:
-                lines.append(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
+        lines = [f"{name}: {status_text(status)}"]
+        case = result.get("case")
+        if isinstance(case, dict):
+            lines.append(_("case: {case}").format(case=f"{case.get('label')}: "
+                                                       f"{case.get('inputs')}"))
+        for key, label in (("message", _("problem: {text}")), ("hint", _("hint: {text}")),
+                           ("note", _("note: {text}"))):
+            if result.get(key):
+                lines.append(label.format(text=result[key]))
         if record["status"] != "graded":
             lines.append(str(record.get("reason", "")))
         passed = status == "pass"
         tests.append({"name": name, "score": points[name] if passed else 0.0,
                       "max_score": points[name], "status": "passed" if passed else "failed",
                       "output": "\n".join(lines), "visibility": "visible"})
+    passed = record.get("passed", 0)
     return {"score": record["score"], "tests": tests,
-            "output": f"cnnstep check: {record.get('passed', 0)} of 8 functions pass"}
+            "output": "cnnstep check: " + ngettext("{passed} of {total} function passes",
+                                                   "{passed} of {total} functions pass",
+                                                   len(FUNCTIONS)).format(
+                passed=passed, total=len(FUNCTIONS))}
 
 
 def grade(paths: Sequence[str], out: str | Path, *, points: dict[str, float] | None = None,
           timeout: float = 10.0, isolation: str = "auto", jobs: int = 1, force: bool = False,
           gradescope: bool = False, progress: bool = False,
-          check: Callable[..., Any] | None = None, scheduler: str | None = None) -> list[dict]:
+          check: Callable[..., Any] | None = None, scheduler: str | None = None,
+          lang: str | None = None) -> list[dict]:
     """Grade every submission in ``paths`` into the folder ``out``; returns the records.
 
     Parameters
@@ -204,6 +217,9 @@ def grade(paths: Sequence[str], out: str | Path, *, points: dict[str, float] | N
         Address of a Dask distributed scheduler (``tcp://host:8786``): one task per submission,
         each checked on a worker in the same sandbox. The workers need cnnstep installed and
         read the submissions from the same paths (a shared file system).
+    lang : {"en", "es"} or None
+        The language of the feedback, the reports and the messages in the gradebook (None:
+        from the locale). Keys and status words stay English.
     """
     if check is None:
         from cnnstep.checker import check_file
@@ -220,7 +236,9 @@ def grade(paths: Sequence[str], out: str | Path, *, points: dict[str, float] | N
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
-    settings = {"timeout": timeout, "isolation": isolation, "version": RECORD_VERSION}
+    lang = check_language(lang) if lang is not None else current_language()
+    settings = {"timeout": timeout, "isolation": isolation, "version": RECORD_VERSION,
+                "lang": lang}
     previous = _previous(out, force)
     taken: set[str] = set()
     names = [submission_name(p, taken) for p in submissions]
@@ -252,9 +270,11 @@ def grade(paths: Sequence[str], out: str | Path, *, points: dict[str, float] | N
             record["score"] = sum(points[f] for f, r in record["functions"].items()
                                   if r.get("status") == "pass" and f in points)
         final.append(record)
-    write_gradebook(out, final, points)
+    with language(lang):
+        write_gradebook(out, final, points)
     if gradescope:
-        data = gradescope_results(final[0], points)
+        with language(lang):
+            data = gradescope_results(final[0], points)
         atomic_write(out / "results.json",
                      lambda f: f.write(json.dumps(data, indent=2).encode("utf-8")))
     return final

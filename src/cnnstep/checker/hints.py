@@ -17,6 +17,7 @@ import numpy as np
 
 from cnnstep.checker.cases import ALIASES, FUNCTIONS, TAG_WORDS, Case
 from cnnstep.checker.compare import ATOL, RTOL
+from cnnstep.checker.i18n import gettext as _
 from cnnstep.checker.slips import float_size_hint, removed_numpy_hint, source_hint
 
 
@@ -57,7 +58,7 @@ def none_placeholders(fn_node: ast.AST | None) -> list[tuple[int, str]]:
 
 def _placeholder_hint(fn_node, where) -> str:
     lines = none_placeholders(fn_node)
-    text = "a value is still None: the template's `None` placeholders were not all filled in"
+    text = _("a value is still None: the template's `None` placeholders were not all filled in")
     if lines:
         shown = "; ".join(f"{where(n)}: `{t}`" for n, t in lines[:3])
         text += f" ({shown})"
@@ -79,8 +80,8 @@ def _missing_name(exc: BaseException) -> str:
 
 def unknown_name_hint(exc: BaseException) -> str:
     """The last resort for a NameError: a notebook global or a typo."""
-    return (f"it uses `{_missing_name(exc)}`, which is not defined: a global variable from your "
-            "notebook used instead of the function's parameter, or a typo?")
+    return _("it uses `{name}`, which is not defined: a global variable from your notebook used "
+             "instead of the function's parameter, or a typo?").format(name=_missing_name(exc))
 
 
 def exception_hint(function: str, exc: BaseException, run: Run, context: dict) -> str | None:
@@ -91,17 +92,20 @@ def exception_hint(function: str, exc: BaseException, run: Run, context: dict) -
         all_names = set(FUNCTIONS) | {a for v in ALIASES.values() for a in v}
         if name in all_names:
             guess = did_you_mean(name, context.get("defined", ()))
-            return (f"it calls `{name}`, which your file does not define"
-                    + (f" (it defines `{guess}`: a typo?)" if guess else
-                       " (or whose definition failed: see the warnings)"))
+            if guess:
+                return _("it calls `{name}`, which your file does not define (it defines "
+                         "`{guess}`: a typo?)").format(name=name, guess=guess)
+            return _("it calls `{name}`, which your file does not define (or whose definition "
+                     "failed: see the warnings)").format(name=name)
         if name in ("np", "numpy"):
-            return ("`np` is not defined: the file needs `import numpy as np` at top level (or "
-                    "that import failed: see the warnings)")
+            return _("`np` is not defined: the file needs `import numpy as np` at top level (or "
+                     "that import failed: see the warnings)")
         skipped = context.get("skipped_names", {})
         if name in skipped:
-            return (f"it uses `{name}`, a global variable that only top-level code sets "
-                    f"({skipped[name]}), which the checker does not run: use the function's "
-                    "own parameter (or compute it inside the function) instead")
+            return _("it uses `{name}`, a global variable that only top-level code sets "
+                     "({where}), which the checker does not run: use the function's own "
+                     "parameter (or compute it inside the function) instead").format(
+                name=name, where=skipped[name])
         return None
     if isinstance(exc, AttributeError):
         removed = removed_numpy_hint(message)
@@ -114,25 +118,31 @@ def exception_hint(function: str, exc: BaseException, run: Run, context: dict) -
                 "slice indices must be integers" in message:
             return float_size_hint(context.get("fn_node"), context["where"])
         if re.search(r"only (0-dimensional|length-1|size-1) arrays can be converted", message):
-            return ("`float(...)` (or `int(...)`) of an array with dimensions, such as the "
-                    "bias `b` of shape (1, 1, 1), is an error in current NumPy (deprecated "
-                    "since 1.25): use `b.item()` or `float(np.squeeze(b))`")
+            return _("`float(...)` (or `int(...)`) of an array with dimensions, such as the "
+                     "bias `b` of shape (1, 1, 1), is an error in current NumPy (deprecated "
+                     "since 1.25): use `b.item()` or `float(np.squeeze(b))`")
         if "NoneType" in message or "None" in message.split(":")[-1]:
             return _placeholder_hint(context.get("fn_node"), context["where"])
     if isinstance(exc, KeyError) and exc.args and exc.args[0] in ("pad", "stride", "f"):
-        return (f"hparameters[{exc.args[0]!r}] is not there: the checker passes the material's "
-                "keys only, {'stride', 'pad'} for convolution and {'f', 'stride'} for pooling")
+        return _("hparameters[{key}] is not there: the checker passes the material's keys "
+                 "only, {{'stride', 'pad'}} for convolution and {{'f', 'stride'}} for pooling"
+                 ).format(key=repr(exc.args[0]))
     if isinstance(exc, ValueError):
         if "could not broadcast" in message and "(0," in message and "pad0" in run.case.tags:
             return _tag_hint(function, "pad0")
         if "setting an array element with a sequence" in message and function == "conv_forward":
-            return ("a value written into one cell of Z is an array, not a number: "
-                    "conv_single_step must return a scalar (for example with `.item()`)")
+            return _("a value written into one cell of Z is an array, not a number: "
+                     "conv_single_step must return a scalar (for example with `.item()`)")
     if isinstance(exc, MemoryError):
-        return "it ran out of memory (the checker limits each run): are the loops far too large?"
+        return _("it ran out of memory (the checker limits each run): are the loops far too "
+                 "large?")
     if isinstance(exc, RecursionError):
-        return "endless recursion: does the function call itself?"
+        return _("endless recursion: does the function call itself?")
     return None
+
+
+def _mode_words(mode: str) -> str:
+    return _("the average") if mode == "average" else _("the maximum")
 
 
 def value_hint(function: str, run: Run, reference) -> str | None:
@@ -146,35 +156,37 @@ def value_hint(function: str, run: Run, reference) -> str | None:
     returns = {"conv_forward": "return Z, cache", "pool_forward": "return A, cache",
                "conv_backward": "return dA_prev, dW, db"}
     if kind == "type" and function in returns:
-        return f"it must return all of its results, in this order: `{returns[function]}`"
+        return _("it must return all of its results, in this order: `{names}`").format(
+            names=returns[function])
     try:
         if function == "zero_pad":
             shape = np.shape(got)
             x, p = v["X"], v["pad"]
             if shape == tuple(d + 2 * p for d in x.shape) and p:
-                return ("it pads every axis, including the examples and channels: pad only "
-                        "height and width, `((0, 0), (pad, pad), (pad, pad), (0, 0))`")
+                return _("it pads every axis, including the examples and channels: pad only "
+                         "height and width, `((0, 0), (pad, pad), (pad, pad), (0, 0))`")
             if shape in ((x.shape[0], x.shape[1] + p, x.shape[2] + p, x.shape[3]),):
-                return "it pads only one side: `pad` zeros go on both sides of each axis"
+                return _("it pads only one side: `pad` zeros go on both sides of each axis")
             if p and shape == (x.shape[0], x.shape[1], x.shape[2] + 2 * p, x.shape[3] + 2 * p):
-                return ("it pads the last two axes, as for channels-first (m, n_C, n_H, n_W) "
-                        "arrays; the material's X is channels-last (m, n_H, n_W, n_C): "
-                        "`((0, 0), (pad, pad), (pad, pad), (0, 0))`")
+                return _("it pads the last two axes, as for channels-first (m, n_C, n_H, n_W) "
+                         "arrays; the material's X is channels-last (m, n_H, n_W, n_C): "
+                         "`((0, 0), (pad, pad), (pad, pad), (0, 0))`")
             if kind == "values":
-                return "the border is not all zeros, or the input is not copied to the middle"
+                return _("the border is not all zeros, or the input is not copied to the middle")
         elif function == "conv_single_step":
             if kind == "shape":
-                return ("it returns an array; return a plain number: `Z = np.sum(s) + b.item()` "
-                        "(or `float(np.squeeze(...))`)")
+                return _("it returns an array; return a plain number: `Z = np.sum(s) + "
+                         "b.item()` (or `float(np.squeeze(...))`)")
             s = float(np.sum(v["a_slice_prev"] * v["W"]))
             if _close(got, s):
-                return "the bias b is not added"
+                return _("the bias b is not added")
             if _close(got, s - float(v["b"].item())):
-                return "the bias b is subtracted instead of added"
+                return _("the bias b is subtracted instead of added")
             if _close(got, s + float(v["b"].item()) * np.size(v["a_slice_prev"])):
-                return ("b is added to every element of the window before the sum, so it "
-                        "counts f*f*n_C_prev times (the 2017 version of the material did this): "
-                        "add it once, after the sum: `Z = np.sum(a_slice_prev * W) + b.item()`")
+                return _("b is added to every element of the window before the sum, so it "
+                         "counts f*f*n_C_prev times (the 2017 version of the material did this): "
+                         "add it once, after the sum: `Z = np.sum(a_slice_prev * W) + "
+                         "b.item()`")
         elif function in ("conv_forward", "pool_forward"):
             z, z_exp = got[0], exp[0]
             if function == "conv_forward":
@@ -185,10 +197,11 @@ def value_hint(function: str, run: Run, reference) -> str | None:
                 }
                 for name, out in activations.items():
                     if _close(z, out):
-                        return (f"the output has a {name} applied: conv_forward must return the "
-                                "pre-activation Z (no activation inside; it is a separate layer)")
+                        return _("the output has a {name} applied: conv_forward must return "
+                                 "the pre-activation Z (no activation inside; it is a separate "
+                                 "layer)").format(name=name)
                 if _close(z, z_exp - v["b"]):
-                    return "the bias b is not added to each output channel"
+                    return _("the bias b is not added to each output channel")
             if kind == "cache":
                 return None
             hp = dict(v["hparameters"])
@@ -200,45 +213,48 @@ def value_hint(function: str, run: Run, reference) -> str | None:
                     dense = reference.pool_forward(v["A_prev"], hp1, v["mode"])[0]
                 n_h, n_w = np.shape(z)[1:3]
                 if _close(z, dense[:, :n_h, :n_w]):
-                    return ("the window corners do not move by the stride: use "
-                            "`vert_start = h * stride` and `horiz_start = w * stride`")
+                    return _("the window corners do not move by the stride: use "
+                             "`vert_start = h * stride` and `horiz_start = w * stride`")
             if function == "pool_forward":
                 other = "average" if v["mode"] == "max" else "max"
                 if _close(z, reference.pool_forward(v["A_prev"], v["hparameters"], other)[0]):
-                    return (f"mode {v['mode']!r} computes the {other} instead: check the "
-                            "`if mode == ...` branches")
+                    return _("mode {mode} computes {other} instead: check the "
+                             "`if mode == ...` branches").format(mode=repr(v["mode"]),
+                                                                  other=_mode_words(other))
         elif function == "distribute_value":
             n_h, n_w = v["shape"]
             dz = v["dz"]
             if _close(got, np.full(v["shape"], dz / (n_h + n_w))):
-                return ("it divides by n_H + n_W; divide by the number of cells, n_H * n_W "
-                        "(the two agree only for a 2x2 shape, which is the published case)")
+                return _("it divides by n_H + n_W; divide by the number of cells, n_H * n_W "
+                         "(the two agree only for a 2x2 shape, which is the published case)")
             if _close(got, np.full(v["shape"], dz)):
-                return "dz is not divided: each cell gets dz / (n_H * n_W)"
+                return _("dz is not divided: each cell gets dz / (n_H * n_W)")
             if np.ndim(got) == 0:
-                return ("it returns a number; return an array of the given shape filled with "
-                        "the average: `np.ones(shape) * dz / (n_H * n_W)`")
+                return _("it returns a number; return an array of the given shape filled with "
+                         "the average: `np.ones(shape) * dz / (n_H * n_W)`")
         elif function == "create_mask_from_window":
             x = v["x"]
             if np.ndim(got) == 0 or np.shape(got) != x.shape:
-                return ("return a boolean mask shaped like x (`x == np.max(x)`), not an index "
-                        "or a number")
+                return _("return a boolean mask shaped like x (`x == np.max(x)`), not an index "
+                         "or a number")
             if _close(np.asarray(got, dtype=float), (x == x.min()).astype(float)):
-                return "the mask marks the minimum, not the maximum"
+                return _("the mask marks the minimum, not the maximum")
         elif function == "pool_backward":
             other = "average" if v["mode"] == "max" else "max"
             if _close(got, reference.pool_backward(v["dA"], (v["A_prev"], v["hparameters"]),
                                                    other)):
-                return (f"mode {v['mode']!r} computes the {other} case: check the "
-                        "`if mode == ...` branches")
+                return _("mode {mode} computes {other} instead: check the "
+                         "`if mode == ...` branches").format(mode=repr(v["mode"]),
+                                                              other=_mode_words(other))
         elif function == "conv_backward":
             wrong = (run.problem or {}).get("wrong_parts", [])
             if wrong == ["db"]:
-                return "only db is wrong: for every window, `db[:, :, :, c] += dZ[i, h, w, c]`"
+                return _("only db is wrong: for every window, `db[:, :, :, c] += dZ[i, h, w, "
+                         "c]`")
             if "dW" in wrong and "dA_prev" not in wrong:
-                return ("dW must add up the contributions of every window of every example: "
-                        "`dW[:, :, :, c] += a_slice * dZ[i, h, w, c]`, with `a_slice` taken from "
-                        "the padded input")
+                return _("dW must add up the contributions of every window of every example: "
+                         "`dW[:, :, :, c] += a_slice * dZ[i, h, w, c]`, with `a_slice` taken "
+                         "from the padded input")
     except Exception:  # a hint is a bonus; an odd return value must not break the check
         return None
     return None
@@ -249,40 +265,42 @@ _TAG_ORDER = ("pad0", "remainder", "stride", "avg3", "overlap", "ties", "nonsqua
 
 
 def _tag_hint(function: str, tag: str) -> str:
-    lead = f"fails only when {TAG_WORDS[tag]}: "
+    lead = _("fails only when {when}: ").format(when=_(TAG_WORDS[tag]))
     backward = function in ("conv_backward", "pool_backward")
     if tag == "pad0":
         if function == "conv_backward":
-            return lead + ("un-padding with `[pad:-pad]` gives an empty slice when pad = 0; "
-                           "slice `[pad:pad + n_H_prev, pad:pad + n_W_prev, :]` instead")
+            return lead + _("un-padding with `[pad:-pad]` gives an empty slice when pad = 0; "
+                            "slice `[pad:pad + n_H_prev, pad:pad + n_W_prev, :]` instead")
         if function == "zero_pad":
-            return lead + "with pad 0 the input must come back unchanged"
-        return lead + "a slice like `[pad:-pad]` is empty when pad = 0"
+            return lead + _("with pad 0 the input must come back unchanged")
+        return lead + _("a slice like `[pad:-pad]` is empty when pad = 0")
     if tag == "stride":
-        return lead + ("the window corners must move by the stride (`vert_start = h * stride`, "
-                       "`horiz_start = w * stride`), and the output size divides by it")
+        return lead + _("the window corners must move by the stride (`vert_start = h * "
+                        "stride`, `horiz_start = w * stride`), and the output size divides by it")
     if tag == "remainder":
-        text = lead + ("the output size is (n_H_prev - f + 2*pad) // stride + 1, rounded down")
+        text = lead + _("the output size is (n_H_prev - f + 2*pad) // stride + 1, rounded down")
         if backward:
-            text += ", and input rows or columns that no window covers get zero gradient"
+            text += _(", and input rows or columns that no window covers get zero gradient")
         return text
     if tag == "overlap":
         if backward:
-            return lead + ("where windows overlap each window's gradient must be added: use "
-                           "`+=`, not `=`, when writing into dA_prev")
-        return lead + "windows must be read from the input as it is, not from a changed copy"
+            return lead + _("where windows overlap each window's gradient must be added: use "
+                            "`+=`, not `=`, when writing into dA_prev")
+        return lead + _("windows must be read from the input as it is, not from a changed copy")
     if tag == "avg3":
-        return lead + ("divide by the number of cells, n_H * n_W (9 for 3x3), not n_H + n_W (6): "
-                       "the two agree for 2x2 windows, which is why the published case passes")
+        return lead + _("divide by the number of cells, n_H * n_W (9 for 3x3), not n_H + n_W "
+                        "(6): the two agree for 2x2 windows, which is why the published case "
+                        "passes")
     if tag == "nonsquare":
-        return lead + ("height and width are mixed up somewhere (n_H vs n_W, shape[1] vs "
-                       "shape[2], vert vs horiz)")
+        return lead + _("height and width are mixed up somewhere (n_H vs n_W, shape[1] vs "
+                        "shape[2], vert vs horiz)")
     if tag in ("batch1", "channel1"):
-        axis = "example" if tag == "batch1" else "channel"
-        return lead + f"something drops or mis-indexes the {axis} axis (`np.squeeze`?)"
+        if tag == "batch1":
+            return lead + _("something drops or mis-indexes the example axis (`np.squeeze`?)")
+        return lead + _("something drops or mis-indexes the channel axis (`np.squeeze`?)")
     if tag == "ties":
-        return lead + "check how the mask treats several equal maxima in one window"
-    return lead + f"check the code for mode {tag!r}"
+        return lead + _("check how the mask treats several equal maxima in one window")
+    return lead + _("check the code for mode {mode}").format(mode=repr(tag))
 
 
 def tag_hint(function: str, runs: list[Run]) -> str | None:
@@ -313,16 +331,16 @@ def passes_only_hint(function: str, runs: list[Run]) -> str | None:
     for tag in ("channel1", "batch1", "pad0"):
         if all(tag in r.case.tags for r in passing) and not any(
                 tag in r.case.tags for r in failing):
-            lead = f"it passes only when {TAG_WORDS[tag]}: "
+            lead = _("it passes only when {when}: ").format(when=_(TAG_WORDS[tag]))
             if tag == "channel1" and function == "conv_backward":
-                return lead + ("every output channel adds to the same window of dA_prev, so use "
-                               "`+=`, not `=`, and index W, dW and db by the channel c")
+                return lead + _("every output channel adds to the same window of dA_prev, so "
+                                "use `+=`, not `=`, and index W, dW and db by the channel c")
             if tag == "channel1":
-                return lead + "check the loop over channels and the indexing by c"
+                return lead + _("check the loop over channels and the indexing by c")
             if tag == "batch1":
-                return lead + ("check the loop over examples and the indexing by i (does one "
-                               "example overwrite another?)")
-            return lead + "check how pad is used"
+                return lead + _("check the loop over examples and the indexing by i (does one "
+                                "example overwrite another?)")
+            return lead + _("check how pad is used")
     return None
 
 
@@ -365,8 +383,8 @@ def hint_for(function: str, runs: list[Run], reported: Run, context: dict) -> st
     if reported.error is not None:
         hint = exception_hint(function, reported.error, reported, context)
     elif reported.got is None or (reported.problem or {}).get("kind") == "none":
-        hint = ("it returns None: the template's `None` placeholders are still there, or the "
-                "`return` line is missing")
+        hint = _("it returns None: the template's `None` placeholders are still there, or the "
+                 "`return` line is missing")
         lines = none_placeholders(context.get("fn_node"))
         if lines:
             hint += " (" + "; ".join(f"{context['where'](n)}: `{t}`" for n, t in lines[:3]) + ")"

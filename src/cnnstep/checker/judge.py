@@ -16,16 +16,18 @@ import numpy as np
 from cnnstep.checker.cases import ALIASES, FUNCTIONS, OUTPUT_NAMES, arguments, cases_for
 from cnnstep.checker.compare import compare, summarize
 from cnnstep.checker.hints import Run, did_you_mean, hint_for
+from cnnstep.checker.i18n import N_, ngettext
+from cnnstep.checker.i18n import gettext as _
 from cnnstep.checker.loader import where
 from cnnstep.checker.protocol import MalformedError, decode_value, encode_value, text
 from cnnstep.checker.slips import untouched_template
 from cnnstep.ops import functional, reference
 
-_TEMPLATE = ("not written yet: it is still the template (nothing but comments and `None` "
+_TEMPLATE = N_("not written yet: it is still the template (nothing but comments and `None` "
              "placeholders between `START CODE HERE` and `END CODE HERE`)")
-_TEMPLATE_HINT = ("write the function's code between the `START CODE HERE` and `END CODE HERE` "
+_TEMPLATE_HINT = N_("write the function's code between the `START CODE HERE` and `END CODE HERE` "
                   "comments, then check again")
-_TIMEOUT_HINT = ("an endless loop (a `while` whose condition never changes?) or loops over far "
+_TIMEOUT_HINT = N_("an endless loop (a `while` whose condition never changes?) or loops over far "
                  "more than the input")
 _RPC_VALUES = 200_000  # input values one remote call of cnnstep's helpers may send
 
@@ -57,14 +59,16 @@ def last_line(tail: str) -> str:
 
 def names_text(helpers: list[str], code: bool = True) -> str:
     quoted = [f"`{h}`" if code else h for h in helpers]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + _(" and ") + quoted[-1]
 
 
 def load_warning(info: dict, message: str) -> str:
     loc, first = info["where"], info["first"]
     if first.startswith(("import ", "from ", "try:")):
-        return f"{loc}: `{first}` failed ({message}); functions that use it will fail"
-    return f"{loc}: `{first}` failed ({message})"
+        return _("{where}: `{first}` failed ({message}); functions that use it will fail").format(
+            where=loc, first=first, message=message)
+    return _("{where}: `{first}` failed ({message})").format(where=loc, first=first,
+                                                             message=message)
 
 
 def _exception(info: dict) -> BaseException:
@@ -122,30 +126,34 @@ class State:
             if info is None and candidate not in self.fn_nodes:
                 continue
             if info is None:
-                return {"status": "missing", "message": f"`{candidate}` is defined in the file, "
-                        "but its definition failed (see the warnings)"}
+                return {"status": "missing", "message": _(
+                    "`{name}` is defined in the file, but its definition failed (see the "
+                    "warnings)").format(name=candidate)}
             extra = {"defined_as": candidate} if candidate != name else {}
             if not info.get("callable"):
-                return {"status": "missing", **extra, "message": f"`{candidate}` is a "
-                        f"{text(info, 'cls', 60)}, not a function"}
+                return {"status": "missing", **extra, "message": _(
+                    "`{name}` is a {type}, not a function").format(name=candidate,
+                                                                   type=text(info, "cls", 60))}
             if not info.get("own") or candidate not in self.fn_nodes:
                 return {"status": "missing", **extra,
-                        "message": f"`{candidate}` is not defined in this file (imported from "
-                                   "elsewhere, or made at run time): only functions written in "
-                                   "the file count"}
+                        "message": _("`{name}` is not defined in this file (imported from "
+                                     "elsewhere, or made at run time): only functions written "
+                                     "in the file count").format(name=candidate)}
             refs = info["refs"] if isinstance(info.get("refs"), list) else []
             own = {name, *ALIASES.get(name, ())}
             calls = sorted(r for r in (set(refs) & set(all_names())) - own
                            if isinstance(self.info.get(r), dict) and self.info[r].get("callable"))
             return {"defined_as": candidate, "calls": calls}
         if self.star or any(n in self.imported for n in (name,) + ALIASES.get(name, ())):
-            return {"status": "missing", "message": "not defined in the file (an import does not "
-                    "count: only functions written in the file count)"}
+            return {"status": "missing", "message": _("not defined in the file (an import does "
+                                                      "not count: only functions written in "
+                                                      "the file count)")}
         guess = did_you_mean(name, self.fn_nodes)
         if guess:
-            return {"status": "missing", "message": f"not defined in the file, which defines "
-                    f"`{guess}`: did you mean `{name}`? (the name must be exactly `{name}`)"}
-        return {"status": "missing", "message": "not defined in the file"}
+            return {"status": "missing", "message": _(
+                "not defined in the file, which defines `{guess}`: did you mean `{name}`? (the "
+                "name must be exactly `{name}`)").format(guess=guess, name=name)}
+        return {"status": "missing", "message": _("not defined in the file")}
 
     def request(self, name: str, defined_as: str, rpc: list[str]) -> tuple[list[CaseRun], dict]:
         runs: list[CaseRun] = []
@@ -163,12 +171,14 @@ class State:
             verdict = compare(run.case.function, run.got, run.expected, run.values,
                               run.case.tags)
         except MalformedError as exc:
-            run.status, run.problem = "fail", {"message": f"returned something that cannot be "
-                                               f"read ({exc})", "kind": "type"}
+            run.status, run.problem = "fail", {"message": _(
+                "returned something that cannot be read ({why})").format(why=exc),
+                "kind": "type"}
             return
         except Exception as exc:  # noqa: BLE001 - a value that cannot even be compared
-            verdict = {"ok": False, "message": f"returned something that cannot be compared "
-                       f"({type(exc).__name__}: {exc})", "kind": "type"}
+            verdict = {"ok": False, "message": _(
+                "returned something that cannot be compared ({why})").format(
+                why=f"{type(exc).__name__}: {exc}"), "kind": "type"}
         if verdict["ok"]:
             run.note = verdict.get("note")
         else:
@@ -199,12 +209,14 @@ class State:
         finished = [r for r in runs if r.done]
         if not timed_out and len(finished) < len(runs):
             self.known[name] = "error"
-            return {**result, "status": "error", "message": "the check's process said it was done "
-                    "before every case had run; nothing it sent counts"}
+            return {**result, "status": "error", "message": _(
+                "the check's process said it was done before every case had run; nothing it "
+                "sent counts")}
         if timed_out:
             case = runs[min(case_number, len(runs) - 1)].case
-            result.update(status="timeout", case=case_info(case), hint=_TIMEOUT_HINT,
-                          message=f"{case.label}: did not finish within {self.timeout:g} s")
+            result.update(status="timeout", case=case_info(case), hint=_(_TIMEOUT_HINT),
+                          message=_("{case}: did not finish within {seconds} s").format(
+                              case=case.title(), seconds=f"{self.timeout:g}"))
             self.known[name] = "timeout"
             return result
         result.update(self.judged(name, runs))
@@ -239,25 +251,26 @@ class State:
             result["error"] = error
             result["got"] = {"type": "exception", "exception": error["type"]}
             loc = error.get("where")
-            result["message"] = (f"raised {error['type']}: {error['message']}"
-                                 + (f" (at {loc})" if loc else ""))
+            result["message"] = _("raised {type}: {message}").format(
+                type=error["type"], message=error["message"]) + (
+                _(" (at {where})").format(where=loc) if loc else "")
         else:
             got = reported.got
             if len(names) > 1 and isinstance(got, tuple | list) and len(got) == len(names):
                 got = got[part]
             result["got"] = summarize(got)
-            result["message"] = problem.get("message", "wrong result")
+            result["message"] = problem.get("message", _("wrong result"))
             if "diff" in problem:
                 result["diff"] = problem["diff"]
-        label = case.label if not case.published else f"{case.label} (from the material)"
+        label = case.title() + (_(" (from the material)") if case.published else "")
         result["message"] = f"{label}: {result['message']}"
         context = self.context(name)
         if untouched_template(context["fn_node"], context["lines"]) and (
                 isinstance(reported.error, NameError | UnboundLocalError)
                 or reported.got is None or self.global_reads(name)):
             return {"status": "missing", "cases_passed": result["cases_passed"],
-                    "cases_total": result["cases_total"], "message": _TEMPLATE,
-                    "hint": _TEMPLATE_HINT}
+                    "cases_total": result["cases_total"], "message": _(_TEMPLATE),
+                    "hint": _(_TEMPLATE_HINT)}
         self._set_hint(name, result, hint_for(name, list[Run](runs), reported, context))
         return result
 
@@ -278,19 +291,22 @@ class State:
         if why == "timeout":
             case = cases_for(name)[0]
             result = {"status": "timeout", "case": case_info(case),
-                      "message": f"did not finish within {self.timeout:g} s (the process was "
-                                 "stopped)", "hint": _TIMEOUT_HINT}
+                      "message": _("did not finish within {seconds} s (the process was "
+                                   "stopped)").format(seconds=f"{self.timeout:g}"),
+                      "hint": _(_TIMEOUT_HINT)}
             stuck = [h for h in calls if self.known.get(canonical(h)) == "timeout"]
             if stuck:
-                result["hint"] = (f"it calls your {names_text(stuck)}, which does not finish "
-                                  "either: probably the cause")
+                result["hint"] = _("it calls your {names}, which does not finish either: "
+                                   "probably the cause").format(names=names_text(stuck))
         elif why == "crash":
-            result = {"status": "error", "message": f"the check crashed: {how}"
-                      + last_line(tail), "hint": "the process died while running this "
-                      "function (out of memory, or os._exit/a crash in native code?)"}
+            result = {"status": "error", "message": _("the check crashed: {how}").format(how=how)
+                      + last_line(tail), "hint": _("the process died while running this "
+                                                   "function (out of memory, or os._exit/a "
+                                                   "crash in native code?)")}
         else:
-            result = {"status": "error", "message": "the check's process sent a malformed "
-                      f"message ({why.removeprefix('malformed: ')}); nothing it sent counts"}
+            result = {"status": "error", "message": _(
+                "the check's process sent a malformed message ({why}); nothing it sent "
+                "counts").format(why=why.removeprefix("malformed: "))}
         if calls:
             result["calls"] = calls
         self.known[name] = result["status"]
@@ -319,9 +335,12 @@ class State:
         bad = [h for h in calls if self.known.get(canonical(h)) not in (None, "pass")]
         if result["status"] == "timeout":
             if bad and swapped is not None and all(r.status == "pass" for r in swapped):
-                result["hint"] = (f"it runs until the time limit only because it calls your "
-                                  f"{names_text(bad)}, which {'do' if len(bad) > 1 else 'does'} "
-                                  "not finish either; with cnnstep's in its place it passes")
+                result["hint"] = ngettext(
+                    "it runs until the time limit only because it calls your {names}, which "
+                    "does not finish either; with cnnstep's in its place it passes",
+                    "it runs until the time limit only because it calls your {names}, which "
+                    "do not finish either; with cnnstep's in their place it passes",
+                    len(bad)).format(names=names_text(bad))
             return
         if swapped is None or not all(r.done for r in swapped):
             return
@@ -330,30 +349,36 @@ class State:
         if not failing:
             culprits = bad or calls
             if bad:
-                what = {"error": "raises an error", "timeout": "does not finish",
-                        "missing": "is not written yet"}.get(
-                    self.known.get(canonical(bad[0]), ""), "is wrong")
-                what = what + " (see above)" if len(bad) == 1 else "fail their own checks"
+                what = {"error": _("raises an error (see above)"),
+                        "timeout": _("does not finish (see above)"),
+                        "missing": _("is not written yet (see above)")}.get(
+                    self.known.get(canonical(bad[0]), ""), _("is wrong (see above)"))
+                if len(bad) > 1:
+                    what = _("fail their own checks")
             else:
-                what = ("go wrong" if len(culprits) > 1 else "goes wrong") + \
-                    " on the values it passes"
-            hint = (f"it fails only because it calls your {names_text(culprits)}, which "
-                    f"{what}: with cnnstep's {names_text(culprits, code=False)} in place it "
-                    "passes every case")
+                what = ngettext("goes wrong on the values it passes",
+                                "go wrong on the values it passes", len(culprits))
+            hint = _("it fails only because it calls your {names}, which {what}: with cnnstep's "
+                     "{plain} in place it passes every case").format(
+                names=names_text(culprits), what=what, plain=names_text(culprits, code=False))
             result["helper"] = culprits
         elif bad:
             first = min(failing, key=lambda r: r.case.sort_key())
             own = hint_for(name, list[Run](swapped), first, self.context(name))
-            hint = (own + "; " if own else "") + (
-                f"it also calls your {names_text(bad)}, which "
-                + ("fail on their own" if len(bad) > 1 else "fails on its own"))
+            hint = (own + "; " if own else "") + ngettext(
+                "it also calls your {names}, which fails on its own",
+                "it also calls your {names}, which fail on their own", len(bad)).format(
+                names=names_text(bad))
         self._set_hint(name, result, hint)
 
     def _set_hint(self, name: str, result: dict, hint: str | None) -> None:
         reads = self.global_reads(name)
         if reads:
-            extra = ("it reads the global variable(s) " + ", ".join(reads) +
-                     " instead of taking the value from its parameters?")
+            extra = ngettext("it reads the global variable {names} instead of taking the value "
+                             "from its parameters?",
+                             "it reads the global variables {names} instead of taking the "
+                             "values from its parameters?", len(reads)).format(
+                names=", ".join(reads))
             hint = f"{hint}; {extra}" if hint else extra
         if hint:
             result["hint"] = hint
@@ -366,5 +391,5 @@ class State:
 
 
 def case_info(case: Any) -> dict:
-    return {"label": case.label, "inputs": case.describe(), "code": case.code(),
+    return {"label": case.title(), "inputs": case.describe(), "code": case.code(),
             "tags": sorted(case.tags), "published": case.published}

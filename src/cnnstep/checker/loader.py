@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnstep.checker.files import notebook_cells, read_regular_file
+from cnnstep.checker.i18n import gettext as _
 from cnnstep.errors import UserError
 
 # Cell magics whose body is ordinary Python that runs once; the body of any other cell magic
@@ -76,9 +77,18 @@ class Statement:
     needs_all: bool = False  # a star import: cannot tell which names it binds
 
 
+def label_text(label: str | None) -> str:
+    """A unit's label in the current language ("cell 3")."""
+    if label and label.startswith("cell "):
+        return _("cell {number}").format(number=label[5:])
+    return label or ""
+
+
 def where(label: str | None, lineno: int) -> str:
-    """'cell 3, line 4' for a notebook cell, 'line 4' for a file."""
-    return f"{label}, line {lineno}" if label else f"line {lineno}"
+    """'cell 3, line 4' for a notebook cell, 'line 4' for a file (in the current language)."""
+    if label:
+        return _("{cell}, line {line}").format(cell=label_text(label), line=lineno)
+    return _("line {line}").format(line=lineno)
 
 
 def strip_ipython(source: str) -> tuple[str, bool]:
@@ -115,8 +125,8 @@ def _check_depth(tree: ast.AST, filename: str) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise SyntaxError(f"nested more than {MAX_DEPTH} levels deep", (filename,
-                              getattr(node, "lineno", 1), 0, ""))
+            raise SyntaxError(_("nested more than {depth} levels deep").format(depth=MAX_DEPTH),
+                              (filename, getattr(node, "lineno", 1), 0, ""))
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
@@ -136,7 +146,7 @@ def parse_unit(source: str, filename: str) -> ast.Module:
                 return ast.Module(body=[], type_ignores=[])
             tree = ast.parse(stripped, filename=filename)
     except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
-        what = "null bytes" if "null" in str(exc) else "too complex to parse"
+        what = _("null bytes") if "null" in str(exc) else _("too complex to parse")
         raise SyntaxError(f"{what} ({type(exc).__name__})", (filename, 1, 0, "")) from None
     _check_depth(tree, filename)
     return tree
@@ -158,23 +168,23 @@ def read_program(path: str | Path) -> Program:
     """
     path = Path(path)
     if not os.path.lexists(path):
-        raise UserError(f"FILE {str(path)!r} does not exist")
+        raise UserError(_("FILE {path} does not exist").format(path=repr(str(path))))
     if path.suffix.lower() == ".ipynb":
         return _read_notebook(path, read_regular_file(path, MAX_NOTEBOOK_BYTES))
     data = read_regular_file(path, MAX_PY_BYTES)
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        encoding, _lines = tokenize.detect_encoding(io.BytesIO(data).readline)
         text = data.decode(encoding)
     except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {str(path)!r}: {exc}") from None
+        raise UserError(_("cannot read {path}: {why}").format(path=repr(str(path)), why=exc)) \
+            from None
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
         parse_unit(text, str(path))
     except SyntaxError as exc:
-        raise UserError(
-            f"{path}: line {exc.lineno}: {exc.msg}; fix the syntax error and check again"
-        ) from None
+        raise UserError(_("{path}: line {line}: {why}; fix the syntax error and check "
+                          "again").format(path=path, line=exc.lineno, why=exc.msg)) from None
     return Program(str(path), [Unit(text, None)])
 
 
@@ -183,7 +193,8 @@ def _read_notebook(path: Path, data: bytes) -> Program:
     number = 0
     for index, cell in enumerate(notebook_cells(path, data), start=1):
         if not isinstance(cell, dict):
-            raise UserError(f"{str(path)!r}: cell {index} is not a JSON object")
+            raise UserError(_("{path}: cell {number} is not a JSON object").format(
+                path=repr(str(path)), number=index))
         if cell.get("cell_type") != "code":
             continue
         number += 1
@@ -192,7 +203,8 @@ def _read_notebook(path: Path, data: bytes) -> Program:
         if isinstance(source, list) and all(isinstance(s, str) for s in source):
             source = "".join(source)
         if not isinstance(source, str):
-            raise UserError(f"{str(path)!r}: {label}: its source is not text")
+            raise UserError(_("{path}: {cell}: its source is not text").format(
+                path=repr(str(path)), cell=label_text(label)))
         try:
             parse_unit(source, label)
         except SyntaxError as exc:
@@ -200,7 +212,7 @@ def _read_notebook(path: Path, data: bytes) -> Program:
             program.broken[label] = reason
             program.broken_sources[label] = source
             program.broken_defs[label] = defined_names(source)
-            program.warnings.append(f"{reason}; this cell is skipped")
+            program.warnings.append(_("{why}; this cell is skipped").format(why=reason))
             continue
         program.units.append(Unit(source, label))
     return program

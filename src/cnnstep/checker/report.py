@@ -5,8 +5,20 @@ from __future__ import annotations
 import textwrap
 
 from cnnstep.checker.cases import FUNCTIONS
+from cnnstep.checker.i18n import N_, ngettext
+from cnnstep.checker.i18n import gettext as _
 
 _WIDTH = 100
+
+# The status words as a learner reads them (JSON and CSV keep the English words).
+STATUS_WORDS = {"pass": N_("pass"), "fail": N_("fail"), "error": N_("error"),
+                "timeout": N_("timeout"), "missing": N_("missing"),
+                "unreadable": N_("unreadable")}
+
+
+def status_text(status: str) -> str:
+    """A status word in the current language."""
+    return _(STATUS_WORDS[status]) if status in STATUS_WORDS else status
 
 
 def to_json(outcome) -> dict:
@@ -19,7 +31,7 @@ def to_json(outcome) -> dict:
     functions = {}
     for name in FUNCTIONS:
         result = dict(outcome.results.get(name, {"status": "error",
-                                                 "message": "not checked"}))
+                                                 "message": _("not checked")}))
         entry = {key: result.pop(key, None)
                  for key in ("status", "case", "expected", "got", "hint", "message", "note")}
         entry.update(result)
@@ -41,17 +53,19 @@ def _describe(summary: dict | None) -> str:
         return "-"
     kind = summary.get("type")
     if kind == "ndarray":
-        text = f"array of shape {tuple(summary['shape'])}, {summary['dtype']}"
+        text = _("array of shape {shape}, {dtype}").format(shape=tuple(summary["shape"]),
+                                                           dtype=summary["dtype"])
         if "values" in summary and len(summary["shape"]) <= 2:
             text += f": {summary['values']}"
         return text
     if kind == "exception":
-        return f"an exception ({summary['exception']})"
+        return _("an exception ({type})").format(type=summary["exception"])
     if "value" in summary:
         return f"{summary['value']!r} ({kind})"
     if kind in ("tuple", "list"):
-        return f"a {kind} of {summary['length']} items"
-    return "None" if kind == "None" else f"a {kind}"
+        return ngettext("a {type} of {n} item", "a {type} of {n} items",
+                        summary["length"]).format(type=kind, n=summary["length"])
+    return "None" if kind == "None" else _("a {type}").format(type=kind)
 
 
 def _short(result: dict) -> str:
@@ -59,16 +73,17 @@ def _short(result: dict) -> str:
     if status == "pass":
         text = ""
         if result.get("defined_as"):
-            text = f"(as {result['defined_as']})"
+            text = _("(as {name})").format(name=result["defined_as"])
         if result.get("note"):
-            text = (text + " " if text else "") + "note below"
+            text = (text + " " if text else "") + _("note below")
         return text
     if status == "error" and "error" in result:
         err = result["error"]
-        where = f" at {err['where']}" if err.get("where") else ""
-        return f"{err['type']}{where}"
+        if err.get("where"):
+            return _("{type} at {where}").format(type=err["type"], where=err["where"])
+        return err["type"]
     if status == "fail" and result.get("case"):
-        return f"wrong on: {result['case']['label']}"
+        return _("wrong on: {case}").format(case=result["case"]["label"])
     return result.get("message", "")
 
 
@@ -78,7 +93,7 @@ def _block(label: str, text: str) -> list[str]:
     for i, para in enumerate(text.split("\n")):
         wrapped = textwrap.wrap(para, _WIDTH - len(indent)) or [""]
         for j, piece in enumerate(wrapped):
-            prefix = f"  {label:<9} " if i == 0 and j == 0 else indent
+            prefix = f"  {_(label):<9} " if i == 0 and j == 0 else indent
             lines.append(prefix + piece)
     return lines
 
@@ -88,43 +103,49 @@ def format_table(outcome) -> str:
     data = to_json(outcome)
     lines = [f"cnnstep check: {data['file']}"]
     for warning in data["warnings"]:
-        lines += textwrap.wrap(f"warning: {warning}", _WIDTH, subsequent_indent="  ")
+        lines += textwrap.wrap(_("warning: {text}").format(text=warning), _WIDTH,
+                               subsequent_indent="  ")
     lines.append("")
-    lines.append(f"  {'function':<25} result")
+    function, result_word = _("function"), _("result")
+    lines.append(f"  {function:<25} {result_word}")
     for name, result in data["functions"].items():
-        lines.append(f"  {name:<25} {result['status']:<8} {_short(result)}".rstrip())
+        lines.append(f"  {name:<25} {status_text(result['status']):<10} "
+                     f"{_short(result)}".rstrip())
     lines.append("")
-    lines.append(f"{data['passed']} of {data['total']} functions pass.")
+    lines.append(ngettext("{passed} of {total} function passes.",
+                          "{passed} of {total} functions pass.", data["total"]).format(
+        passed=data["passed"], total=data["total"]))
     for name, result in data["functions"].items():
         if result["status"] == "pass":
             if result.get("note"):
                 lines.append("")
-                lines.append(f"{name}: pass, with a note")
-                lines += _block("note", result["note"])
+                lines.append(_("{name}: pass, with a note").format(name=name))
+                lines += _block(N_("note"), result["note"])
             continue
         lines.append("")
-        lines.append(f"{name}: {result['status']}")
+        lines.append(f"{name}: {status_text(result['status'])}")
         case = result.get("case")
         if case:
-            lines += _block("case", f"{case['label']}: {case['inputs']}")
-        lines += _block("problem", _strip_label(result.get("message", ""), case))
+            lines += _block(N_("case"), f"{case['label']}: {case['inputs']}")
+        lines += _block(N_("problem"), _strip_label(result.get("message", ""), case))
         if result["status"] == "fail":
-            lines += _block("expected", _describe(result.get("expected")))
-            lines += _block("got", _describe(result.get("got")))
+            lines += _block(N_("expected"), _describe(result.get("expected")))
+            lines += _block(N_("got"), _describe(result.get("got")))
         if result.get("error", {}).get("line"):
-            lines += _block("line", f"{result['error']['where']}: {result['error']['line']}")
+            lines += _block(N_("line"), f"{result['error']['where']}: {result['error']['line']}")
         if result.get("hint"):
-            lines += _block("hint", result["hint"])
+            lines += _block(N_("hint"), result["hint"])
         if result.get("note"):
-            lines += _block("note", result["note"])
+            lines += _block(N_("note"), result["note"])
         if case:
-            lines += _block("try it", case["code"])
+            lines += _block(N_("try it"), case["code"])
     return "\n".join(lines)
 
 
 def _strip_label(message: str, case: dict | None) -> str:
     if case:
-        for prefix in (f"{case['label']} (from the material): ", f"{case['label']}: "):
+        material = _(" (from the material)")
+        for prefix in (f"{case['label']}{material}: ", f"{case['label']}: "):
             if message.startswith(prefix):
                 return message[len(prefix):]
     return message

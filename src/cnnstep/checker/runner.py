@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cnnstep.checker import judge
 from cnnstep.checker.cases import FUNCTIONS
+from cnnstep.checker.i18n import gettext as _
 from cnnstep.checker.loader import Program, select_statements, where
 from cnnstep.checker.protocol import Channel, MalformedError, ast_data, text
 from cnnstep.checker.sandbox import Sandboxed, numpy_path
@@ -107,10 +108,10 @@ class Session:
     def how_it_ended(self) -> str:
         code = self.box.proc.returncode
         if code is None or code == -9:
-            return "the process was stopped"
+            return _("the process was stopped")
         if code < 0:
-            return f"the process was killed by signal {-code}"
-        return f"the process exited with code {code}"
+            return _("the process was killed by signal {signal}").format(signal=-code)
+        return _("the process exited with code {code}").format(code=code)
 
 
 def _plan(program: Program, selection) -> dict:
@@ -161,8 +162,8 @@ def run_checks(program: Program, timeout: float = 10.0,
                 session = Session(plan, isolation, memory_limit, deadline)
             except OSError as exc:
                 for name in remaining:
-                    outcome.results[name] = {"status": "error", "message": "the checker's "
-                                             f"process could not start ({exc})"}
+                    outcome.results[name] = {"status": "error", "message": _(
+                        "the checker's process could not start ({why})").format(why=exc)}
                 remaining.clear()
                 break
             try:
@@ -193,8 +194,8 @@ def run_checks(program: Program, timeout: float = 10.0,
     for name in remaining:
         outcome.results.setdefault(name, {
             "status": "timeout",
-            "message": f"the whole check ran past its total deadline "
-                       f"({total:g} s) before this function"})
+            "message": _("the whole check ran past its total deadline ({seconds} s) before "
+                         "this function").format(seconds=f"{total:g}")})
     return outcome
 
 
@@ -208,7 +209,7 @@ def _load(session: Session, plan: dict, skip: set[int], timeout: float,
     # extends it.
     until = time.monotonic() + timeout + _grace(timeout)
     last = -1
-    for _ in range(MAX_EVENTS):
+    for _event in range(MAX_EVENTS):
         message = session.receive(until)
         ev, index = message.get("ev"), message.get("index")
         if ev == "loaded":
@@ -250,7 +251,7 @@ def _run_cases(session: Session, state: judge.State, name: str, defined_as: str,
     session.send(request)
     until = time.monotonic() + timeout + _grace(timeout)
     current = 0
-    for _ in range(MAX_EVENTS + 200_000 * bool(rpc)):
+    for _event in range(MAX_EVENTS + 200_000 * bool(rpc)):
         message = session.receive(until)
         ev = message.get("ev")
         if ev == "ran":
@@ -283,7 +284,7 @@ def _diagnose(session: Session, state: judge.State, outcome: Outcome, timeout: f
             continue
         defined_as = result.get("defined_as", name)
         try:
-            runs, timed_out, _ = _run_cases(session, state, name, defined_as, calls, timeout)
+            runs, timed_out, _calls = _run_cases(session, state, name, defined_as, calls, timeout)
         except _EndedError:
             return
         state.blame(name, result, None if timed_out else runs)
@@ -302,18 +303,21 @@ def _blame(ended: _EndedError, session: Session, state: judge.State, outcome: Ou
     if index is not None:
         skip.add(index)
         info = state.plan["statements"][index]
-        what = (f"took longer than {timeout:g} s" if why == "timeout"
-                else f"crashed ({session.how_it_ended()})" if why == "crash"
-                else "sent a malformed message")
-        outcome.warnings.append(f"{info['where']}: this statement {what} while the file was "
-                                "loaded; it was skipped")
+        if why == "timeout":
+            what = _("took longer than {seconds} s").format(seconds=f"{timeout:g}")
+        elif why == "crash":
+            what = _("crashed ({how})").format(how=session.how_it_ended())
+        else:
+            what = _("sent a malformed message")
+        outcome.warnings.append(_("{where}: this statement {what} while the file was loaded; it "
+                                  "was skipped").format(where=info["where"], what=what))
         return True
     if state.current is None:
-        reason = "did not start in time" if why == "timeout" else f"failed to start ({why})"
+        reason = _("the checker's process did not start in time") if why == "timeout" \
+            else _("the checker's process failed to start ({why})").format(why=why)
         for name in remaining:
             outcome.results[name] = {"status": "error",
-                                     "message": f"the checker's process {reason}"
-                                                + judge.last_line(session.tail)}
+                                     "message": reason + judge.last_line(session.tail)}
         remaining.clear()
         return False
     state.current = None  # ended during diagnosis: the verdicts stand

@@ -12,12 +12,16 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 
+from cnnstep.checker.i18n import N_
+from cnnstep.checker.i18n import gettext as _
+
 # NumPy names that current NumPy no longer has -> what to write instead.
 REMOVED_NUMPY = {
-    "asscalar": "`x.item()`", "float": "the builtin `float`", "int": "the builtin `int`",
-    "bool": "the builtin `bool`", "object": "the builtin `object`",
-    "complex": "the builtin `complex`", "str": "the builtin `str`", "long": "the builtin `int`",
-    "unicode": "the builtin `str`", "float_": "`np.float64`", "complex_": "`np.complex128`",
+    "asscalar": "`x.item()`", "float": N_("the builtin `float`"), "int": N_("the builtin `int`"),
+    "bool": N_("the builtin `bool`"), "object": N_("the builtin `object`"),
+    "complex": N_("the builtin `complex`"), "str": N_("the builtin `str`"),
+    "long": N_("the builtin `int`"), "unicode": N_("the builtin `str`"),
+    "float_": "`np.float64`", "complex_": "`np.complex128`",
     "NaN": "`np.nan`", "NAN": "`np.nan`", "Inf": "`np.inf`", "Infinity": "`np.inf`",
     "PINF": "`np.inf`", "NINF": "`-np.inf`", "infty": "`np.inf`", "product": "`np.prod`",
     "cumproduct": "`np.cumprod`", "alltrue": "`np.all`", "sometrue": "`np.any`",
@@ -51,8 +55,8 @@ def removed_numpy_hint(message: str) -> str | None:
     alias = match.group(1) or match.group(2)
     if alias not in REMOVED_NUMPY:
         return None
-    return (f"`np.{alias}` no longer exists in current NumPy (it was removed): use "
-            f"{REMOVED_NUMPY[alias]} instead")
+    return _("`np.{alias}` no longer exists in current NumPy (it was removed): use {instead} "
+             "instead").format(alias=alias, instead=_(REMOVED_NUMPY[alias]))
 
 
 def untouched_template(fn_node: ast.AST | None, lines: list[str]) -> bool:
@@ -117,15 +121,17 @@ def _corner_hint(function: str, fn_node: ast.AST, where: Where) -> str | None:
         if "start" not in low:
             continue
         if "f" in used and "stride" not in used:
-            return (f"`{_code(node)}` ({where(node.lineno)}): the window corners move by the "
-                    "stride, not by the window size f: `vert_start = h * stride`, "
-                    "`horiz_start = w * stride`")
+            return _("`{code}` ({where}): the window corners move by the stride, not by the "
+                     "window size f: `vert_start = h * stride`, `horiz_start = w * stride`"
+                     ).format(code=_code(node), where=where(node.lineno))
         if "horiz" in low and "h" in used and "w" not in used:
-            return (f"`{_code(node)}` ({where(node.lineno)}): the horizontal corner comes from "
-                    "the column index w (`horiz_start = w * stride`), not from h")
+            return _("`{code}` ({where}): the horizontal corner comes from the column index w "
+                     "(`horiz_start = w * stride`), not from h").format(
+                code=_code(node), where=where(node.lineno))
         if "vert" in low and "w" in used and "h" not in used:
-            return (f"`{_code(node)}` ({where(node.lineno)}): the vertical corner comes from "
-                    "the row index h (`vert_start = h * stride`), not from w")
+            return _("`{code}` ({where}): the vertical corner comes from the row index h "
+                     "(`vert_start = h * stride`), not from w").format(
+                code=_code(node), where=where(node.lineno))
     return None
 
 
@@ -134,8 +140,9 @@ def _size_hint(fn_node: ast.AST, where: Where) -> str | None:
         used = _names(node.value)
         for mine, other in (("n_W", "n_H"), ("n_H", "n_W")):
             if name == mine and f"{other}_prev" in used and f"{mine}_prev" not in used:
-                return (f"height and width are mixed up: `{_code(node)}` ({where(node.lineno)}) "
-                        f"computes {mine} from {other}_prev; it comes from {mine}_prev")
+                return _("height and width are mixed up: `{code}` ({where}) computes {mine} "
+                         "from {other}_prev; it comes from {mine}_prev").format(
+                    code=_code(node), where=where(node.lineno), mine=mine, other=other)
     return None
 
 
@@ -149,9 +156,9 @@ def _layout_hint(fn_node: ast.AST, where: Where) -> str | None:
         channels_second = len(names) == 4 and names[1].startswith("n_C")
         torch_weights = len(names) == 4 and names[0].startswith("n_C") and names[3] == "f"
         if channels_second or torch_weights:
-            return (f"`{_code(node)}` ({where(node.lineno)}) reads the shape channels-first; "
-                    "the material's arrays are channels-last: A_prev is (m, n_H_prev, n_W_prev, "
-                    "n_C_prev) and W is (f, f, n_C_prev, n_C)")
+            return _("`{code}` ({where}) reads the shape channels-first; the material's arrays "
+                     "are channels-last: A_prev is (m, n_H_prev, n_W_prev, n_C_prev) and W is "
+                     "(f, f, n_C_prev, n_C)").format(code=_code(node), where=where(node.lineno))
     return None
 
 
@@ -164,8 +171,9 @@ def _example_hint(fn_node: ast.AST, where: Where) -> str | None:
         first = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) and node.slice.elts \
             else node.slice
         if isinstance(first, ast.Constant) and type(first.value) is int:
-            return (f"`{_code(node)}` ({where(node.lineno)}) always takes example "
-                    f"{first.value}: index by the loop variable over the examples (`i`)")
+            return _("`{code}` ({where}) always takes example {index}: index by the loop "
+                     "variable over the examples (`i`)").format(
+                code=_code(node), where=where(node.lineno), index=first.value)
     return None
 
 
@@ -176,9 +184,9 @@ def _gradient_start_hint(fn_node: ast.AST, where: Where) -> str | None:
             continue
         text = ast.unparse(call.func)
         if ".random." in f".{text}." or text.split(".")[-1] in ("empty", "empty_like"):
-            return (f"`{_code(node)}` ({where(node.lineno)}): a gradient is a sum of "
-                    "contributions, so it must start from zeros (`np.zeros(...)`), not from "
-                    "random or uninitialised numbers")
+            return _("`{code}` ({where}): a gradient is a sum of contributions, so it must "
+                     "start from zeros (`np.zeros(...)`), not from random or uninitialised "
+                     "numbers").format(code=_code(node), where=where(node.lineno))
     return None
 
 
@@ -194,12 +202,13 @@ def _slice_hint(function: str, fn_node: ast.AST, where: Where) -> str | None:
             continue
         rows, cols = (elts[1], elts[2]) if len(elts) == 4 else (elts[0], elts[1])
         if _full(rows) and _full(cols):
-            return (f"`{_code(node)}` ({where(node.lineno)}) takes the whole channel, not the "
-                    "f x f window: slice rows `vert_start:vert_end` and columns "
-                    "`horiz_start:horiz_end`")
+            return _("`{code}` ({where}) takes the whole channel, not the f x f window: slice "
+                     "rows `vert_start:vert_end` and columns `horiz_start:horiz_end`").format(
+                code=_code(node), where=where(node.lineno))
         if function.startswith("pool") and _full(elts[-1]):
-            return (f"`{_code(node)}` ({where(node.lineno)}) takes every channel (`:`): pooling "
-                    "works on one channel at a time, so index the last axis by c")
+            return _("`{code}` ({where}) takes every channel (`:`): pooling works on one "
+                     "channel at a time, so index the last axis by c").format(
+                code=_code(node), where=where(node.lineno))
     return None
 
 
@@ -211,19 +220,20 @@ def _hyperparameter_hint(function: str, fn_node: ast.AST) -> str | None:
             continue
         read = f'`{key} = hparameters["{key}"]`'
         if key in used:
-            return (f"`{key}` is used but never set inside {function}: read it from the "
-                    f"hyperparameters first, {read}")
+            return _("`{key}` is used but never set inside {function}: read it from the "
+                     "hyperparameters first, {read}").format(key=key, function=function,
+                                                             read=read)
         if key == "stride":
-            return (f'it never reads `hparameters["stride"]`, so the stride is ignored and '
-                    f"only stride-1 cases can pass: {read}, then use it for the window corners "
-                    "and the output size")
+            return _('it never reads `hparameters["stride"]`, so the stride is ignored and '
+                     "only stride-1 cases can pass: {read}, then use it for the window corners "
+                     "and the output size").format(read=read)
     return None
 
 
 def float_size_hint(fn_node: ast.AST | None, where: Where) -> str:
     """For "'float' object cannot be interpreted as an integer": the size computed with ``/``."""
-    text = ("a size or an index is a float: `/` always gives a float, and NumPy needs integers: "
-            "use `//` (or `int(...)`)")
+    text = _("a size or an index is a float: `/` always gives a float, and NumPy needs "
+             "integers: use `//` (or `int(...)`)")
     if fn_node is None:
         return text
     for node, name in _assigns(fn_node):
@@ -232,8 +242,9 @@ def float_size_hint(fn_node: ast.AST | None, where: Where) -> str:
             "int", "np.floor", "math.floor", "np.int64", "round")
         if not wrapped and any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div)
                                for n in ast.walk(value)):
-            return (f"`{_code(node)}` ({where(node.lineno)}) makes {name} a float (`/` always "
-                    "gives a float), and NumPy needs integer sizes: use `//` (or `int(...)`)")
+            return _("`{code}` ({where}) makes {name} a float (`/` always gives a float), and "
+                     "NumPy needs integer sizes: use `//` (or `int(...)`)").format(
+                code=_code(node), where=where(node.lineno), name=name)
     return text
 
 

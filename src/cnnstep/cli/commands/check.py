@@ -51,19 +51,31 @@ def register(subparsers: Any) -> None:
                         help="bubblewrap: a bwrap sandbox (exit 2 when bwrap does not work "
                              "here); process: process limits only; auto (default): bubblewrap "
                              "when it works, else process with a warning")
+    add_lang_argument(parser)
     parser.set_defaults(handler=run)
+
+
+def add_lang_argument(parser: argparse.ArgumentParser) -> None:
+    """``--lang en|es``: the language of the messages (not of JSON keys or status words)."""
+    from cnnstep.checker.i18n import LANGUAGES
+
+    parser.add_argument("--lang", choices=LANGUAGES, default=None,
+                        help="language of the report, problems and hints: en or es (default: "
+                             "from the locale, LANG=es_* gives es); JSON keys and status words "
+                             "stay English")
 
 
 def run(args: argparse.Namespace) -> int:
     from cnnstep.checker import FALLBACK_WARNING, check_file, format_table, to_json
+    from cnnstep.checker.i18n import gettext, language
 
-    with sigterm_as_interrupt():
+    with language(args.lang), sigterm_as_interrupt():
         outcome = check_file(args.file, timeout=args.timeout, isolation=args.isolation)
-    if FALLBACK_WARNING in outcome.warnings:
-        print(f"cnnstep: warning: {FALLBACK_WARNING}", file=sys.stderr)
-    data = to_json(outcome)
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        print(format_table(outcome))
+        if gettext(FALLBACK_WARNING) in outcome.warnings:
+            print(f"cnnstep: warning: {gettext(FALLBACK_WARNING)}", file=sys.stderr)
+        data = to_json(outcome)
+        if args.json:
+            print(json.dumps(data, indent=2, ensure_ascii=False))
+        else:
+            print(format_table(outcome))
     return 0 if data["passed"] == data["total"] else 1

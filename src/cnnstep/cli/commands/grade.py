@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from cnnstep.cli.commands.check import seconds
+from cnnstep.cli.commands.check import add_lang_argument, seconds
 from cnnstep.cli.options import positive_int, sigterm_as_interrupt
 
 # Place in `cnnstep --help`: after check.
@@ -41,24 +41,30 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on a Dask distributed cluster (one task per submission; "
                              "needs the dask extra and the files at the same paths on workers)")
+    add_lang_argument(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from cnnstep.checker import FALLBACK_WARNING
     from cnnstep.checker.grade import grade, load_points
+    from cnnstep.checker.i18n import gettext, language, ngettext
 
     points = load_points(args.points)
-    with sigterm_as_interrupt():
+    with language(args.lang) as lang, sigterm_as_interrupt():
         records = grade(args.paths, args.out, points=points, timeout=args.timeout,
                         isolation=args.isolation, jobs=args.jobs or os.cpu_count() or 1,
                         force=args.force, gradescope=args.format == "gradescope",
-                        progress=True, scheduler=args.scheduler)
-    if any(FALLBACK_WARNING in r.get("warnings", []) for r in records):
-        print(f"cnnstep: warning: {FALLBACK_WARNING}", file=sys.stderr)
-    unreadable = sum(r["status"] == "unreadable" for r in records)
-    total = sum(r["score"] for r in records)
-    print(f"graded {len(records)} submission{'s' if len(records) != 1 else ''} "
-          f"({unreadable} unreadable); mean score {total / len(records):.2f} of "
-          f"{sum(points.values()):g}; gradebook in {args.out}/")
+                        progress=True, scheduler=args.scheduler, lang=lang)
+        warning = gettext(FALLBACK_WARNING)
+        if any(warning in r.get("warnings", []) for r in records):
+            print(f"cnnstep: warning: {warning}", file=sys.stderr)
+        unreadable = sum(r["status"] == "unreadable" for r in records)
+        total = sum(r["score"] for r in records)
+        print(ngettext("graded {n} submission ({unreadable} unreadable); mean score {mean} of "
+                       "{max_score}; gradebook in {out}/",
+                       "graded {n} submissions ({unreadable} unreadable); mean score {mean} of "
+                       "{max_score}; gradebook in {out}/", len(records)).format(
+            n=len(records), unreadable=unreadable, mean=f"{total / len(records):.2f}",
+            max_score=f"{sum(points.values()):g}", out=args.out))
     return 0
