@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import difflib
 import re
-import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -342,35 +341,6 @@ def passes_only_hint(function: str, runs: list[Run]) -> str | None:
                                 "example overwrite another?)")
             return lead + _("check how pad is used")
     return None
-
-
-def referenced_names(fn) -> set[str]:
-    """Global names a function (and the functions nested in it) refers to."""
-    names: set[str] = set()
-    stack = [getattr(fn, "__code__", None)]
-    while stack:
-        code = stack.pop()
-        if code is None:
-            continue
-        names.update(code.co_names)
-        stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
-    return names
-
-
-def global_reads(fn, namespace: dict, defined_at: dict) -> list[str]:
-    """Global *data* (not functions or modules) that the function reads: likely a notebook
-    variable used instead of a parameter."""
-    names = referenced_names(fn)
-    found = []
-    for name in sorted(names):
-        if name.startswith("__") or name not in namespace:
-            continue
-        value = namespace[name]
-        if callable(value) or isinstance(value, types.ModuleType):
-            continue
-        loc = defined_at.get(name)
-        found.append(f"`{name}`" + (f" ({loc})" if loc else ""))
-    return found
 
 
 def hint_for(function: str, runs: list[Run], reported: Run, context: dict) -> str | None:
