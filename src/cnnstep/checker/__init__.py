@@ -11,15 +11,23 @@ import math
 from pathlib import Path
 
 from cnnstep.checker.cases import ALIASES, FUNCTIONS
-from cnnstep.checker.i18n import LANGUAGES, N_, language
+from cnnstep.checker.i18n import LANGUAGES, language
 from cnnstep.checker.i18n import gettext as _
 from cnnstep.checker.loader import label_text, read_program
+from cnnstep.checker.notebook import check_functions
+from cnnstep.checker.outcome import Outcome
 from cnnstep.checker.report import format_table, to_json
-from cnnstep.checker.runner import DEFAULT_MEMORY_LIMIT, Outcome, run_checks
-from cnnstep.checker.sandbox import ISOLATIONS, SandboxUnavailableError, resolve_isolation
+from cnnstep.checker.runner import DEFAULT_MEMORY_LIMIT, run_checks
+from cnnstep.checker.sandbox import (
+    FALLBACK_WARNING,
+    ISOLATIONS,
+    SandboxUnavailableError,
+    fallback_warnings,
+    resolve_isolation,
+)
 
 __all__ = ["FALLBACK_WARNING", "FUNCTIONS", "ISOLATIONS", "LANGUAGES", "Outcome",
-           "SandboxUnavailableError", "check_file", "format_table", "to_json"]
+           "SandboxUnavailableError", "check_file", "check_functions", "format_table", "to_json"]
 
 MAX_TIMEOUT = 600.0
 
@@ -80,8 +88,7 @@ def _check_file(path: str | Path, timeout: float, memory_limit: int | None, isol
     program = read_program(path)
     outcome = run_checks(program, timeout=timeout, memory_limit=memory_limit,
                          isolation=used, total_timeout=total_timeout)
-    if used != "bubblewrap" and isolation == "auto":
-        outcome.warnings.insert(0, _(FALLBACK_WARNING))
+    outcome.warnings[:0] = fallback_warnings(isolation, used)
     for name, result in outcome.results.items():
         if result["status"] == "missing" and "defined_as" not in result:
             names = (name,) + ALIASES.get(name, ())
@@ -95,7 +102,3 @@ def _check_file(path: str | Path, timeout: float, memory_limit: int | None, isol
                                                                         why=reason)
                     break
     return outcome
-
-
-FALLBACK_WARNING = N_("bubblewrap (bwrap) is not available here: only process limits apply, "
-                    "learner code can read files and use the network (see the README)")

@@ -22,9 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from cnnstep.checker.cases import FUNCTIONS
-from cnnstep.checker.i18n import check_language, current_language, language, ngettext
+from cnnstep.checker.i18n import check_language, current_language, language
 from cnnstep.checker.i18n import gettext as _
-from cnnstep.checker.report import format_table, status_text, to_json
+from cnnstep.checker.report import (
+    format_table,
+    points_score,
+    points_table,
+    status_text,
+    summary_text,
+    to_json,
+)
 from cnnstep.errors import UserError
 from cnnstep.fileio import atomic_write
 
@@ -59,9 +66,8 @@ def find_submissions(paths: Sequence[str]) -> list[Path]:
 def load_points(path: str | Path | None) -> dict[str, float]:
     """Points per function from a JSON or TOML file (function name -> points); 1 each without
     a file. Unknown names, negative or non-numeric points are a :class:`UserError`."""
-    points = {name: 1.0 for name in FUNCTIONS}
     if path is None:
-        return points
+        return points_table(None)
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -80,18 +86,10 @@ def load_points(path: str | Path | None) -> dict[str, float]:
     except ValueError as exc:
         raise UserError(f"--points {path}: not valid {path.suffix.lstrip('.') or 'JSON'} "
                         f"({exc})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"--points {path}: expected a table of function name -> points")
-    for name, value in data.items():
-        if name not in points:
-            raise UserError(f"--points {path}: {name!r} is not one of the eight functions "
-                            f"({', '.join(FUNCTIONS)})")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
-                or value != value or value == float("inf"):
-            raise UserError(f"--points {path}: points for {name} must be a number >= 0, "
-                            f"got {value!r}")
-        points[name] = float(value)
-    return points
+    try:
+        return points_table(data)
+    except ValueError as exc:
+        raise UserError(f"--points {path}: {exc}") from None
 
 
 def submission_name(path: Path, taken: set[str]) -> str:
@@ -127,8 +125,7 @@ def grade_one(path: Path, settings: dict, points: dict[str, float],
         data = to_json(outcome)
         record.update(data)
         record["status"] = "graded"
-        record["score"] = sum(points[name] for name, result in data["functions"].items()
-                              if result.get("status") == "pass" and name in points)
+        record["score"] = points_score(_statuses(data["functions"]), points)
         record["report"] = format_table(outcome)
     return record
 
@@ -178,12 +175,8 @@ def gradescope_results(record: dict, points: dict[str, float]) -> dict:
         tests.append({"name": name, "score": points[name] if passed else 0.0,
                       "max_score": points[name], "status": "passed" if passed else "failed",
                       "output": "\n".join(lines), "visibility": "visible"})
-    passed = record.get("passed", 0)
     return {"score": record["score"], "tests": tests,
-            "output": "cnnstep check: " + ngettext("{passed} of {total} function passes",
-                                                   "{passed} of {total} functions pass",
-                                                   len(FUNCTIONS)).format(
-                passed=passed, total=len(FUNCTIONS))}
+            "output": "cnnstep check: " + summary_text(record.get("passed", 0), len(FUNCTIONS))}
 
 
 def grade(paths: Sequence[str], out: str | Path, *, points: dict[str, float] | None = None,
@@ -267,8 +260,7 @@ def grade(paths: Sequence[str], out: str | Path, *, points: dict[str, float] | N
         record = maybe
         record["name"] = name
         if record["status"] == "graded":  # points may have changed since it was graded
-            record["score"] = sum(points[f] for f, r in record["functions"].items()
-                                  if r.get("status") == "pass" and f in points)
+            record["score"] = points_score(_statuses(record["functions"]), points)
         final.append(record)
     with language(lang):
         write_gradebook(out, final, points)
@@ -300,6 +292,10 @@ def _on_dask(address: str, paths: list[Path], settings: dict, points: dict[str, 
     for path, record in zip(paths, records):
         record["submission"] = str(path)  # as given here, not as resolved for the workers
     return list(records)
+
+
+def _statuses(functions: dict[str, dict]) -> dict[str, str]:
+    return {name: str(result.get("status")) for name, result in functions.items()}
 
 
 def _previous(out: Path, force: bool) -> dict[str, dict]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import math
 import textwrap
+from collections.abc import Mapping
+from typing import Any
 
 from cnnstep.checker.cases import FUNCTIONS
 from cnnstep.checker.i18n import N_, ngettext
@@ -29,7 +33,8 @@ def to_json(outcome) -> dict:
     ``error``, ``note``, ``defined_as``, ``helper``, ``cases_passed``/``cases_total``).
     """
     functions = {}
-    for name in FUNCTIONS:
+    checked = getattr(outcome, "functions", FUNCTIONS)
+    for name in checked:
         result = dict(outcome.results.get(name, {"status": "error",
                                                  "message": _("not checked")}))
         entry = {key: result.pop(key, None)
@@ -41,7 +46,7 @@ def to_json(outcome) -> dict:
         "file": outcome.path,
         "functions": functions,
         "passed": passed,
-        "total": len(FUNCTIONS),
+        "total": len(checked),
         "warnings": list(outcome.warnings),
         "skipped_statements": outcome.skipped_statements,
         "isolation": getattr(outcome, "isolation", "process"),
@@ -112,34 +117,99 @@ def format_table(outcome) -> str:
         lines.append(f"  {name:<25} {status_text(result['status']):<10} "
                      f"{_short(result)}".rstrip())
     lines.append("")
-    lines.append(ngettext("{passed} of {total} function passes.",
-                          "{passed} of {total} functions pass.", data["total"]).format(
-        passed=data["passed"], total=data["total"]))
+    lines.append(summary_text(data["passed"], data["total"]) + ".")
     for name, result in data["functions"].items():
-        if result["status"] == "pass":
-            if result.get("note"):
-                lines.append("")
-                lines.append(_("{name}: pass, with a note").format(name=name))
-                lines += _block(N_("note"), result["note"])
-            continue
-        lines.append("")
-        lines.append(f"{name}: {status_text(result['status'])}")
-        case = result.get("case")
-        if case:
-            lines += _block(N_("case"), f"{case['label']}: {case['inputs']}")
-        lines += _block(N_("problem"), _strip_label(result.get("message", ""), case))
-        if result["status"] == "fail":
-            lines += _block(N_("expected"), _describe(result.get("expected")))
-            lines += _block(N_("got"), _describe(result.get("got")))
-        if result.get("error", {}).get("line"):
-            lines += _block(N_("line"), f"{result['error']['where']}: {result['error']['line']}")
-        if result.get("hint"):
-            lines += _block(N_("hint"), result["hint"])
-        if result.get("note"):
-            lines += _block(N_("note"), result["note"])
-        if case:
-            lines += _block(N_("try it"), case["code"])
+        details = function_details(name, result)
+        if details:
+            lines += [""] + details
     return "\n".join(lines)
+
+
+def summary_text(passed: int, total: int) -> str:
+    """"7 of 8 functions pass", in the current language."""
+    return ngettext("{passed} of {total} functions passes", "{passed} of {total} functions pass",
+                    passed).format(passed=passed, total=total)
+
+
+def function_details(name: str, result: dict) -> list[str]:
+    """The lines about one function: its case, problem, hint and the code to try (nothing for
+    a plain pass)."""
+    if result["status"] == "pass":
+        if not result.get("note"):
+            return []
+        return [_("{name}: pass, with a note").format(name=name),
+                *_block(N_("note"), result["note"])]
+    lines = [f"{name}: {status_text(result['status'])}"]
+    case = result.get("case")
+    if case:
+        lines += _block(N_("case"), f"{case['label']}: {case['inputs']}")
+    lines += _block(N_("problem"), _strip_label(result.get("message", ""), case))
+    if result["status"] == "fail":
+        lines += _block(N_("expected"), _describe(result.get("expected")))
+        lines += _block(N_("got"), _describe(result.get("got")))
+    if result.get("error", {}).get("line"):
+        lines += _block(N_("line"), f"{result['error']['where']}: {result['error']['line']}")
+    if result.get("hint"):
+        lines += _block(N_("hint"), result["hint"])
+    if result.get("note"):
+        lines += _block(N_("note"), result["note"])
+    if case:
+        lines += _block(N_("try it"), case["code"])
+    return lines
+
+
+def to_html(outcome) -> str:
+    """The report as one HTML table (for a notebook); everything from the learner's file is
+    escaped."""
+    data = to_json(outcome)
+    rows = []
+    for name, result in data["functions"].items():
+        status = result["status"]
+        color = "#1a7f37" if status == "pass" else "#b42318"
+        detail = "" if status == "pass" else _strip_label(result.get("message") or "",
+                                                           result.get("case"))
+        if result.get("case") and status != "pass":
+            detail = f"{result['case']['label']}: {detail}"
+        extra = "".join(
+            f"<br><b>{html.escape(_(label))}</b>: {html.escape(str(result[key]))}"
+            for key, label in (("hint", N_("hint")), ("note", N_("note"))) if result.get(key))
+        rows.append(f"<tr><td><code>{html.escape(name)}</code></td>"
+                    f"<td style=\"color:{color}\"><b>{html.escape(status_text(status))}</b></td>"
+                    f"<td style=\"text-align:left\">{html.escape(detail)}{extra}</td></tr>")
+    warnings = "".join(f"<p>{html.escape(_('warning: {text}').format(text=w))}</p>"
+                       for w in data["warnings"])
+    summary = summary_text(data["passed"], data["total"]) + "."
+    return (f"<div class=\"cnnstep-check\">{warnings}<table><thead><tr>"
+            f"<th>{html.escape(_('function'))}</th><th>{html.escape(_('result'))}</th>"
+            f"<th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            f"<p>{html.escape(summary)}</p></div>")
+
+
+def points_table(points: Mapping[str, Any] | None,
+                 functions: tuple[str, ...] = FUNCTIONS) -> dict[str, float]:
+    """Points per function: 1 each, then what ``points`` says. ValueError for a name that is
+    not one of ``functions`` or points that are not a number >= 0."""
+    table = {name: 1.0 for name in functions}
+    if points is None:
+        return table
+    if not isinstance(points, Mapping):
+        raise ValueError(f"expected a table of function name -> points, got "
+                         f"{type(points).__name__}")
+    for name, value in points.items():
+        if name not in table:
+            raise ValueError(f"{name!r} is not one of the checked functions "
+                             f"({', '.join(functions)})")
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not math.isfinite(value) or value < 0:
+            raise ValueError(f"points for {name} must be a number >= 0, got {value!r}")
+        table[name] = float(value)
+    return table
+
+
+def points_score(statuses: Mapping[str, str], points: Mapping[str, float]) -> float:
+    """The points of the functions that pass."""
+    return float(sum(points[name] for name, status in statuses.items()
+                     if status == "pass" and name in points))
 
 
 def _strip_label(message: str, case: dict | None) -> str:

@@ -13,13 +13,13 @@ import __future__
 import ast
 import contextlib
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnstep.checker import judge
 from cnnstep.checker.cases import FUNCTIONS
 from cnnstep.checker.i18n import gettext as _
 from cnnstep.checker.loader import Program, select_statements, where
+from cnnstep.checker.outcome import Outcome
 from cnnstep.checker.protocol import Channel, MalformedError, ast_data, text
 from cnnstep.checker.sandbox import Sandboxed, numpy_path
 
@@ -31,18 +31,6 @@ DEFAULT_MEMORY_LIMIT = 4 * 1024**3
 STARTUP = 10.0  # seconds for the child to start (Python and NumPy imports)
 MAX_EVENTS = 20000  # messages per request: more is an attack, not a check
 _CHILD_CODE = (Path(__file__).parent / "child.py").read_text(encoding="utf-8")
-
-
-@dataclass
-class Outcome:
-    """Everything the checks found: one result per function, and warnings."""
-
-    path: str
-    results: dict[str, dict]
-    warnings: list[str] = field(default_factory=list)
-    skipped_statements: int = 0
-    unused_imports: list[str] = field(default_factory=list)
-    isolation: str = "process"
 
 
 def _grace(timeout: float) -> float:
@@ -148,7 +136,7 @@ def run_checks(program: Program, timeout: float = 10.0,
     """Check ``functions`` of a learner's program in sandboxed children; see ``check_file``."""
     selection = select_statements(program.units)
     outcome = Outcome(program.path, {}, list(program.warnings), selection.skipped_count,
-                      selection.unused_imports, isolation)
+                      selection.unused_imports, isolation, functions)
     plan = _plan(program, selection)
     total = total_timeout or total_deadline(timeout, len(functions))
     deadline = time.monotonic() + total

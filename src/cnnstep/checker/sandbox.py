@@ -32,6 +32,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cnnstep.checker.i18n import N_
+from cnnstep.checker.i18n import gettext as _
 from cnnstep.errors import UserError
 
 ISOLATIONS = ("auto", "bubblewrap", "process")
@@ -40,6 +42,15 @@ _TMP_SIZE = 64 * 1024**2
 _FILE_SIZE = 16 * 1024**2
 _OPEN_FILES = 64
 _PROCESSES = 64
+
+
+FALLBACK_WARNING = N_("bubblewrap (bwrap) is not available here: only process limits apply, "
+                      "learner code can read files and use the network (see the README)")
+
+
+def fallback_warnings(requested: str, used: str) -> list[str]:
+    """The warning to give when ``"auto"`` isolation fell back to process limits."""
+    return [_(FALLBACK_WARNING)] if requested == "auto" and used != "bubblewrap" else []
 
 
 class SandboxUnavailableError(UserError):
@@ -332,7 +343,7 @@ def _kill_orphans(uid: int, started: int) -> None:
     """Kill what the child left behind: this process's children (re-parented orphans) of the
     child's uid started after it, until none is left."""
     me = os.getpid()
-    for _ in range(50):
+    for _attempt in range(50):
         found = []
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
