@@ -33,8 +33,11 @@ REMOVED_NUMPY = {
 }
 _REMOVED_MESSAGE = re.compile(r"module 'numpy' has no attribute '(\w+)'|`np\.(\w+)` was removed")
 
-_START = re.compile(r"(START CODE HERE|YOUR CODE STARTS HERE)", re.IGNORECASE)
-_END = re.compile(r"(END CODE HERE|YOUR CODE ENDS HERE)", re.IGNORECASE)
+# The course's markers around the learner's part, English and Spanish versions.
+_START = re.compile(r"START CODE HERE|YOUR CODE STARTS HERE|"
+                    r"(EMPIEZA|COMIENZA|INICIO DEL?) (TU |EL )?C[OÓ]DIGO", re.IGNORECASE)
+_END = re.compile(r"END CODE HERE|YOUR CODE ENDS HERE|(TERMINA|FIN DEL?) (TU |EL )?C[OÓ]DIGO",
+                  re.IGNORECASE)
 _BLANK = re.compile(r"^(#.*|pass|\(?\w+(\s*,\s*\w+)*\)?\s*=\s*None)?$")
 
 WINDOWED = ("conv_forward", "pool_forward", "conv_backward", "pool_backward")
