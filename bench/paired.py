@@ -147,17 +147,22 @@ def header(title: str) -> None:
 
 @contextlib.contextmanager
 def threads(n: int, blas: int | None = None) -> Iterator[None]:
-    """PyTorch on ``n`` threads and NumPy's BLAS on ``blas`` threads (default ``n``)."""
+    """PyTorch on ``n`` threads, cnnstep's ops on ``n`` threads (``set_num_threads``, its
+    counterpart) and NumPy's BLAS on ``blas`` threads (default ``n``)."""
     import torch
     from threadpoolctl import threadpool_limits
 
-    old = torch.get_num_threads()
+    from cnnstep.ops import get_num_threads, set_num_threads
+
+    old, old_ops = torch.get_num_threads(), get_num_threads()
     torch.set_num_threads(n)
+    set_num_threads(n)
     try:
         with threadpool_limits(limits=n if blas is None else blas, user_api="blas"):
             yield
     finally:
         torch.set_num_threads(old)
+        set_num_threads(old_ops)
 
 
 def row(label: str, p: Paired, width: int = 44) -> str:

@@ -4,10 +4,11 @@ Lives here: ``geometry`` (hyperparameters, shapes and every argument check), ``w
 one window primitive that convolution and pooling share), ``padding``, ``conv``, ``pool``,
 ``workspace`` (the scratch-memory budget), ``functional`` (the eight functions of the course,
 vectorized), ``wide`` (convolution with few input channels), ``reference`` (the same eight as
-plain loops), ``published`` (the course's published cases, as data) and ``params`` (the
-parameter-only backward that layers use).
+plain loops), ``published`` (the course's published cases, as data), ``params`` (the
+parameter-only backward that layers use) and ``threads`` (how many threads one op may use).
 
-May import: NumPy and modules of this folder only (plus ``cnnstep.errors``). Every other room
+May import: NumPy and modules of this folder only (plus ``cnnstep.errors``, and threadpoolctl,
+optional, to hold BLAS to one thread while an op runs its parts side by side). Every other room
 builds on this one; this one builds on none.
 """
 
@@ -21,6 +22,7 @@ from cnnstep.ops.functional import (
     pool_forward,
     zero_pad,
 )
+from cnnstep.ops.threads import get_num_threads, set_num_threads
 from cnnstep.ops.workspace import get_workspace_budget, set_workspace_budget, workspace_budget
 
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "create_mask_from_window",
     "distribute_value",
     "pool_backward",
+    "get_num_threads",
+    "set_num_threads",
     "get_workspace_budget",
     "set_workspace_budget",
     "workspace_budget",

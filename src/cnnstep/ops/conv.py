@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from cnnstep.ops.checks import single_step_args
-from cnnstep.ops.conv_grads import ConvCache, conv_grads
+from cnnstep.ops.conv_grads import ConvCache, conv_grads, conv_work
 from cnnstep.ops.im2col import Scratch, block_cols, conv_inputs, is_pointwise, window_rows
+from cnnstep.ops.threads import batch_parts, run_parts
 from cnnstep.ops.wide import forward_wide, uses_wide_windows, wide_shape
 from cnnstep.ops.workspace import get_workspace_budget, row_blocks
 
@@ -117,6 +118,10 @@ def _forward(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     A_in, W_, b_, geom, dtype = conv_inputs(A_prev, W, b, hparameters, "conv_forward")
     m = A_in.shape[0]
+    parts = None if keep_windows else batch_parts(m, conv_work(geom, m, W_.shape), "conv")
+    if parts:  # several threads: each its part of the batch
+        Zs = run_parts(lambda s: _forward(A_in[s], W_, b_, hparameters, False)[0], parts)
+        return np.concatenate(Zs), None
     n_H, n_W = geom.out_hw
     f_h, f_w, n_C_prev, n_C = W_.shape
     K = f_h * f_w * n_C_prev

@@ -33,6 +33,7 @@ from cnnstep.ops.im2col import (
     rows_of,
     window_rows,
 )
+from cnnstep.ops.threads import batch_parts, run_parts
 from cnnstep.ops.wide import dW_wide, uses_wide_windows, wide_shape
 from cnnstep.ops.windows import col2im_add
 from cnnstep.ops.workspace import row_blocks
@@ -158,6 +159,13 @@ def grads_by_phases(
 DW_FROM_DZ_MIN_CHANNELS = 8
 
 
+def conv_work(geom: WindowGeometry, m: int, W_shape: tuple[int, ...]) -> int:
+    """A convolution's size for :func:`cnnstep.ops.threads.batch_parts`: output cells times
+    taps times input and output channels."""
+    f_h, f_w, n_C_prev, n_C = W_shape
+    return m * geom.out_hw[0] * geom.out_hw[1] * f_h * f_w * (n_C_prev + n_C)
+
+
 def prefers_correlation(geom: WindowGeometry, m: int, n_C_prev: int, n_C: int) -> bool:
     """Whether a correlation route (stride 1, or stride phases) is cheaper than the scatter
     route for dA_prev.
@@ -218,6 +226,17 @@ def conv_grads(
             f"{shape} {dtype}, got shape {windows.shape} {windows.dtype}"
         )
     dW_of = dW_wide if wide else dW_from_windows
+    parts = None if windows is not None else \
+        batch_parts(m, conv_work(geom, m, W_.shape), "conv")
+    if parts:  # several threads: each its part of the batch, then the parameter sums
+        out = run_parts(lambda s: conv_grads(dZ[s], (A_in[s], W_, cache[2], cache[3]),
+                                             need_dA_prev), parts)
+        dA_parts = [dA for dA, _, _ in out if dA is not None]
+        dW_sum, db_sum = out[0][1].copy(), out[0][2].copy()
+        for _, dW_part, db_part in out[1:]:
+            dW_sum += dW_part
+            db_sum += db_part
+        return (np.concatenate(dA_parts) if need_dA_prev else None), dW_sum, db_sum
 
     if is_pointwise(geom):
         A_mat = A_in.astype(dtype, copy=False).reshape(-1, n_C_prev)

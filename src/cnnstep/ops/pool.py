@@ -26,6 +26,7 @@ from cnnstep.ops.geometry import (
     pool_geometry,
     unpack_cache,
 )
+from cnnstep.ops.threads import batch_parts, run_parts
 from cnnstep.ops.windows import add_few_channels, row_tiles, tap_slices, tile_width, window_tiles
 
 PoolCache = tuple[np.ndarray, dict[str, Any]]
@@ -128,6 +129,12 @@ def _reduce_windows(
 # Windows that tile the input (stride == window, no padding) need no tap loop: seen as rows of
 # ``f_h`` input lines, each window is a run of ``f_w * n_C`` contiguous values in each line, so
 # every operation runs along whole lines instead of along ``n_C`` channels at a time.
+
+
+def _work(A_in: np.ndarray, geom: WindowGeometry) -> int:
+    """A pooling's size for :func:`cnnstep.ops.threads.batch_parts`: window taps plus inputs."""
+    (n_H, n_W), (f_h, f_w) = geom.out_hw, geom.kernel
+    return int(A_in.shape[0] * A_in.shape[3] * n_H * n_W * f_h * f_w + A_in.size)
 
 
 def _is_tiled(geom: WindowGeometry) -> bool:
@@ -258,6 +265,10 @@ def pool_forward(
         ``(A_prev, hparameters)`` as given, for :func:`pool_backward`.
     """
     A_in, geom, dtype, mode = _pool_inputs(A_prev, hparameters, mode, "pool_forward")
+    parts = batch_parts(A_in.shape[0], _work(A_in, geom), "pool")
+    if parts:  # several threads: each its part of the batch
+        A_parts = run_parts(lambda s: pool_forward(A_in[s], hparameters, mode)[0], parts)
+        return np.concatenate(A_parts), (A_prev, hparameters)
     if mode == "max":
         A = _pool_windows(A_in, geom, dtype, np.maximum, -np.inf)
     else:
@@ -323,6 +334,12 @@ def _backward(dA: Any, cache: Any, mode: Any, A_out: np.ndarray | None) -> np.nd
         raise ValueError(f"{func}: dA must have the shape of A, {expected}, got shape {dA.shape}")
     dtype = np.result_type(dtype, compute_dtype(func, dA=dA))
     dA = dA.astype(dtype, copy=False)
+    parts = batch_parts(A_in.shape[0], _work(A_in, geom), "pool")
+    if parts:  # several threads: each its part of the batch
+        out = A_out if A_out is not None and A_out.shape == expected else None
+        return np.concatenate(run_parts(
+            lambda s: _backward(dA[s], (A_in[s], cache[1]), mode, None if out is None else out[s]),
+            parts))
     if mode == "max":
         if A_out is None or A_out.shape != expected or A_out.dtype != dtype:
             A_out = _pool_windows(A_in, geom, dtype, np.maximum, -np.inf)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.nn.losses import softmax_cross_entropy
+from cnnstep.ops.threads import serial
 
 
 def default_threads() -> int:
@@ -42,7 +43,8 @@ def blas_threads(n: int) -> contextlib.AbstractContextManager[Any]:
 
 def part_step(model: Any, x: np.ndarray, y: np.ndarray, m: int) -> tuple[float, np.ndarray]:
     # np.errstate is per thread: quiet overflow here too, as train() does in the main thread
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    # A part of a batch is one thread's work: its ops do not split again (ops.threads).
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), serial():
         logits = model.forward(x, training=True)
         loss, dlogits, _ = softmax_cross_entropy(logits, y)
         if math.isfinite(loss):
