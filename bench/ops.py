@@ -3,7 +3,8 @@
 For every shape this times one forward plus one backward pass of cnnstep (NHWC, float32) and of
 PyTorch (``conv2d`` / ``max_pool2d`` / ``avg_pool2d`` on the same data, NCHW contiguous, padded
 the same way), the two called in turn (A B, B A, A B, ...; see ``bench/paired.py``), at 1 and at
-2 threads (NumPy's BLAS through threadpoolctl, ``torch.set_num_threads``). Each row gives the
+2 threads (``torch.set_num_threads`` and its counterpart ``cnnstep.ops.set_num_threads``, NumPy's
+BLAS through threadpoolctl). Each row gives the
 median of the paired ratios cnnstep / PyTorch and their 10th-90th percentile spread; the load
 average is printed before and after. A ratio below 1 means cnnstep is faster.
 
