@@ -3,6 +3,13 @@ which are wrong, on what input, and why.
 
 The learner's code never runs in this process: :func:`check_file` reads and parses the file
 here, and a child process (:mod:`cnnstep.checker.child`) runs it under time and memory limits.
+:func:`check_functions` does the same from inside a notebook (nbgrader, Otter-Grader), from the
+functions' source; :mod:`cnnstep.checker.grade` grades a class. Messages are English or Spanish
+(:mod:`cnnstep.checker.i18n`).
+
+Lives here: cases, child, runner, sandbox, protocol, judge, hints, slips, compare, loader,
+files, report, outcome, notebook, grade, i18n (and the ``locale`` catalogs). May import: this
+folder, :mod:`cnnstep.ops` and the top-level modules (never the ``cnnstep`` package itself).
 """
 
 from __future__ import annotations
