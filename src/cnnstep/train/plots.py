@@ -15,13 +15,20 @@ from cnnstep.errors import UserError
 from cnnstep.fileio import atomic_write
 
 
-def _figure(width: float, height: float) -> Any:
+def _figure(width: float, height: float, tiles: bool = False) -> Any:
+    """A figure; ``tiles`` for a grid of images without axes, laid out by fixed margins
+    (the constrained layout takes 1.2 s to place a grid of 33 titled images, a fifth of a
+    default ``cnnstep train``; the tiles need no text measured to fit)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise UserError("plots need matplotlib: pip install 'cnnstep[plot]'") from exc
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=100, layout=None if tiles else "constrained")
+    if tiles:
+        top = 1 - 0.45 / height  # room for the title above the grid
+        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=top, wspace=0.15,
+                            hspace=0.45)
     FigureCanvasAgg(fig)
     return fig
 
@@ -95,7 +102,7 @@ def plot_filters(W: np.ndarray, path: str | Path) -> Path:
     """
     n = W.shape[3]
     rows, cols = _grid(n)
-    fig = _figure(1.2 * cols + 0.5, 1.2 * rows + 0.5)
+    fig = _figure(1.2 * cols + 0.5, 1.2 * rows + 0.5, tiles=True)
     axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
     for k, ax in enumerate(axes):
         ax.set_axis_off()
@@ -132,7 +139,7 @@ def plot_feature_maps(model: Any, image: np.ndarray, path: str | Path,
     shown = [min(m.shape[2], 16) for _, m in maps]
     cols = max([8, *[min(s, 8) for s in shown]])
     rows = 1 + sum(int(np.ceil(s / cols)) for s in shown)
-    fig = _figure(1.3 * cols, 1.4 * rows + 0.4)
+    fig = _figure(1.3 * cols, 1.4 * rows + 0.4, tiles=True)
     grid = fig.add_gridspec(rows, cols)
     ax = fig.add_subplot(grid[0, 0])
     ax.imshow(image if image.shape[2] == 3 else image[:, :, 0], cmap="gray")
