@@ -118,3 +118,23 @@ def test_bad_arguments_name_themselves(correct):
         check_functions([1, 2])
     with pytest.raises(ValueError, match="lang"):
         check_functions(correct, lang="de")
+
+
+def test_nothing_reaches_stderr_in_the_fallback_even_from_noisy_learner_code(monkeypatch, capfd):
+    """nbgrader scores a cell with stderr output as 0: neither the fallback from bubblewrap
+    nor a learner's function that writes to stderr or warns may leak into the caller's fd 2."""
+    from cnnstep.checker import FALLBACK_WARNING
+    from cnnstep.checker import notebook as notebook_module
+
+    monkeypatch.setattr(notebook_module, "resolve_isolation", lambda requested: "process")
+    source = CORRECT.read_text().split(DRIVER)[0] + (
+        "\nimport sys, warnings\n"
+        "def zero_pad(X, pad):\n"
+        "    print('noise on stderr', file=sys.stderr)\n"
+        "    warnings.warn('a learner warning')\n"
+        "    return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode='constant')\n")
+    outcome = check_functions(notebook(source, "noisy"), functions=["zero_pad"])
+    assert outcome.statuses == {"zero_pad": "pass"}
+    assert outcome.isolation == "process" and outcome.warnings[0] == FALLBACK_WARNING
+    out, err = capfd.readouterr()
+    assert err == "" and "noise" not in out
