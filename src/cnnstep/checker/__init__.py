@@ -14,7 +14,6 @@ folder, :mod:`cnnstep.ops` and the top-level modules (never the ``cnnstep`` pack
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from cnnstep.checker.cases import ALIASES, FUNCTIONS
@@ -24,19 +23,21 @@ from cnnstep.checker.loader import label_text, read_program
 from cnnstep.checker.notebook import check_functions
 from cnnstep.checker.outcome import Outcome
 from cnnstep.checker.report import format_table, to_json
-from cnnstep.checker.runner import DEFAULT_MEMORY_LIMIT, run_checks
+from cnnstep.checker.runner import (
+    DEFAULT_MEMORY_LIMIT,
+    MAX_TIMEOUT,
+    check_program,
+    check_timeout,
+)
 from cnnstep.checker.sandbox import (
     FALLBACK_WARNING,
     ISOLATIONS,
     SandboxUnavailableError,
-    fallback_warnings,
-    resolve_isolation,
 )
 
-__all__ = ["FALLBACK_WARNING", "FUNCTIONS", "ISOLATIONS", "LANGUAGES", "Outcome",
-           "SandboxUnavailableError", "check_file", "check_functions", "format_table", "to_json"]
-
-MAX_TIMEOUT = 600.0
+__all__ = ["FALLBACK_WARNING", "FUNCTIONS", "ISOLATIONS", "LANGUAGES", "MAX_TIMEOUT",
+           "Outcome", "SandboxUnavailableError", "check_file", "check_functions", "format_table",
+           "to_json"]
 
 
 def check_file(
@@ -81,21 +82,15 @@ def check_file(
     UserError
         When the file cannot be read or parsed (the CLI's exit code 2).
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or \
-            not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT:
-        raise ValueError(f"timeout: expected a number of seconds in (0, {MAX_TIMEOUT:g}], "
-                         f"got {timeout!r}")
+    timeout = check_timeout(timeout)
     with language(lang):
-        return _check_file(path, float(timeout), memory_limit, isolation, total_timeout)
+        return _check_file(path, timeout, memory_limit, isolation, total_timeout)
 
 
 def _check_file(path: str | Path, timeout: float, memory_limit: int | None, isolation: str,
                 total_timeout: float | None) -> Outcome:
-    used = resolve_isolation(isolation)
     program = read_program(path)
-    outcome = run_checks(program, timeout=timeout, memory_limit=memory_limit,
-                         isolation=used, total_timeout=total_timeout)
-    outcome.warnings[:0] = fallback_warnings(isolation, used)
+    outcome = check_program(program, timeout, memory_limit, isolation, total_timeout)
     for name, result in outcome.results.items():
         if result["status"] == "missing" and "defined_as" not in result:
             names = (name,) + ALIASES.get(name, ())

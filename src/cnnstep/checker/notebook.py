@@ -30,10 +30,8 @@ from cnnstep.checker.i18n import gettext as _
 from cnnstep.checker.i18n import language
 from cnnstep.checker.loader import Program, Unit, parse_unit
 from cnnstep.checker.outcome import Outcome
-from cnnstep.checker.runner import DEFAULT_MEMORY_LIMIT, run_checks
-from cnnstep.checker.sandbox import fallback_warnings, resolve_isolation
+from cnnstep.checker.runner import DEFAULT_MEMORY_LIMIT, check_program, check_timeout
 
-MAX_TIMEOUT = 600.0
 _LITERALS = (int, float, complex, str, bytes, bool, type(None))
 
 
@@ -191,13 +189,10 @@ def check_functions(namespace: Any, functions: Any = None, timeout: float = 10.0
         ``statuses``, ``score(points)``, ``assert_pass(name)``; shown as a table in a notebook.
         Nothing is printed: an autograder cell's output stays the grader's.
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or \
-            not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT:
-        raise ValueError(f"timeout: expected a number of seconds in (0, {MAX_TIMEOUT:g}], "
-                         f"got {timeout!r}")
+    seconds = check_timeout(timeout)
     chosen = _chosen(functions)
     found = _candidates(namespace)
-    with language(lang) as used_lang, warnings.catch_warnings():
+    with language(lang), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nbgrader scores a cell that writes to stderr as 0
         builder, unusable = _Builder(), {}
         for name in chosen:
@@ -212,11 +207,8 @@ def check_functions(namespace: Any, functions: Any = None, timeout: float = 10.0
                         unusable[name] = _("`{name}` cannot be checked: {why}").format(
                             name=candidate, why=exc)
                     break
-        used = resolve_isolation(isolation)
-        outcome = run_checks(builder.program(), timeout=float(timeout),
-                             memory_limit=memory_limit, functions=chosen, isolation=used)
+        outcome = check_program(builder.program(), seconds, memory_limit, isolation,
+                                functions=chosen)
         for name, why in unusable.items():
             outcome.results[name] = {"status": "error", "message": why}
-        outcome.warnings[:0] = fallback_warnings(isolation, used)
-        outcome.functions, outcome.lang = chosen, used_lang
     return outcome

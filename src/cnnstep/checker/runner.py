@@ -12,22 +12,25 @@ import __future__
 
 import ast
 import contextlib
+import math
 import time
 from pathlib import Path
 
 from cnnstep.checker import judge
 from cnnstep.checker.cases import FUNCTIONS
+from cnnstep.checker.i18n import current_language
 from cnnstep.checker.i18n import gettext as _
 from cnnstep.checker.loader import Program, select_statements, where
 from cnnstep.checker.outcome import Outcome
 from cnnstep.checker.protocol import Channel, MalformedError, ast_data, text
-from cnnstep.checker.sandbox import Sandboxed, numpy_path
+from cnnstep.checker.sandbox import Sandboxed, fallback_warnings, numpy_path, resolve_isolation
 
 # Helpers first, so that a caller's failure can be blamed on a helper already known to fail.
 CHECK_ORDER = ("zero_pad", "conv_single_step", "create_mask_from_window", "distribute_value",
                "conv_forward", "pool_forward", "conv_backward", "pool_backward")
 
 DEFAULT_MEMORY_LIMIT = 4 * 1024**3
+MAX_TIMEOUT = 600.0  # seconds per function, at most
 STARTUP = 10.0  # seconds for the child to start (Python and NumPy imports)
 MAX_EVENTS = 20000  # messages per request: more is an attack, not a check
 _CHILD_CODE = (Path(__file__).parent / "child.py").read_text(encoding="utf-8")
@@ -129,6 +132,27 @@ def _first_line(node: ast.AST) -> str:
     return line if len(line) <= 70 else line[:67] + "..."
 
 
+def check_timeout(timeout: object) -> float:
+    """``timeout`` as seconds in (0, MAX_TIMEOUT]; ValueError naming it otherwise."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or \
+            not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT:
+        raise ValueError(f"timeout: expected a number of seconds in (0, {MAX_TIMEOUT:g}], "
+                         f"got {timeout!r}")
+    return float(timeout)
+
+
+def check_program(program: Program, timeout: float, memory_limit: int | None, isolation: str,
+                  total_timeout: float | None = None,
+                  functions: tuple[str, ...] = FUNCTIONS) -> Outcome:
+    """:func:`run_checks` under the isolation asked for (``auto|bubblewrap|process``), with
+    the warning when ``auto`` falls back to process limits."""
+    used = resolve_isolation(isolation)
+    outcome = run_checks(program, timeout=timeout, memory_limit=memory_limit,
+                         functions=functions, isolation=used, total_timeout=total_timeout)
+    outcome.warnings[:0] = fallback_warnings(isolation, used)
+    return outcome
+
+
 def run_checks(program: Program, timeout: float = 10.0,
                memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
                functions: tuple[str, ...] = FUNCTIONS, isolation: str = "process",
@@ -136,7 +160,7 @@ def run_checks(program: Program, timeout: float = 10.0,
     """Check ``functions`` of a learner's program in sandboxed children; see ``check_file``."""
     selection = select_statements(program.units)
     outcome = Outcome(program.path, {}, list(program.warnings), selection.skipped_count,
-                      selection.unused_imports, isolation, functions)
+                      selection.unused_imports, isolation, functions, current_language())
     plan = _plan(program, selection)
     total = total_timeout or total_deadline(timeout, len(functions))
     deadline = time.monotonic() + total
