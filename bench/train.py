@@ -57,7 +57,7 @@ from cnnstep.data.builtin import load_data  # noqa: E402
 from cnnstep.nn.architectures import build_architecture  # noqa: E402
 from cnnstep.nn.optimizers import Adam  # noqa: E402
 from cnnstep.train.loop import random_shift  # noqa: E402
-from cnnstep.train.parallel import make_runner  # noqa: E402
+from cnnstep.train.runners import make_runner  # noqa: E402
 
 BATCH = 64
 EVAL_BATCH = 256
@@ -129,13 +129,16 @@ def nchw(x: np.ndarray):
 class Sides:
     """One model of each framework and the calls of an epoch, step by step."""
 
-    def __init__(self, b: Bench, threads: int) -> None:
+    def __init__(self, b: Bench, threads: int, epochs: int) -> None:
         import torch
 
         self.b = b
         shape = b.x_train.shape[1:]
         self.model = build_architecture(b.arch, shape, b.n_classes, seed=0)
-        self.runner = make_runner(self.model, threads)
+        # as `cnnstep train` makes it for a run of this many epochs (worker processes from 20
+        # steps on: see cnnstep.train.runners)
+        steps = epochs * -(-len(b.y_train) // BATCH)
+        self.runner = make_runner(self.model, threads, batch_size=BATCH, steps=steps)
         self.opt = Adam(LR)
         self.net, self.topt = torch_twin(b.arch, b.n_classes)
         self.y_train = torch.from_numpy(b.y_train.astype(np.int64))
@@ -185,7 +188,7 @@ class Sides:
 def paired_epochs(b: Bench, threads: int, epochs: int, rng) -> tuple[list[float], list[float],
                                                                     list[float], Sides]:
     """Per-epoch seconds of each side and the per-call ratios, calls paired one by one."""
-    sides = Sides(b, threads)
+    sides = Sides(b, threads, epochs + 1)
     ours_s, theirs_s, call_ratios = [], [], []
     for epoch in range(epochs + 1):  # epoch 0 warms up (first-call costs), not counted
         perm = rng.permutation(len(b.y_train))
@@ -207,7 +210,7 @@ def paired_epochs(b: Bench, threads: int, epochs: int, rng) -> tuple[list[float]
 
 def fit_epochs(b: Bench, threads: int, epochs: int, rng) -> paired.Paired:
     """``Sequential.fit`` one epoch at a time against PyTorch epochs, alternating order."""
-    sides = Sides(b, threads)
+    sides = Sides(b, threads, 1)
     model = sides.model
 
     def ours() -> None:

@@ -12,7 +12,7 @@ from cnnstep.nn.architectures import ARCHITECTURES, build_architecture, register
 from cnnstep.nn.layers import LAYER_TYPES, Layer, layer_from_config, register_layer
 from cnnstep.nn.optimizers import OPTIMIZERS, SGD, optimizer_from_config, register_optimizer
 from cnnstep.nn.schedules import SCHEDULES, get_schedule, register_schedule
-from cnnstep.train.parallel import make_runner
+from cnnstep.train.runners import make_runner
 
 
 class RunningMean(Layer):

@@ -20,7 +20,7 @@ from cnnstep.train.loop import (
     random_shift,
     train,
 )
-from cnnstep.train.parallel import make_runner
+from cnnstep.train.runners import make_runner
 
 
 def _run(tmp_path, interrupt_at=None, resume=False, threads=1):

@@ -2,8 +2,9 @@
 
 Lives here: ``loop`` (:func:`fit`, the epoch/batch loop that calls callbacks), ``callbacks``
 (progress bar, checkpoint and Ctrl-C, NaN stop, learning-rate schedule), ``parallel`` (splitting a
-batch between threads; BLAS thread limits), ``checkpoint`` (the checkpoint file), ``metrics`` and
-``plots``.
+batch between threads; BLAS thread limits), ``processes`` and ``worker`` (the same split between
+worker processes, each side of it), ``runners`` (which of them a run uses), ``checkpoint`` (the
+checkpoint file), ``metrics`` and ``plots``.
 
 May import: :mod:`cnnstep.nn`, :mod:`cnnstep.ops`, :mod:`cnnstep.data` and this folder.
 """

@@ -25,7 +25,8 @@ from cnnstep.train.callbacks import (
     ProgressBar,
 )
 from cnnstep.train.inputs import check_fit_inputs
-from cnnstep.train.parallel import blas_threads, default_threads, make_runner
+from cnnstep.train.parallel import blas_threads, default_threads
+from cnnstep.train.runners import make_runner
 from cnnstep.train.state import Run, TrainConfig, TrainState
 
 
@@ -128,7 +129,8 @@ def train(
     t0: float | None = None
     # overflow in a diverging run is reported as a non-finite loss, not as warnings
     with blas_threads(1), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        runner = make_runner(model, config.threads)
+        runner = make_runner(model, config.threads, parallel=config.parallel,
+                             batch_size=bs, steps=config.epochs * run.n_batches)
         try:
             for cb in hooks:
                 cb.on_train_begin(run)
@@ -205,6 +207,7 @@ def fit(
     schedule: str = "constant",
     augment_shift: int = 0,
     threads: int | None = None,
+    parallel: str = "auto",
     progress: bool = False,
     log: Callable[[str], None] | None = None,
     callbacks: Sequence[Callback] = (),
@@ -234,6 +237,10 @@ def fit(
     threads : int, optional
         Split each batch between this many threads (models without dropout); default: the
         CPUs this process may use, at most 4 (as ``cnnstep train``).
+    parallel : {"auto", "threads", "processes"}
+        Where the parts beyond the first run: threads, or worker processes (faster: no GIL;
+        POSIX only); ``"auto"``: processes for runs of 20 steps or more
+        (:func:`cnnstep.train.runners.make_runner`).
     progress : bool
         Show a progress bar per epoch (needs tqdm; only on a terminal).
     log : callable, optional
@@ -262,7 +269,8 @@ def fit(
     optimizer = optimizer if optimizer is not None else Adam(1e-3)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, schedule=schedule,
                       augment_shift=augment_shift,
-                      threads=default_threads() if threads is None else threads)
+                      threads=default_threads() if threads is None else threads,
+                      parallel=parallel)
     x_val, y_val = validation_data if validation_data is not None else (None, None)
     hooks: list[Callback] = [ProgressBar()] if progress else []
     if log is not None:

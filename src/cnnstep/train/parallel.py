@@ -41,6 +41,12 @@ def blas_threads(n: int) -> contextlib.AbstractContextManager[Any]:
     return threadpool_limits(limits=n, user_api="blas")
 
 
+def split_rows(m: int, n: int) -> list[tuple[int, int]]:
+    """``m`` rows as at most ``n`` nearly equal, non-empty runs ``(start, stop)``, in order."""
+    bounds = np.linspace(0, m, n + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
 def part_step(model: Any, x: np.ndarray, y: np.ndarray, m: int) -> tuple[float, np.ndarray]:
     # np.errstate is per thread: quiet overflow here too, as train() does in the main thread
     # A part of a batch is one thread's work: its ops do not split again (ops.threads).
@@ -67,14 +73,10 @@ class DataParallel:
         self.replicas = [model.replica() for _ in range(n)]
         self.pool = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="cnnstep-train")
 
-    def _split(self, m: int) -> list[tuple[int, int]]:
-        bounds = np.linspace(0, m, len(self.replicas) + 1).round().astype(int)
-        return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-
     def train_step(self, x: np.ndarray, y: np.ndarray,
                    optimizer: Any) -> tuple[float, np.ndarray]:
         m = len(y)
-        parts = self._split(m)
+        parts = split_rows(m, len(self.replicas))
         futures = [self.pool.submit(part_step, r, x[a:b], y[a:b], m)
                    for r, (a, b) in zip(self.replicas[1:], parts[1:])]
         a, b = parts[0]
@@ -89,7 +91,7 @@ class DataParallel:
         return loss, logits
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict:
-        parts = self._split(len(y))
+        parts = split_rows(len(y), len(self.replicas))
         futures = [self.pool.submit(r.evaluate, x[a:b], y[a:b])
                    for r, (a, b) in zip(self.replicas[1:], parts[1:])]
         a, b = parts[0]
@@ -119,11 +121,3 @@ class Serial:
     def close(self) -> None:
         pass
 
-
-def make_runner(model: Any, threads: int = 1) -> DataParallel | Serial:
-    """An object with ``train_step(x, y, optimizer) -> (loss, logits)``, ``evaluate(x, y)`` and
-    ``close()`` that splits batches between ``threads`` threads (one thread for models with a
-    layer whose ``serial_training`` is set, such as dropout, whose draws must stay in order)."""
-    if threads > 1 and not any(layer.serial_training for layer in model.layers):
-        return DataParallel(model, threads)
-    return Serial(model)

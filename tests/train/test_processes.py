@@ -1,0 +1,188 @@
+"""Worker processes: the same numbers as threads, and a run that survives a worker's end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+import pytest
+from models import small_model as _small_model
+from models import toy_data as _toy_data
+
+from cnnstep import Adam
+from cnnstep.train.parallel import DataParallel, Serial
+from cnnstep.train.processes import ProcessParallel
+from cnnstep.train.runners import PROCESS_MIN_STEPS, make_runner
+from cnnstep.train.state import TrainConfig
+from cnnstep.train.worker import Layout
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="worker processes need POSIX")
+
+
+def _pair(n=2, dtype=np.float32):
+    threads = _small_model(seed=5, dropout=False)
+    procs = _small_model(seed=5, dropout=False)
+    if dtype != np.float32:
+        threads = type(threads)(threads.layers, (8, 8, 1), seed=5, dtype=dtype)
+        procs = type(procs)([type(layer)(**layer.get_config()) for layer in procs.layers],
+                            (8, 8, 1), seed=5, dtype=dtype)
+    runner = make_runner(procs, n, parallel="processes", batch_size=24)
+    assert isinstance(runner, ProcessParallel)
+    assert runner.ready(wait=True), "the workers did not start"
+    return threads, DataParallel(threads, n), procs, runner
+
+
+@pytest.mark.parametrize("n, dtype", [(2, np.float32), (3, np.float32), (2, np.float64)])
+def test_processes_give_the_numbers_of_threads(n, dtype):
+    x, y = _toy_data(m=96)
+    threads, dp, procs, pp = _pair(n, dtype)
+    opt_t, opt_p = Adam(0.01), Adam(0.01)
+    try:
+        for step in range(4):
+            rows = slice(step * 24, step * 24 + (23 if step == 3 else 24))  # a short last batch
+            loss_t, logits_t = dp.train_step(x[rows], y[rows], opt_t)
+            loss_p, logits_p = pp.train_step(x[rows], y[rows], opt_p)
+            assert loss_p == loss_t
+            assert logits_p.dtype == logits_t.dtype and np.array_equal(logits_p, logits_t)
+            for a, b in zip(threads.parameters(), procs.parameters()):
+                assert np.array_equal(a, b)
+        assert pp.state == "ready"  # no step fell back to threads
+        ev_t, ev_p = dp.evaluate(x, y), pp.evaluate(x, y)
+        assert ev_p["accuracy"] == ev_t["accuracy"]
+        assert ev_p["loss"] == pytest.approx(ev_t["loss"], rel=1e-6)
+    finally:
+        dp.close()
+        pp.close()
+
+
+def test_close_ends_the_workers():
+    _, dp, _, pp = _pair()
+    procs = [w.proc for w in pp.workers]
+    dp.close()
+    pp.close()
+    assert procs and all(p.poll() is not None for p in procs)
+    assert pp.workers == []
+
+
+def test_a_worker_ignores_ctrl_c():
+    """The terminal sends SIGINT to the whole process group: the main process handles it
+    (checkpoint), so a worker must not die of it mid-step."""
+    x, y = _toy_data(m=24)
+    _, dp, _, pp = _pair()
+    try:
+        proc = pp.workers[0].proc
+        os.kill(proc.pid, signal.SIGINT)
+        time.sleep(0.2)
+        assert proc.poll() is None
+        pp.train_step(x, y, Adam(0.01))
+        assert pp.state == "ready"
+    finally:
+        dp.close()
+        pp.close()
+
+
+def test_a_worker_that_dies_leaves_the_run_on_threads_with_the_same_numbers():
+    x, y = _toy_data(m=48)
+    threads, dp, procs, pp = _pair()
+    opt_t, opt_p = Adam(0.01), Adam(0.01)
+    try:
+        dp.train_step(x[:24], y[:24], opt_t)
+        pp.train_step(x[:24], y[:24], opt_p)
+        proc = pp.workers[0].proc
+        proc.kill()
+        proc.wait()
+        match = r"worker process \(exit code -9\).*going on with threads"
+        with pytest.warns(RuntimeWarning, match=match):
+            loss_p, _ = pp.train_step(x[24:], y[24:], opt_p)
+        loss_t, _ = dp.train_step(x[24:], y[24:], opt_t)
+        assert pp.state == "threads" and loss_p == loss_t
+        for a, b in zip(threads.parameters(), procs.parameters()):
+            assert np.array_equal(a, b)
+        assert pp.evaluate(x, y) == dp.evaluate(x, y)
+    finally:
+        dp.close()
+        pp.close()
+
+
+def test_workers_that_cannot_start_leave_the_run_on_threads(monkeypatch, tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'no python here' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    x, y = _toy_data(m=24)
+    model = _small_model(seed=5, dropout=False)
+    runner = make_runner(model, 2, parallel="processes", batch_size=24)
+    try:
+        with pytest.warns(RuntimeWarning, match=r"exit code 3.*no python here"):
+            assert not runner.ready(wait=True)
+        loss, logits = runner.train_step(x, y, Adam(0.01))
+        assert np.isfinite(loss) and logits.shape == (24, 3)
+    finally:
+        runner.close()
+
+
+def test_steps_run_on_threads_until_the_workers_are_up():
+    x, y = _toy_data(m=24)
+    threads, dp, procs, _ = _pair()
+    dp.close()
+    pp = ProcessParallel(procs, 2, 12)
+    try:
+        assert pp.state == "starting"  # nothing waited for the workers
+        ref = DataParallel(threads, 2)
+        assert pp.train_step(x, y, Adam(0.01))[0] == ref.train_step(x, y, Adam(0.01))[0]
+        ref.close()
+    finally:
+        pp.close()
+
+
+def test_make_runner_choices():
+    model = _small_model(dropout=False)
+    cases = [
+        (dict(threads=1, parallel="processes"), Serial),
+        (dict(threads=2, parallel="threads", steps=10**6), DataParallel),
+        (dict(threads=2, steps=PROCESS_MIN_STEPS - 1), DataParallel),
+        (dict(threads=2, steps=PROCESS_MIN_STEPS), ProcessParallel),
+    ]
+    for kwargs, kind in cases:
+        runner = make_runner(model, **kwargs)
+        try:
+            assert type(runner) is kind, kwargs
+        finally:
+            runner.close()
+    dropout = make_runner(_small_model(dropout=True), 2, parallel="processes")
+    assert type(dropout) is Serial  # its draws must stay in order
+    with pytest.raises(ValueError, match="parallel must be one of auto, threads, processes"):
+        make_runner(model, 2, parallel="fork")
+    with pytest.raises(ValueError, match="parallel must be one of"):
+        TrainConfig(parallel="gpu")
+
+
+def test_fit_on_processes_matches_fit_on_threads():
+    x, y = _toy_data(m=60)
+    histories, params = [], []
+    for parallel in ("threads", "processes"):
+        model = _small_model(seed=2, dropout=False)
+        history = model.fit(x, y, epochs=2, batch_size=16, threads=2, parallel=parallel,
+                            validation_data=(x, y), augment_shift=1)
+        histories.append([(h["loss"], h["train_accuracy"], h["test_accuracy"])
+                          for h in history])
+        params.append(model.parameters())
+    assert histories[0] == histories[1]
+    for a, b in zip(*params):
+        assert np.array_equal(a, b)
+
+
+def test_layout_places_every_array_apart():
+    layout = Layout(((3, 3, 1, 4), (1, 1, 1, 4), (16, 3)), (8, 8, 1), 3, 5, "float64")
+    buf = bytearray(layout.nbytes)
+    views = layout.views(buf)
+    for i, arr in enumerate(views.values()):
+        arr[...] = i + 1
+    for i, (name, arr) in enumerate(views.items()):
+        assert np.all(arr == i + 1), name
+    assert [p.shape for p in layout.split_params(views["params"])] == [
+        (3, 3, 1, 4), (1, 1, 1, 4), (16, 3)]
+    assert Layout.from_json(layout.to_json()) == layout
