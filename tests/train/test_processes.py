@@ -12,9 +12,9 @@ import pytest
 from models import small_model as _small_model
 from models import toy_data as _toy_data
 
-from cnnstep import Adam
+from cnnstep import Adam, Dense, Flatten, Sequential
 from cnnstep.train.parallel import DataParallel, Serial
-from cnnstep.train.processes import ProcessParallel
+from cnnstep.train.processes import ProcessParallel, close_idle_workers
 from cnnstep.train.runners import PROCESS_MIN_STEPS, make_runner
 from cnnstep.train.state import TrainConfig
 from cnnstep.train.worker import Layout
@@ -58,13 +58,29 @@ def test_processes_give_the_numbers_of_threads(n, dtype):
         pp.close()
 
 
-def test_close_ends_the_workers():
-    _, dp, _, pp = _pair()
-    procs = [w.proc for w in pp.workers]
+def test_workers_wait_for_the_next_run_of_the_same_model_then_end():
+    x, y = _toy_data(m=24)
+    threads, dp, procs, pp = _pair()
     dp.close()
-    pp.close()
-    assert procs and all(p.poll() is not None for p in procs)
-    assert pp.workers == []
+    first = [w.proc for w in pp.workers]
+    pp.close()  # a fit() ends: its workers wait for the next one
+    assert pp.workers == [] and all(p.poll() is None for p in first)
+    again = make_runner(procs, 2, parallel="processes", batch_size=24)
+    try:
+        assert [w.proc for w in again.workers] == first and again.ready()
+        again.train_step(x, y, Adam(0.01))
+    finally:
+        again.close()
+    other = make_runner(Sequential([Flatten(), Dense(2)], (8, 8, 1)), 2, parallel="processes",
+                        batch_size=24)  # another model: the idle workers stop
+    try:
+        assert all(p.poll() is not None for p in first)
+        later = [w.proc for w in other.workers]
+    finally:
+        other.close()
+    close_idle_workers()
+    assert all(p.poll() is not None for p in later)
+    assert threads.built
 
 
 def test_a_worker_ignores_ctrl_c():
@@ -186,3 +202,24 @@ def test_layout_places_every_array_apart():
     assert [p.shape for p in layout.split_params(views["params"])] == [
         (3, 3, 1, 4), (1, 1, 1, 4), (16, 3)]
     assert Layout.from_json(layout.to_json()) == layout
+
+
+def test_an_idle_worker_exits_by_itself_and_is_not_reused(monkeypatch):
+    import cnnstep.train.processes as processes
+
+    monkeypatch.setattr(processes, "IDLE_TIMEOUT", 0.5)
+    x, y = _toy_data(m=24)
+    _, dp, procs, pp = _pair()
+    dp.close()
+    first = pp.workers[0].proc
+    pp.close()
+    first.wait(timeout=10)  # no command within 0.5 s: it ends
+    monkeypatch.setattr(processes, "IDLE_TIMEOUT", 300.0)
+    again = make_runner(procs, 2, parallel="processes", batch_size=24)
+    try:
+        assert again.workers[0].proc is not first
+        assert again.ready(wait=True)
+        again.train_step(x, y, Adam(0.01))
+    finally:
+        again.close()
+        close_idle_workers()

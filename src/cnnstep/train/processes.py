@@ -22,6 +22,7 @@ worker's ``MemoryError`` is raised here as one.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import math
@@ -31,6 +32,7 @@ import select
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -44,6 +46,8 @@ from cnnstep.train.worker import EVALUATE, FAILED, HEADER, LENGTH, REPLY, STEP, 
 #: What a worker runs: ``-c`` rather than ``-m``, as the module is already imported as a part of
 #: the package (runpy would warn), and never the user's ``__main__`` (as multiprocessing would).
 WORKER_MAIN = "from cnnstep.train.worker import main; main()"
+#: Seconds an idle worker waits for its next command before it exits by itself.
+IDLE_TIMEOUT = 300.0
 #: Seconds a worker may take to start (import NumPy and cnnstep, build the model).
 START_TIMEOUT = 60.0
 
@@ -89,7 +93,8 @@ class Worker:
             [sys.executable, "-c", WORKER_MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.log, pass_fds=(self.fd,), env=env, close_fds=True,
         )
-        text = json.dumps({"fd": self.fd, "layout": layout.to_json(), "config": config}).encode()
+        text = json.dumps({"fd": self.fd, "layout": layout.to_json(), "config": config,
+                           "idle_timeout": IDLE_TIMEOUT}).encode()
         self._send(LENGTH.pack(len(text)) + text)
         self.busy = True  # until it says it is ready
 
@@ -203,7 +208,9 @@ class ProcessParallel:
         self.state = "starting"  # then "ready", or "threads" for good
         try:
             config = model.get_config()
-            for _ in range(n - 1):
+            self.key = json.dumps([config, self.layout.to_json()], sort_keys=True)
+            self.workers = _take_idle(self.key, n - 1)
+            while len(self.workers) < n - 1:
                 self.workers.append(Worker(config, self.layout))
         except (OSError, WorkerError) as exc:
             self._switch_to_threads(exc)
@@ -294,5 +301,53 @@ class ProcessParallel:
         self.workers = []
 
     def close(self) -> None:
+        """End the run: ready workers wait for the next run of the same model (for up to
+        :data:`IDLE_TIMEOUT` seconds; see :func:`close_idle_workers`), the others stop."""
+        if self.state == "ready" and not any(w.busy for w in self.workers):
+            _park(self.key, self.workers)
+            self.workers = []
         self._close_workers()
         self.threads.close()
+
+
+# ---------------------------------------------------------------------------- idle workers
+# A model trained by several fit() calls in a row (a notebook, a benchmark, epochs one at a
+# time) would start its workers every time. The workers of the last run that ended stay instead,
+# until a run of another model takes their place, they have waited IDLE_TIMEOUT seconds (then
+# they exit by themselves), or the interpreter exits.
+
+_idle: dict[str, Any] = {"key": None, "workers": [], "since": 0.0}
+_idle_lock = threading.Lock()
+
+
+def _take_idle(key: str, n: int) -> list[Worker]:
+    """Up to ``n`` idle workers of the same model and layout (the others are stopped)."""
+    with _idle_lock:
+        workers, fresh = _idle["workers"], time.monotonic() - _idle["since"] < IDLE_TIMEOUT / 2
+        same = _idle["key"] == key and fresh
+        _idle.update(key=None, workers=[])
+    taken = [w for w in workers if same and w.proc.poll() is None][:n]
+    for w in workers:
+        if w not in taken:
+            w.close()
+    return taken
+
+
+def _park(key: str, workers: list[Worker]) -> None:
+    with _idle_lock:
+        old = _idle["workers"]
+        _idle.update(key=key, workers=list(workers), since=time.monotonic())
+    for w in old:
+        w.close()
+
+
+def close_idle_workers() -> None:
+    """Stop the workers kept for a next run (:meth:`ProcessParallel.close`); also at exit."""
+    with _idle_lock:
+        old = _idle["workers"]
+        _idle.update(key=None, workers=[])
+    for w in old:
+        w.close()
+
+
+atexit.register(close_idle_workers)

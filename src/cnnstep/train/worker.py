@@ -16,6 +16,7 @@ import json
 import math
 import mmap
 import os
+import select
 import signal
 import struct
 import sys
@@ -145,7 +146,12 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
                                  f"the layout, {layer.params[name].shape} in the model")
             layer.params[name] = view
     _reply(out)
+    idle = float(setup.get("idle_timeout", 300.0))
     while True:
+        # One command is in flight at a time, so nothing waits in the buffer here: select on
+        # the pipe itself tells whether the next one comes before the idle timeout.
+        if not select.select([inp], [], [], idle)[0]:
+            return  # nobody needs this worker any more
         command, rows, total = HEADER.unpack(_read_exact(inp, HEADER.size))
         if command == STOP:
             return
