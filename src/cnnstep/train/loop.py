@@ -239,7 +239,7 @@ def fit(
         CPUs this process may use, at most 4 (as ``cnnstep train``).
     parallel : {"auto", "threads", "processes"}
         Where the parts beyond the first run: threads, or worker processes (faster: no GIL;
-        POSIX only); ``"auto"``: processes for runs of 20 steps or more
+        POSIX only); ``"auto"``: processes for runs of 10 steps or more
         (:func:`cnnstep.train.runners.make_runner`).
     progress : bool
         Show a progress bar per epoch (needs tqdm; only on a terminal).

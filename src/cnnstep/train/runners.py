@@ -18,7 +18,7 @@ PARALLEL_MODES = ("auto", "threads", "processes")
 #: With ``parallel="auto"``, runs of at least this many steps use worker processes. They start
 #: in the background (threads meanwhile), but a start costs a few tenths of a second of CPU (a
 #: Python with NumPy and cnnstep), which the first steps' second thread has to share.
-PROCESS_MIN_STEPS = 20
+PROCESS_MIN_STEPS = 10
 #: A worker's part holds at least this many rows, within :data:`EVAL_BYTES` of input: evaluation
 #: goes in pieces of that size, and a piece of a training batch (32 rows) is slower to exchange.
 EVAL_ROWS = 256

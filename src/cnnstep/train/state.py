@@ -35,7 +35,7 @@ class TrainConfig:
     parallel : {"auto", "threads", "processes"}
         Where the parts of a batch beyond the first run: threads of this process, or worker
         processes, which the GIL does not slow down (:func:`cnnstep.train.runners.make_runner`;
-        ``"auto"``: processes for runs of 20 steps or more). Both give the same numbers.
+        ``"auto"``: processes for runs of 10 steps or more). Both give the same numbers.
     """
 
     epochs: int = 10

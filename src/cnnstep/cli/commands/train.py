@@ -84,9 +84,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out DIR (default: refuse)")
     p.add_argument("--threads", type=positive_int, metavar="N",
-                   help="split each batch between N threads (default: the number of CPUs, at "
-                        "most 4); NumPy's own BLAS threading is turned off meanwhile, as it "
-                        "gains little on these small products and stalls on a busy CPU")
+                   help="split each batch into N parts run side by side, one in this process "
+                        "and the others in worker processes (threads for runs under 10 steps "
+                        "or where processes cannot start; the same numbers either way; "
+                        "default: the number of CPUs, at most 4); NumPy's own BLAS threading "
+                        "is turned off meanwhile, as it gains little on these small products "
+                        "and stalls on a busy CPU")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(handler=run)
 
