@@ -247,13 +247,17 @@ def model_rows(b: Bench, threads: int, epochs: int) -> list[str]:
 
 
 # Runs the CLI in a child that reports its own peak resident memory (VmHWM, of this process
-# image only: the rusage of a child forked from this benchmark would count PyTorch's pages too).
+# image only: the rusage of a child forked from this benchmark would count PyTorch's pages too),
+# and that of its largest worker process.
 _CLI_CHILD = """
 import atexit, runpy, sys
 def peak():
+    import resource
     with open("/proc/self/status") as fh:
         kib = next((line.split()[1] for line in fh if line.startswith("VmHWM")), "0")
     print(f"peak-kib {kib}", file=sys.stderr)
+    # the largest worker process (ended by then: this runs after cnnstep's own exit handlers)
+    print(f"worker-kib {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}", file=sys.stderr)
 atexit.register(peak)
 sys.argv = ["cnnstep", *sys.argv[1:]]
 runpy.run_module("cnnstep", run_name="__main__", alter_sys=True)
@@ -274,6 +278,10 @@ def cli_end_to_end() -> str:
             metrics = json.load(fh)
     kib = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("peak-kib")]
     peak = f"{int(kib[-1]) / 1024:.0f} MiB" if kib and kib[-1] != "0" else "unknown"
+    worker = [line.split()[1] for line in done.stderr.splitlines()
+              if line.startswith("worker-kib")]
+    if worker and worker[-1] != "0":
+        peak += f" (and {int(worker[-1]) / 1024:.0f} MiB in each worker process)"
     return (f"cnnstep train (defaults, {metrics['settings']['threads']} threads, "
             f"{len(metrics['epochs'])} epochs): {wall:.1f} s wall "
             f"({after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime:.1f} s of "
