@@ -27,7 +27,15 @@ from cnnstep.ops.geometry import (
     unpack_cache,
 )
 from cnnstep.ops.threads import batch_parts, run_parts
-from cnnstep.ops.windows import add_few_channels, row_tiles, tap_slices, tile_width, window_tiles
+from cnnstep.ops.windows import (
+    add_few_channels,
+    is_tiled,
+    row_tiles,
+    tap_slices,
+    tile_width,
+    tiles_cover,
+    window_tiles,
+)
 
 PoolCache = tuple[np.ndarray, dict[str, Any]]
 
@@ -137,20 +145,11 @@ def _work(A_in: np.ndarray, geom: WindowGeometry) -> int:
     return int(A_in.shape[0] * A_in.shape[3] * n_H * n_W * f_h * f_w + A_in.size)
 
 
-def _is_tiled(geom: WindowGeometry) -> bool:
-    return geom.stride == geom.kernel and not geom.has_pad
-
-
-def _tiles_cover(geom: WindowGeometry) -> bool:
-    """Whether the tiles cover the whole input (no rows or columns left over)."""
-    return tuple(n * f for n, f in zip(geom.out_hw, geom.kernel)) == geom.in_hw
-
-
 def _pool_windows(
     A_in: np.ndarray, geom: WindowGeometry, dtype: np.dtype, ufunc: np.ufunc, start: float
 ) -> np.ndarray:
     """``ufunc``-reduce every window over its real cells (max or sum)."""
-    if not _is_tiled(geom):
+    if not is_tiled(geom):
         return _reduce_windows(A_in, geom, dtype, ufunc, start)
     (n_H, n_W), (f_h, f_w), n_C = geom.out_hw, geom.kernel, A_in.shape[3]
     R = row_tiles(A_in, geom)
@@ -194,7 +193,7 @@ def _max_backward_tiled(
     one comparison of every input cell, along whole lines, then a tap walk only for windows with
     more than one hit.
     """
-    dA_prev = (np.empty if _tiles_cover(geom) else np.zeros)(A_in.shape, dtype=dtype)
+    dA_prev = (np.empty if tiles_cover(geom) else np.zeros)(A_in.shape, dtype=dtype)
     if A_in.shape[3] >= WIDE_CHANNELS:
         X, D = window_tiles(A_in, geom), window_tiles(dA_prev, geom)
         unrouted = np.ones(M.shape, dtype=bool)
@@ -345,8 +344,8 @@ def _backward(dA: Any, cache: Any, mode: Any, A_out: np.ndarray | None) -> np.nd
             A_out = _pool_windows(A_in, geom, dtype, np.maximum, -np.inf)
         return _max_backward(A_in, dA, geom, dtype, A_out)
     share = dA / _divisor(geom, dtype)
-    if _is_tiled(geom):
-        dA_prev = (np.empty if _tiles_cover(geom) else np.zeros)(A_in.shape, dtype=dtype)
+    if is_tiled(geom):
+        dA_prev = (np.empty if tiles_cover(geom) else np.zeros)(A_in.shape, dtype=dtype)
         np.copyto(*_tiled_pair(dA_prev, share, geom))
         return dA_prev
     dA_prev = np.zeros(A_in.shape, dtype=dtype)
@@ -365,7 +364,7 @@ def _max_backward(
     window's maximum (as ``np.argmax`` and the frameworks have it).
     """
     has_nan = bool(np.isnan(M).any())
-    if _is_tiled(geom):
+    if is_tiled(geom):
         return _max_backward_tiled(A_in, dA, geom, dtype, M, has_nan)
     (f_h, f_w), (s_h, s_w) = geom.kernel, geom.stride
     overlapping = s_h < f_h or s_w < f_w

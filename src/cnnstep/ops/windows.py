@@ -244,6 +244,16 @@ def col2im_add(
 # Windows that tile the input (stride == window, no padding), as views for whole-array passes.
 
 
+def is_tiled(geom: WindowGeometry) -> bool:
+    """Whether the windows tile the input: stride == window, no padding."""
+    return geom.stride == geom.kernel and not geom.has_pad
+
+
+def tiles_cover(geom: WindowGeometry) -> bool:
+    """Whether the tiles cover the whole input (no rows or columns left over)."""
+    return tuple(n * f for n, f in zip(geom.out_hw, geom.kernel)) == geom.in_hw
+
+
 def row_tiles(X: np.ndarray, geom: WindowGeometry) -> np.ndarray:
     """View of the tiled part of ``X`` (m, n_H_prev, n_W_prev, n_C) as
     (m, n_H, f_h, n_W * f_w * n_C): window row ``h``, its line ``i``, then the line's values."""

@@ -17,6 +17,7 @@ from cnnstep.nn.layers.base import (
     to_json,
 )
 from cnnstep.ops.pool import pool_backward_with_output, pool_forward
+from cnnstep.ops.pool_taps import max_pool_backward_taps, max_pool_forward_taps
 from cnnstep.ops.shapes import pool_output_shape
 
 
@@ -47,15 +48,22 @@ class Pool2D(Layer):
         return pool_output_shape(input_shape, self.hparameters, self.name)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        A, cache = pool_forward(x, self.hparameters, mode=self.mode)
-        # the output too: max pooling's backward pass then need not find the maxima again
-        self._cache = (cache, A) if training else None
+        taps = None
+        if training and self.mode == "max":
+            # where it pays, the tap of each maximum, found while x is still in cache
+            A, cache, taps = max_pool_forward_taps(x, self.hparameters)
+        else:
+            A, cache = pool_forward(x, self.hparameters, mode=self.mode)
+        # else the output: max pooling's backward pass then need not find the maxima again
+        self._cache = (cache, A, taps) if training else None
         return A
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        cache, A = self.need_cache(self._cache)
+        cache, A, taps = self.need_cache(self._cache)
         if not need_input_grad:
             return None
+        if taps is not None:
+            return max_pool_backward_taps(dout, cache, taps)
         return pool_backward_with_output(dout, cache, A, mode=self.mode)
 
     def describe(self) -> str:
