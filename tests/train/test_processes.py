@@ -223,3 +223,48 @@ def test_an_idle_worker_exits_by_itself_and_is_not_reused(monkeypatch):
     finally:
         again.close()
         close_idle_workers()
+
+
+def test_the_workspace_budget_reaches_the_workers():
+    """Block sizes follow the budget, and sums over blocks round accordingly: a worker must use
+    the main process's budget to give the numbers of threads."""
+    from cnnstep import Conv2D, MaxPool2D, ReLU
+    from cnnstep.ops.workspace import workspace_budget
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 16, 16, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+
+    def model():
+        return Sequential([Conv2D(8, 3), ReLU(), MaxPool2D(2), Conv2D(16, 3), ReLU(),
+                           Flatten(), Dense(3)], (16, 16, 3), seed=0)
+
+    threads, procs = model(), model()
+    with workspace_budget(16384):
+        dp = DataParallel(threads, 2)
+        pp = make_runner(procs, 2, parallel="processes", batch_size=64)
+    try:
+        assert pp.ready(wait=True)
+        with workspace_budget(16384):  # and here, for this process's part
+            for _ in range(2):
+                assert pp.train_step(x, y, Adam(0.01))[0] == dp.train_step(x, y, Adam(0.01))[0]
+        for a, b in zip(threads.parameters(), procs.parameters()):
+            assert np.array_equal(a, b)
+    finally:
+        dp.close()
+        pp.close()
+        close_idle_workers()
+
+
+def test_auto_leaves_models_with_layers_from_elsewhere_on_threads():
+    from cnnstep.nn.layers.core import ReLU
+
+    class MyReLU(ReLU):  # defined here: a worker could not rebuild it by name
+        pass
+
+    model = Sequential([Flatten(), MyReLU(), Dense(2)], (8, 8, 1))
+    runner = make_runner(model, 2, steps=10**6)
+    try:
+        assert type(runner) is DataParallel
+    finally:
+        runner.close()

@@ -50,7 +50,8 @@ def make_runner(
         Where the other parts run: threads of this process
         (:class:`~cnnstep.train.parallel.DataParallel`) or worker processes
         (:class:`~cnnstep.train.processes.ProcessParallel`, POSIX only). ``"auto"`` takes
-        processes for a run of at least :data:`PROCESS_MIN_STEPS` ``steps``. Steps run on
+        processes for a run of at least :data:`PROCESS_MIN_STEPS` ``steps`` of a model made of
+        cnnstep's own layers (a worker rebuilds the model by their names). Steps run on
         threads until the processes are up, and for good (with a warning) if they cannot start
         or stop.
     batch_size : int
@@ -61,7 +62,11 @@ def make_runner(
     check_parallel(parallel)
     if threads <= 1 or any(layer.serial_training for layer in model.layers):
         return Serial(model)
-    wanted = parallel == "processes" or (parallel == "auto" and steps >= PROCESS_MIN_STEPS)
+    # a worker rebuilds the model from its config: layers defined outside cnnstep would not be
+    # registered there, so "auto" leaves such models on threads
+    own_layers = all(type(layer).__module__.startswith("cnnstep.") for layer in model.layers)
+    wanted = parallel == "processes" or (
+        parallel == "auto" and steps >= PROCESS_MIN_STEPS and own_layers)
     if wanted and os.name == "posix" and model.built:
         example = math.prod(model.input_shape) * model.dtype.itemsize
         rows = max(-(-batch_size // threads), min(EVAL_ROWS, EVAL_BYTES // example))

@@ -129,10 +129,13 @@ def _reply(out: BinaryIO, error: BaseException | None = None) -> None:
 
 def _serve(inp: BinaryIO, out: BinaryIO) -> None:
     from cnnstep.nn.model import Sequential
+    from cnnstep.ops.workspace import set_workspace_budget
     from cnnstep.train.parallel import part_step
 
     setup = json.loads(_read_exact(inp, LENGTH.unpack(_read_exact(inp, LENGTH.size))[0]))
     layout = Layout.from_json(setup["layout"])
+    if setup.get("workspace_budget"):
+        set_workspace_budget(int(setup["workspace_budget"]))
     buf = mmap.mmap(setup["fd"], layout.nbytes)  # lives until the process ends
     arrays = layout.views(buf)
     model = Sequential.from_config(setup["config"])
