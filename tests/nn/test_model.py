@@ -13,7 +13,10 @@ from models import toy_data as _toy_data
 from cnnstep import (
     SGD,
     Adam,
+    Conv2D,
+    Dense,
     Dropout,
+    Flatten,
     MaxPool2D,
     ReLU,
     Sequential,
@@ -226,3 +229,11 @@ def test_training_backward_skips_only_the_input_gradient(first):
     assert model.backward(dlogits, need_input_grad=False) is None
     for g, g2 in zip(grads, model.gradients()):
         np.testing.assert_allclose(g2, g, rtol=1e-5, atol=1e-6)
+
+
+def test_an_empty_batch_goes_through_every_layer():
+    model = Sequential([Conv2D(2, 3), ReLU(), MaxPool2D(2), Flatten(), Dense(3)], (6, 6, 1))
+    x = np.zeros((0, 6, 6, 1), np.float32)
+    assert model.forward(x).shape == (0, 3)
+    assert model.forward(x, training=True).shape == (0, 3)
+    assert model.predict(x).shape == (0,)

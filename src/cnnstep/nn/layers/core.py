@@ -45,7 +45,8 @@ class Flatten(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._shape = x.shape if training else None
-        return x.reshape(x.shape[0], -1)
+        # the size, not -1: an empty batch has no size to infer it from
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         shape = self.need_cache(self._shape)
