@@ -78,6 +78,14 @@ class Worker:
     def __init__(self, config: dict, layout: Layout) -> None:
         self.layout = layout
         self.fd = _shared_file(layout.nbytes)
+        try:
+            self._launch(config)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def _launch(self, config: dict) -> None:
+        layout = self.layout
         self.buf = mmap.mmap(self.fd, layout.nbytes)
         self.arrays = layout.views(self.buf)
         self.params = layout.split_params(self.arrays["params"])
@@ -163,7 +171,7 @@ class Worker:
 
     def close(self) -> None:
         """Stop the worker (politely, then by force) and release the mapping."""
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, WorkerError):
             if self.proc.poll() is None and not self.busy:
                 self._send(HEADER.pack(STOP, 0, 0))
         with contextlib.suppress(OSError):
