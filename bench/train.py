@@ -15,8 +15,8 @@ is next to the same call of PyTorch, in alternating order, so load from other pr
 alike. An epoch's ratio is its cnnstep time over its PyTorch time, summed over calls paired that
 way; the table gives the median epoch ratio, and the 10th-90th percentiles of the per-call
 ratios. At N threads PyTorch gets ``set_num_threads(N)`` and cnnstep does what
-``cnnstep train --threads N`` does: each batch split between N threads, NumPy's BLAS on one
-thread each.
+``cnnstep train --threads N`` does: each batch split into N parts, one in this process and
+the others in worker processes (threads while they start), NumPy's BLAS on one thread each.
 
 ``Sequential.fit`` (the Python API) runs whole epochs, so it is paired epoch by epoch with
 PyTorch's epochs. ``--cli`` also runs ``cnnstep train`` with its defaults end to end and reports
@@ -304,8 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     paired.header("cnnstep / PyTorch, seconds per epoch (train steps + scoring the test set)")
     benches = {"default": default_bench, "signs": signs_bench}
     for n in args.threads:
+        parts = (f"splits each batch into {n} parts (all but one in worker processes for runs of "
+                 f"10 steps or more)" if n > 1
+                 else "runs each batch whole")
         print(f"\n{n} thread{'s' if n > 1 else ''}: PyTorch set_num_threads({n}); cnnstep "
-              f"splits each batch between {n} thread{'s' if n > 1 else ''}, BLAS on 1 each")
+              f"{parts}, BLAS on 1 thread each")
         print(f"{'model':<24} {'cnnstep s':>10} {'torch s':>10} {'ratio':>7} {'10-90%':>13}")
         for name in args.models:
             b = benches[name](args.quick)
