@@ -101,6 +101,9 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", WORKER_MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.log, pass_fds=(self.fd,), env=env, close_fds=True,
+            # its own session: the terminal's Ctrl-C (SIGINT to the foreground process group) is
+            # for this process to handle, also while the worker is still starting
+            start_new_session=True,
         )
         text = json.dumps({"fd": self.fd, "layout": layout.to_json(), "config": config,
                            "idle_timeout": IDLE_TIMEOUT,
