@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -22,6 +23,17 @@ from cnnstep.train.worker import Layout
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="worker processes need POSIX")
 
 
+@contextlib.contextmanager
+def _runners(n=2, dtype=np.float32):
+    """Twin models with a thread runner and a process runner; both closed afterwards."""
+    threads, dp, procs, pp = _pair(n, dtype)
+    try:
+        yield threads, dp, procs, pp
+    finally:
+        dp.close()
+        pp.close()
+
+
 def _pair(n=2, dtype=np.float32):
     threads = _small_model(seed=5, dropout=False)
     procs = _small_model(seed=5, dropout=False)
@@ -38,9 +50,8 @@ def _pair(n=2, dtype=np.float32):
 @pytest.mark.parametrize("n, dtype", [(2, np.float32), (3, np.float32), (2, np.float64)])
 def test_processes_give_the_numbers_of_threads(n, dtype):
     x, y = _toy_data(m=96)
-    threads, dp, procs, pp = _pair(n, dtype)
     opt_t, opt_p = Adam(0.01), Adam(0.01)
-    try:
+    with _runners(n, dtype) as (threads, dp, procs, pp):
         for step in range(4):
             rows = slice(step * 24, step * 24 + (23 if step == 3 else 24))  # a short last batch
             loss_t, logits_t = dp.train_step(x[rows], y[rows], opt_t)
@@ -53,9 +64,6 @@ def test_processes_give_the_numbers_of_threads(n, dtype):
         ev_t, ev_p = dp.evaluate(x, y), pp.evaluate(x, y)
         assert ev_p["accuracy"] == ev_t["accuracy"]
         assert ev_p["loss"] == pytest.approx(ev_t["loss"], rel=1e-6)
-    finally:
-        dp.close()
-        pp.close()
 
 
 def test_workers_wait_for_the_next_run_of_the_same_model_then_end():
@@ -84,27 +92,23 @@ def test_workers_wait_for_the_next_run_of_the_same_model_then_end():
 
 
 def test_a_worker_ignores_ctrl_c():
-    """The terminal sends SIGINT to the whole process group: the main process handles it
-    (checkpoint), so a worker must not die of it mid-step."""
+    """Ctrl-C is the main process's to handle (checkpoint): a worker is out of the terminal's
+    reach in a session of its own, and ignores a SIGINT sent to it all the same."""
     x, y = _toy_data(m=24)
-    _, dp, _, pp = _pair()
-    try:
+    with _runners() as (_, _, _, pp):
         proc = pp.workers[0].proc
+        assert os.getsid(proc.pid) != os.getsid(0)
         os.kill(proc.pid, signal.SIGINT)
         time.sleep(0.2)
         assert proc.poll() is None
         pp.train_step(x, y, Adam(0.01))
         assert pp.state == "ready"
-    finally:
-        dp.close()
-        pp.close()
 
 
 def test_a_worker_that_dies_leaves_the_run_on_threads_with_the_same_numbers():
     x, y = _toy_data(m=48)
-    threads, dp, procs, pp = _pair()
     opt_t, opt_p = Adam(0.01), Adam(0.01)
-    try:
+    with _runners() as (threads, dp, procs, pp):
         dp.train_step(x[:24], y[:24], opt_t)
         pp.train_step(x[:24], y[:24], opt_p)
         proc = pp.workers[0].proc
@@ -118,9 +122,6 @@ def test_a_worker_that_dies_leaves_the_run_on_threads_with_the_same_numbers():
         for a, b in zip(threads.parameters(), procs.parameters()):
             assert np.array_equal(a, b)
         assert pp.evaluate(x, y) == dp.evaluate(x, y)
-    finally:
-        dp.close()
-        pp.close()
 
 
 def test_workers_that_cannot_start_leave_the_run_on_threads(monkeypatch, tmp_path):
