@@ -227,11 +227,10 @@ def test_an_idle_worker_exits_by_itself_and_is_not_reused(monkeypatch):
         close_idle_workers()
 
 
-def test_the_workspace_budget_reaches_the_workers():
-    """Block sizes follow the budget, and sums over blocks round accordingly: a worker must use
-    the main process's budget to give the numbers of threads."""
+def _same_numbers_as_threads():
+    """Two steps of a model whose second convolution has 8 input channels (OpenVINO's kernels
+    where installed), on threads and on processes: the same loss and parameters."""
     from cnnstep import Conv2D, MaxPool2D, ReLU
-    from cnnstep.ops.workspace import workspace_budget
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 16, 16, 3)).astype(np.float32)
@@ -242,20 +241,41 @@ def test_the_workspace_budget_reaches_the_workers():
                            Flatten(), Dense(3)], (16, 16, 3), seed=0)
 
     threads, procs = model(), model()
-    with workspace_budget(16384):
-        dp = DataParallel(threads, 2)
-        pp = make_runner(procs, 2, parallel="processes", batch_size=64)
+    dp = DataParallel(threads, 2)
+    pp = make_runner(procs, 2, parallel="processes", batch_size=64)
     try:
         assert pp.ready(wait=True)
-        with workspace_budget(16384):  # and here, for this process's part
-            for _ in range(2):
-                assert pp.train_step(x, y, Adam(0.01))[0] == dp.train_step(x, y, Adam(0.01))[0]
+        for _ in range(2):
+            assert pp.train_step(x, y, Adam(0.01))[0] == dp.train_step(x, y, Adam(0.01))[0]
         for a, b in zip(threads.parameters(), procs.parameters()):
             assert np.array_equal(a, b)
     finally:
         dp.close()
         pp.close()
         close_idle_workers()
+
+
+def test_the_workspace_budget_reaches_the_workers():
+    """Block sizes follow the budget, and sums over blocks round accordingly: a worker must use
+    the main process's budget to give the numbers of threads."""
+    from cnnstep.ops.workspace import workspace_budget
+
+    with workspace_budget(16384):
+        _same_numbers_as_threads()
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_the_choice_of_kernels_reaches_the_workers(flag):
+    from cnnstep.ops import openvino
+
+    if flag and not openvino.available():
+        pytest.skip("needs openvino (the extra)")
+    before = openvino.enabled()
+    openvino.set_enabled(flag)
+    try:
+        _same_numbers_as_threads()
+    finally:
+        openvino.set_enabled(before)
 
 
 def test_auto_leaves_models_with_layers_from_elsewhere_on_threads():

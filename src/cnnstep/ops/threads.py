@@ -47,6 +47,11 @@ def get_num_threads() -> int:
     return _settings["threads"]
 
 
+def op_threads() -> int:
+    """Threads one op may use here: 1 inside :func:`serial`, else :func:`get_num_threads`."""
+    return 1 if getattr(_local, "inside", False) else get_num_threads()
+
+
 @contextlib.contextmanager
 def serial() -> Iterator[None]:
     """Within the block, ops in this thread do not split (a training thread's part of a batch

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.ops.openvino import enabled as openvino_enabled
 from cnnstep.ops.workspace import get_workspace_budget
 from cnnstep.train.parallel import DataParallel, part_step, split_rows
 from cnnstep.train.worker import EVALUATE, FAILED, HEADER, LENGTH, REPLY, STEP, STOP, Layout
@@ -107,8 +108,9 @@ class Worker:
         )
         text = json.dumps({"fd": self.fd, "layout": layout.to_json(), "config": config,
                            "idle_timeout": IDLE_TIMEOUT,
-                           # block sizes, hence the rounding of sums, as in this process
-                           "workspace_budget": get_workspace_budget()}).encode()
+                           # block sizes and kernels, hence the rounding, as in this process
+                           "workspace_budget": get_workspace_budget(),
+                           "openvino": openvino_enabled()}).encode()
         self._send(LENGTH.pack(len(text)) + text)
         self.busy = True  # until it says it is ready
 
@@ -222,8 +224,8 @@ class ProcessParallel:
         self.state = "starting"  # then "ready", or "threads" for good
         try:
             config = model.get_config()
-            self.key = json.dumps([config, self.layout.to_json(), get_workspace_budget()],
-                                  sort_keys=True)
+            self.key = json.dumps([config, self.layout.to_json(), get_workspace_budget(),
+                                   openvino_enabled()], sort_keys=True)
             self.workers = _take_idle(self.key, n - 1)
             while len(self.workers) < n - 1:
                 self.workers.append(Worker(config, self.layout))

@@ -20,6 +20,7 @@ from cnnstep.nn.layers.base import (
 )
 from cnnstep.ops.conv import conv_forward, conv_forward_windows
 from cnnstep.ops.conv_grads import DW_FROM_DZ_MIN_CHANNELS, conv_grads
+from cnnstep.ops.openvino import conv_forward_ov, conv_input_grad_ov
 from cnnstep.ops.shapes import conv_output_shape
 
 
@@ -87,7 +88,8 @@ class Conv2D(Layer):
         W, b = self.params["W"], self.params["b"]
         if not training:
             self._cache = None
-            return conv_forward(x, W, b, self.hparameters)[0]
+            Z = conv_forward_ov(x, W, b, self.hparameters)  # OpenVINO's kernel, if it applies
+            return conv_forward(x, W, b, self.hparameters)[0] if Z is None else Z
         if W.shape[2] < DW_FROM_DZ_MIN_CHANNELS:
             # Few input channels: the backward pass builds dW from window copies of x, so the
             # forward's copies are kept for it (small here: few channels per window).
@@ -96,14 +98,23 @@ class Conv2D(Layer):
             spare, self._spare, self._cache = self._spare, None, None
             Z, cache, windows = conv_forward_windows(x, W, b, self.hparameters, out=spare)
         else:
-            (Z, cache), windows = conv_forward(x, W, b, self.hparameters), None
+            # many channels: backward needs no window copies of x, so the pass may be OpenVINO's
+            Z_ov, windows = conv_forward_ov(x, W, b, self.hparameters), None
+            if Z_ov is None:
+                Z, cache = conv_forward(x, W, b, self.hparameters)
+            else:
+                Z, cache = Z_ov, (x, W, b, self.hparameters)
         self._cache = (cache, windows)
         return Z
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         cache, windows = self.need_cache(self._cache)
         # without the input gradient (a first layer in training): the dearest of the three
-        dA_prev, dW, db = conv_grads(dout, cache, need_input_grad, windows)
+        dA_prev = conv_input_grad_ov(dout, cache) if need_input_grad else None
+        if dA_prev is None:
+            dA_prev, dW, db = conv_grads(dout, cache, need_input_grad, windows)
+        else:  # OpenVINO's input gradient; the parameters' gradients from NumPy
+            _, dW, db = conv_grads(dout, cache, False, windows)
         self.grads["W"], self.grads["b"] = dW, db
         self._spare = windows  # the next training forward may fill it again
         return dA_prev
