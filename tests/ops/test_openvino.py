@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(not ov_ops.available(), reason="needs openvino (
 
 
 @pytest.fixture(autouse=True)
-def _enabled():
+def _enabled(monkeypatch):
+    monkeypatch.setattr(ov_ops, "MIN_WORK", 0)  # small problems too
     before = ov_ops.enabled()
     ov_ops.set_enabled(True)
     yield
@@ -56,7 +57,7 @@ def test_openvino_gives_the_numpy_convolution(problem):
         np.testing.assert_allclose(dA, conv_backward(dZ, cache)[0], rtol=1e-4, atol=1e-4)
 
 
-def test_numpy_where_openvino_does_not_apply():
+def test_numpy_where_openvino_does_not_apply(monkeypatch):
     rng = np.random.default_rng(0)
     A = rng.standard_normal((2, 6, 6, 3))
     Wt, b = rng.standard_normal((3, 3, 3, 4)), np.zeros((1, 1, 1, 4))
@@ -67,6 +68,11 @@ def test_numpy_where_openvino_does_not_apply():
     A32, W32, b32 = (a.astype(np.float32) for a in (A, Wt, b))
     ov_ops.set_enabled(False)
     assert ov_ops.conv_forward_ov(A32, W32, b32, hp) is None
+    ov_ops.set_enabled(True)
+    assert ov_ops.conv_forward_ov(A32, W32, b32, hp) is not None
+    monkeypatch.setattr(ov_ops, "MIN_WORK", 10**9)  # too little work: NumPy's
+    assert ov_ops.conv_forward_ov(A32, W32, b32, hp) is None
+    monkeypatch.setattr(ov_ops, "MIN_WORK", 0)
     with pytest.raises(TypeError, match="flag: expected True or False"):
         ov_ops.set_enabled("no")  # type: ignore[arg-type]
     # what the stride leaves unread at the end goes back as output padding (never >= stride)

@@ -228,17 +228,18 @@ def test_an_idle_worker_exits_by_itself_and_is_not_reused(monkeypatch):
 
 
 def _same_numbers_as_threads():
-    """Two steps of a model whose second convolution has 8 input channels (OpenVINO's kernels
-    where installed), on threads and on processes: the same loss and parameters."""
+    """Two steps of a model whose second convolution has 8 input channels and enough work for
+    OpenVINO's kernels (where installed), on threads and on processes: the same loss and
+    parameters."""
     from cnnstep import Conv2D, MaxPool2D, ReLU
 
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 16, 16, 3)).astype(np.float32)
+    x = rng.standard_normal((64, 28, 28, 3)).astype(np.float32)
     y = rng.integers(0, 3, 64)
 
     def model():
         return Sequential([Conv2D(8, 3), ReLU(), MaxPool2D(2), Conv2D(16, 3), ReLU(),
-                           Flatten(), Dense(3)], (16, 16, 3), seed=0)
+                           Flatten(), Dense(3)], (28, 28, 3), seed=0)
 
     threads, procs = model(), model()
     dp = DataParallel(threads, 2)

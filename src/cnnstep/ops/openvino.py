@@ -31,6 +31,10 @@ from cnnstep.ops.threads import op_threads
 
 #: Compiled models kept (least recently used dropped first).
 CACHE_SIZE = 64
+#: Below this much work (output cells x taps x channels in and out) a call's overhead outweighs
+#: the faster kernel: the NumPy ops run instead (SIGNS's 8 -> 16 2x2 layer on 8x8, 0.2 million
+#: at 32 images, ran its training step 4 % slower through OpenVINO).
+MIN_WORK = 1_000_000
 
 _state: dict[str, Any] = {"enabled": os.environ.get("CNNSTEP_OPENVINO", "1") != "0"}
 _lock = threading.Lock()
@@ -75,8 +79,10 @@ def _run(key: tuple[Any, ...], build: Any, inputs: list[np.ndarray]) -> np.ndarr
         compiled = _compiled.get(key)
         if compiled is None:
             outputs, params = build(ov.opset13)
+            # no pinning: two processes (a batch split) would pin their threads to the same core
             config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
-                      "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+                      "ENABLE_CPU_PINNING": False, "INFERENCE_PRECISION_HINT": "f32",
+                      "PERFORMANCE_HINT": "LATENCY"}
             compiled = ov.Core().compile_model(ov.Model(outputs, params), "CPU", config)
             _compiled[key] = compiled
             while len(_compiled) > CACHE_SIZE:
@@ -94,8 +100,11 @@ def _run(key: tuple[Any, ...], build: Any, inputs: list[np.ndarray]) -> np.ndarr
     return np.array(request.get_output_tensor(0).data, copy=True)
 
 
-def _usable(*arrays: np.ndarray) -> bool:
-    return enabled() and all(a.dtype == np.float32 for a in arrays)
+def _usable(geom: WindowGeometry, m: int, W_shape: tuple[int, ...], *arrays: np.ndarray) -> bool:
+    f_h, f_w, n_C_prev, n_C = W_shape
+    work = m * geom.out_hw[0] * geom.out_hw[1] * f_h * f_w * (n_C_prev + n_C)
+    return (enabled() and work >= MIN_WORK and m > 0
+            and all(a.dtype == np.float32 for a in arrays))
 
 
 def _pads(geom: WindowGeometry) -> tuple[list[int], list[int]]:
@@ -107,13 +116,14 @@ def conv_forward_ov(
     A_prev: Any, W: Any, b: Any, hparameters: dict[str, Any]
 ) -> np.ndarray | None:
     """:func:`cnnstep.ops.conv.conv_forward`'s ``Z`` from OpenVINO, or ``None`` where it does
-    not apply (not :func:`enabled`, or not float32 throughout).
+    not apply (not :func:`enabled`, not float32 throughout, or less work than
+    :data:`MIN_WORK`).
 
     A_prev (m, n_H_prev, n_W_prev, n_C_prev), W (f_h, f_w, n_C_prev, n_C), b (1, 1, 1, n_C);
     returns Z (m, n_H, n_W, n_C), float32.
     """
     A_in, W_, b_, geom, _ = conv_inputs(A_prev, W, b, hparameters, "conv_forward")
-    if not _usable(A_in, W_, b_) or A_in.shape[0] == 0:
+    if not _usable(geom, A_in.shape[0], W_.shape, A_in, W_, b_):
         return None
     begin, end = _pads(geom)
     key = ("forward", A_in.shape, W_.shape, geom)
@@ -133,9 +143,9 @@ def conv_forward_ov(
 
 def conv_input_grad_ov(dZ: np.ndarray, cache: Any) -> np.ndarray | None:
     """``dA_prev`` of :func:`cnnstep.ops.conv.conv_backward` from OpenVINO, or ``None`` where it
-    does not apply (not :func:`enabled`, or not float32). Input rows and columns a stride leaves
-    unread at the end are the backprop's output padding (always less than the stride; ``None``
-    would be the answer otherwise).
+    does not apply (not :func:`enabled`, not float32, or less work than :data:`MIN_WORK`). Input
+    rows and columns a stride leaves unread at the end are the backprop's output padding (always
+    less than the stride; ``None`` would be the answer otherwise).
 
     dZ (m, n_H, n_W, n_C); cache ``(A_prev, W, b, hparameters)`` of the forward pass; returns
     dA_prev (m, n_H_prev, n_W_prev, n_C_prev), float32.
@@ -144,7 +154,7 @@ def conv_input_grad_ov(dZ: np.ndarray, cache: Any) -> np.ndarray | None:
         cache, ("A_prev", "W", "b", "hparameters"), "conv_forward", "conv_backward")
     A_in, W_, _, geom, _ = conv_inputs(A_prev, W, b, hparameters, "conv_backward")
     dZ = np.asarray(dZ)
-    if (not _usable(A_in, W_, dZ) or A_in.shape[0] == 0
+    if (not _usable(geom, A_in.shape[0], W_.shape, A_in, W_, dZ)
             or dZ.shape != (A_in.shape[0], *geom.out_hw, W_.shape[3])):
         return None
     begin, end = _pads(geom)
