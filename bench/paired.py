@@ -143,6 +143,11 @@ def header(title: str) -> None:
     print(f"numpy {np.__version__} [{blas_name()}], torch {torch.__version__}; "
           f"environment: {env or 'library defaults'}")
     print(f"load average at start: {load_average()}")
+    from cnnstep.ops import openvino
+
+    kernels = ("on" if openvino.enabled() else
+               "off (CNNSTEP_OPENVINO=0)" if openvino.available() else "not installed")
+    print(f"OpenVINO kernels for the layers (the openvino extra): {kernels}")
 
 
 @contextlib.contextmanager
