@@ -120,4 +120,3 @@ class Serial:
 
     def close(self) -> None:
         pass
-
