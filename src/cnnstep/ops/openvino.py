@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.ops.conv_grads import conv_work
 from cnnstep.ops.geometry import WindowGeometry, unpack_cache
 from cnnstep.ops.im2col import conv_inputs
 from cnnstep.ops.threads import op_threads
@@ -101,11 +102,9 @@ def _run(key: tuple[Any, ...], build: Any, inputs: list[np.ndarray]) -> np.ndarr
 
 
 def _usable(geom: WindowGeometry, m: int, W_shape: tuple[int, ...], *arrays: np.ndarray) -> bool:
-    f_h, f_w, n_C_prev, n_C = W_shape
-    work = m * geom.out_hw[0] * geom.out_hw[1] * f_h * f_w * (n_C_prev + n_C)
     # cheap checks first: enabled() imports OpenVINO on its first call
-    return (work >= MIN_WORK and m > 0 and all(a.dtype == np.float32 for a in arrays)
-            and enabled())
+    return (conv_work(geom, m, W_shape) >= MIN_WORK and m > 0
+            and all(a.dtype == np.float32 for a in arrays) and enabled())
 
 
 def _pads(geom: WindowGeometry) -> tuple[list[int], list[int]]:

@@ -67,8 +67,8 @@ def serial() -> Iterator[None]:
 def batch_parts(m: int, work: float, kind: str) -> list[slice] | None:
     """Slices of the batch, one per thread, or None when the op should run whole (one thread
     allowed, already inside a part, or less work than ``MIN_WORK[kind]``)."""
-    n = min(get_num_threads(), m)
-    if n < 2 or getattr(_local, "inside", False) or work < MIN_WORK[kind]:
+    n = min(op_threads(), m)
+    if n < 2 or work < MIN_WORK[kind]:
         return None
     bounds = np.linspace(0, m, n + 1).astype(int)
     return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]

@@ -72,21 +72,24 @@ class Layout:
             ("logits", (self.capacity, self.n_out), f),
         ]
 
+    def _placed(self) -> list[tuple[str, tuple[int, ...], np.dtype, int]]:
+        """Each section with its byte offset, every one starting on an aligned boundary."""
+        placed, offset = [], 0
+        for name, shape, dt in self._sections():
+            placed.append((name, shape, dt, offset))
+            offset += -(-math.prod(shape) * dt.itemsize // _ALIGN) * _ALIGN
+        placed.append(("end", (), np.dtype(np.uint8), offset))
+        return placed
+
     @property
     def nbytes(self) -> int:
-        total = 0
-        for _, shape, dt in self._sections():
-            total += -(-math.prod(shape) * dt.itemsize // _ALIGN) * _ALIGN
-        return max(total, _ALIGN)
+        return max(self._placed()[-1][3], _ALIGN)
 
     def views(self, buf: Any) -> dict[str, np.ndarray]:
         """The arrays of this layout on the mapping ``buf``."""
-        out, offset = {}, 0
-        for name, shape, dt in self._sections():
-            n = math.prod(shape)
-            out[name] = np.frombuffer(buf, dtype=dt, count=n, offset=offset).reshape(shape)
-            offset += -(-n * dt.itemsize // _ALIGN) * _ALIGN
-        return out
+        return {name: np.frombuffer(buf, dtype=dt, count=math.prod(shape),
+                                    offset=offset).reshape(shape)
+                for name, shape, dt, offset in self._placed()[:-1]}
 
     def split_params(self, flat: np.ndarray) -> list[np.ndarray]:
         """Views of the flat parameter (or gradient) section, one per parameter."""
