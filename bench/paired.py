@@ -143,11 +143,9 @@ def header(title: str) -> None:
     print(f"numpy {np.__version__} [{blas_name()}], torch {torch.__version__}; "
           f"environment: {env or 'library defaults'}")
     print(f"load average at start: {load_average()}")
-    from cnnstep.ops import openvino
+    from cnnstep.ops import onednn
 
-    kernels = ("on" if openvino.enabled() else
-               "off (CNNSTEP_OPENVINO=0)" if openvino.available() else "not installed")
-    print(f"OpenVINO kernels for the layers (the openvino extra): {kernels}")
+    print(f"oneDNN kernels for the layers (the onednn extra): {onednn.status()}")
 
 
 @contextlib.contextmanager

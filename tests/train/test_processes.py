@@ -229,7 +229,7 @@ def test_an_idle_worker_exits_by_itself_and_is_not_reused(monkeypatch):
 
 def _same_numbers_as_threads():
     """Two steps of a model whose second convolution has 8 input channels and enough work for
-    OpenVINO's kernels (where installed), on threads and on processes: the same loss and
+    oneDNN's kernels (where installed), on threads and on processes: the same loss and
     parameters."""
     from cnnstep import Conv2D, MaxPool2D, ReLU
 
@@ -267,16 +267,16 @@ def test_the_workspace_budget_reaches_the_workers():
 
 @pytest.mark.parametrize("flag", [True, False])
 def test_the_choice_of_kernels_reaches_the_workers(flag):
-    from cnnstep.ops import openvino
+    from cnnstep.ops import onednn
 
-    if flag and not openvino.available():
-        pytest.skip("needs openvino (the extra)")
-    before = openvino.enabled()
-    openvino.set_enabled(flag)
+    if flag and not onednn.available():
+        pytest.skip("needs onednn-cpu-gomp (the onednn extra) and libgomp.so.1")
+    before = onednn.enabled()
+    onednn.set_enabled(flag)
     try:
         _same_numbers_as_threads()
     finally:
-        openvino.set_enabled(before)
+        onednn.set_enabled(before)
 
 
 def test_auto_leaves_models_with_layers_from_elsewhere_on_threads():

@@ -1,15 +1,19 @@
 """The step-by-step operations: NumPy in, NumPy out, no state.
 
-Lives here: ``geometry`` (hyperparameters, shapes and every argument check), ``windows`` (the
-one window primitive that convolution and pooling share), ``padding``, ``conv``, ``pool``,
-``workspace`` (the scratch-memory budget), ``functional`` (the eight functions of the course,
-vectorized), ``wide`` (convolution with few input channels), ``reference`` (the same eight as
-plain loops), ``published`` (the course's published cases, as data), ``params`` (the
-parameter-only backward that layers use) and ``threads`` (how many threads one op may use).
+Lives here: ``geometry`` (hyperparameters, shapes and every argument check), ``checks`` and
+``shapes`` (argument checks and output shapes the layers share), ``windows`` (the one window
+primitive that convolution and pooling share), ``padding``, ``im2col`` (window matrices),
+``conv`` and ``conv_grads``, ``wide`` (convolution with few input channels), ``pool`` and
+``pool_taps`` (max pooling that keeps each maximum's tap), ``workspace`` (the scratch-memory
+budget), ``functional`` (the eight functions of the course, vectorized), ``reference`` (the same
+eight as plain loops), ``published`` (the course's published cases, as data), ``threads`` (how
+many threads one op may use), and ``onednn`` with ``dnnl_api`` (oneDNN's convolution kernels for
+the layers, the optional ``onednn`` extra, loaded through ctypes).
 
-May import: NumPy and modules of this folder only (plus ``cnnstep.errors``, and threadpoolctl,
-optional, to hold BLAS to one thread while an op runs its parts side by side). Every other room
-builds on this one; this one builds on none.
+May import: NumPy and modules of this folder only (plus ``cnnstep.errors``; threadpoolctl,
+optional, to hold BLAS to one thread while an op runs its parts side by side; and oneDNN's shared
+library, optional, loaded on first use). Every other room builds on this one; this one builds on
+none.
 """
 
 from cnnstep.ops.functional import (

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.ops.openvino import enabled as openvino_enabled
+from cnnstep.ops.onednn import enabled as onednn_enabled
 from cnnstep.ops.workspace import get_workspace_budget
 from cnnstep.train.parallel import DataParallel, part_step, split_rows
 from cnnstep.train.worker import EVALUATE, FAILED, HEADER, LENGTH, REPLY, STEP, STOP, Layout
@@ -110,7 +110,7 @@ class Worker:
                            "idle_timeout": IDLE_TIMEOUT,
                            # block sizes and kernels, hence the rounding, as in this process
                            "workspace_budget": get_workspace_budget(),
-                           "openvino": openvino_enabled()}).encode()
+                           "onednn": onednn_enabled()}).encode()
         self._send(LENGTH.pack(len(text)) + text)
         self.busy = True  # until it says it is ready
 
@@ -225,7 +225,7 @@ class ProcessParallel:
         try:
             config = model.get_config()
             self.key = json.dumps([config, self.layout.to_json(), get_workspace_budget(),
-                                   openvino_enabled()], sort_keys=True)
+                                   onednn_enabled()], sort_keys=True)
             self.workers = _take_idle(self.key, n - 1)
             while len(self.workers) < n - 1:
                 self.workers.append(Worker(config, self.layout))

@@ -132,7 +132,7 @@ def _reply(out: BinaryIO, error: BaseException | None = None) -> None:
 
 def _serve(inp: BinaryIO, out: BinaryIO) -> None:
     from cnnstep.nn.model import Sequential
-    from cnnstep.ops.openvino import set_enabled as set_openvino
+    from cnnstep.ops.onednn import set_enabled as set_onednn
     from cnnstep.ops.workspace import set_workspace_budget
     from cnnstep.train.parallel import part_step
 
@@ -140,7 +140,7 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
     layout = Layout.from_json(setup["layout"])
     if setup.get("workspace_budget"):
         set_workspace_budget(int(setup["workspace_budget"]))
-    set_openvino(bool(setup.get("openvino", False)))
+    set_onednn(bool(setup.get("onednn", False)))
     buf = mmap.mmap(setup["fd"], layout.nbytes)  # lives until the process ends
     arrays = layout.views(buf)
     model = Sequential.from_config(setup["config"])

@@ -1,5 +1,6 @@
 """Convolution layers: :class:`Conv2D`, on :func:`cnnstep.ops.conv.conv_forward` and its
-gradients (there is one implementation of each op in cnnstep)."""
+gradients (there is one NumPy implementation of each op in cnnstep), or on oneDNN's kernels where
+the ``onednn`` extra applies (:mod:`cnnstep.ops.onednn`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from cnnstep.nn.layers.base import (
 )
 from cnnstep.ops.conv import conv_forward, conv_forward_windows
 from cnnstep.ops.conv_grads import DW_FROM_DZ_MIN_CHANNELS, conv_grads
-from cnnstep.ops.openvino import conv_forward_ov, conv_input_grad_ov
+from cnnstep.ops.onednn import conv_forward_dnnl, conv_grads_dnnl
 from cnnstep.ops.shapes import conv_output_shape
 
 
@@ -86,10 +87,14 @@ class Conv2D(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         W, b = self.params["W"], self.params["b"]
+        # oneDNN's kernels where they apply (the onednn extra, float32), else the NumPy ops
+        Z = conv_forward_dnnl(x, W, b, self.hparameters)
         if not training:
             self._cache = None
-            Z = conv_forward_ov(x, W, b, self.hparameters)  # OpenVINO's kernel, if it applies
             return conv_forward(x, W, b, self.hparameters)[0] if Z is None else Z
+        if Z is not None:
+            self._cache = ((x, W, b, self.hparameters), None)
+            return Z
         if W.shape[2] < DW_FROM_DZ_MIN_CHANNELS:
             # Few input channels: the backward pass builds dW from window copies of x, so the
             # forward's copies are kept for it (small here: few channels per window).
@@ -98,24 +103,18 @@ class Conv2D(Layer):
             spare, self._spare, self._cache = self._spare, None, None
             Z, cache, windows = conv_forward_windows(x, W, b, self.hparameters, out=spare)
         else:
-            # many channels: backward needs no window copies of x, so the pass may be OpenVINO's
-            Z_ov, windows = conv_forward_ov(x, W, b, self.hparameters), None
-            if Z_ov is None:
-                Z, cache = conv_forward(x, W, b, self.hparameters)
-            else:
-                Z, cache = Z_ov, (x, W, b, self.hparameters)
+            Z, cache = conv_forward(x, W, b, self.hparameters)
+            windows = None
         self._cache = (cache, windows)
         return Z
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         cache, windows = self.need_cache(self._cache)
         # without the input gradient (a first layer in training): the dearest of the three
-        dA_prev = conv_input_grad_ov(dout, cache) if need_input_grad else None
-        if dA_prev is None:
-            dA_prev, dW, db = conv_grads(dout, cache, need_input_grad, windows)
-        else:  # OpenVINO's input gradient; the parameters' gradients from NumPy
-            _, dW, db = conv_grads(dout, cache, False, windows)
-        self.grads["W"], self.grads["b"] = dW, db
+        grads = None if windows is not None else conv_grads_dnnl(dout, cache, need_input_grad)
+        if grads is None:
+            grads = conv_grads(dout, cache, need_input_grad, windows)
+        dA_prev, self.grads["W"], self.grads["b"] = grads
         self._spare = windows  # the next training forward may fill it again
         return dA_prev
 

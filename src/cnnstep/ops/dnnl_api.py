@@ -1,0 +1,229 @@
+"""The few calls of oneDNN's C API (v3) that :mod:`cnnstep.ops.onednn` needs, through ctypes.
+
+oneDNN is the library behind PyTorch's and OpenVINO's CPU convolutions. Its wheels
+(``onednn-cpu-gomp``, the ``onednn`` extra) hold only the shared library, no Python binding, so
+the handful of C calls used here are declared with ctypes: an engine, memory descriptors of
+plain layouts (NHWC activations, HWIO weights), convolution primitives and reorders, run on a
+stream per thread.
+
+:func:`library` finds and loads ``libdnnl.so.3``; nothing is loaded at import. The enum values
+below are those of oneDNN's ``dnnl_types.h`` and ``dnnl_common_types.h`` (C API v3, stable
+since 3.0).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: The distributions that install ``libdnnl.so.3`` (into the environment's ``lib`` folder).
+DISTRIBUTIONS = ("onednn-cpu-gomp", "onednn-cpu-iomp", "onednn")
+LIBRARY = "libdnnl.so.3"
+
+# dnnl_common_types.h / dnnl_types.h (C API v3)
+F32 = 3
+TAG_ANY, TAG_X, TAG_NHWC, TAG_HWIO = 1, 2, 22, 28
+FORWARD_TRAINING, BACKWARD_DATA, BACKWARD_WEIGHTS = 64, 160, 192
+CONVOLUTION_DIRECT = 1
+ENGINE_CPU = 1
+STREAM_DEFAULT_FLAGS = 1
+ARG_SRC, ARG_DST, ARG_WEIGHTS, ARG_BIAS = 1, 17, 33, 41
+ARG_DIFF_SRC, ARG_DIFF_DST, ARG_DIFF_WEIGHTS, ARG_DIFF_BIAS = 129, 145, 161, 169
+QUERY_IMPL_INFO_STR, QUERY_WEIGHTS_MD, QUERY_DIFF_WEIGHTS_MD = 8, 131, 132
+MAX_NDIMS = 12
+
+Dims = ctypes.c_int64 * MAX_NDIMS
+_vp = ctypes.c_void_p
+
+
+class ExecArg(ctypes.Structure):
+    """``dnnl_exec_arg_t``: which argument of a primitive a memory object is."""
+
+    _fields_ = [("arg", ctypes.c_int), ("memory", _vp)]
+
+
+class DnnlError(RuntimeError):
+    """A oneDNN call returned an error status."""
+
+
+def dims(values: Iterable[int]) -> Any:
+    """A ``dnnl_dims_t`` holding ``values``."""
+    out = Dims()
+    for i, v in enumerate(values):
+        out[i] = int(v)
+    return out
+
+
+def _candidates() -> list[Path]:
+    found = []
+    for name in DISTRIBUTIONS:
+        try:
+            files = metadata.files(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        found += [Path(str(f.locate())) for f in files if f.name == LIBRARY]
+    return found
+
+
+@functools.cache
+def library() -> tuple[Any, Any] | str:
+    """``(libdnnl, libgomp-or-None)`` loaded, or a line saying why not (not installed, or it
+    would not load: the ``onednn-cpu-gomp`` wheel needs the system's ``libgomp.so.1``)."""
+    paths = _candidates()
+    if not paths:
+        return "not installed (pip install \"cnnstep[onednn]\")"
+    errors = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(os.fspath(path))
+        except OSError as exc:
+            errors.append(str(exc))
+            continue
+        _declare(lib)
+        try:  # the OpenMP runtime it was built with, to set its thread count per call
+            omp: Any = ctypes.CDLL("libgomp.so.1")
+            omp.omp_set_num_threads.argtypes = [ctypes.c_int]
+        except OSError:
+            omp = None
+        return lib, omp
+    return "could not be loaded: " + "; ".join(errors)
+
+
+def _declare(lib: Any) -> None:
+    """Argument and result types, so that pointers are never cut to C ints."""
+    p, i = _vp, ctypes.c_int
+    sigs: dict[str, tuple[list[Any], Any]] = {
+        "dnnl_engine_create": ([ctypes.POINTER(_vp), i, ctypes.c_size_t], i),
+        "dnnl_stream_create": ([ctypes.POINTER(_vp), p, ctypes.c_uint], i),
+        "dnnl_stream_wait": ([p], i),
+        "dnnl_memory_desc_create_with_tag": ([ctypes.POINTER(_vp), i, Dims, i, i], i),
+        "dnnl_memory_desc_get_size": ([p], ctypes.c_size_t),
+        "dnnl_memory_desc_equal": ([p, p], i),
+        "dnnl_memory_create": ([ctypes.POINTER(_vp), p, p, p], i),
+        "dnnl_memory_destroy": ([p], i),
+        "dnnl_primitive_desc_query": ([p, i, i, p], i),
+        "dnnl_primitive_desc_query_md": ([p, i, i], p),
+        "dnnl_primitive_create": ([ctypes.POINTER(_vp), p], i),
+        "dnnl_primitive_execute": ([p, p, i, ctypes.POINTER(ExecArg)], i),
+        "dnnl_reorder_primitive_desc_create": ([ctypes.POINTER(_vp), p, p, p, p, p], i),
+        "dnnl_convolution_forward_primitive_desc_create": (
+            [ctypes.POINTER(_vp), p, i, i, p, p, p, p, Dims, Dims, Dims, Dims, p], i),
+        "dnnl_convolution_backward_data_primitive_desc_create": (
+            [ctypes.POINTER(_vp), p, i, p, p, p, Dims, Dims, Dims, Dims, p, p], i),
+        "dnnl_convolution_backward_weights_primitive_desc_create": (
+            [ctypes.POINTER(_vp), p, i, p, p, p, p, Dims, Dims, Dims, Dims, p, p], i),
+    }
+    for name, (args, result) in sigs.items():
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = args, result
+
+
+def check(status: int, what: str) -> None:
+    """Raise :class:`DnnlError` for a status other than ``dnnl_success``."""
+    if status != 0:
+        raise DnnlError(f"oneDNN: {what} failed (status {status})")
+
+
+class Api:
+    """The loaded library, its CPU engine and a stream per thread."""
+
+    def __init__(self, lib: Any, omp: Any) -> None:
+        self.lib, self.omp = lib, omp
+        self.engine = _vp()
+        check(lib.dnnl_engine_create(ctypes.byref(self.engine), ENGINE_CPU, 0), "engine")
+        self._local = threading.local()
+
+    def stream(self) -> Any:
+        """This thread's stream (a stream is not to be shared between threads)."""
+        stream = getattr(self._local, "stream", None)
+        if stream is None:
+            stream = _vp()
+            check(self.lib.dnnl_stream_create(ctypes.byref(stream), self.engine,
+                                              STREAM_DEFAULT_FLAGS), "stream")
+            self._local.stream = stream
+        return stream
+
+    def desc(self, shape: Sequence[int], tag: int) -> Any:
+        """A float32 memory descriptor of logical ``shape`` (NCHW / OIHW order) and ``tag``."""
+        md = _vp()
+        check(self.lib.dnnl_memory_desc_create_with_tag(
+            ctypes.byref(md), len(shape), dims(shape), F32, tag), "memory descriptor")
+        return md
+
+    def query_md(self, pd: Any, what: int) -> Any:
+        return _vp(self.lib.dnnl_primitive_desc_query_md(pd, what, 0))
+
+    def size(self, md: Any) -> int:
+        """Bytes of a memory of descriptor ``md``."""
+        return int(self.lib.dnnl_memory_desc_get_size(md))
+
+    def same(self, a: Any, b: Any) -> bool:
+        return bool(self.lib.dnnl_memory_desc_equal(a, b))
+
+    def impl(self, pd: Any) -> str:
+        """The implementation oneDNN chose (``"brgconv:avx512_core"``, ``"ref:any"`` ...)."""
+        s = ctypes.c_char_p()
+        check(self.lib.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, ctypes.byref(s)),
+              "query")
+        return (s.value or b"").decode()
+
+    def primitive_desc(self, kind: str, *args: Any) -> Any:
+        """``dnnl_<kind>_primitive_desc_create(&pd, engine, *args)``'s descriptor."""
+        pd = _vp()
+        check(getattr(self.lib, f"dnnl_{kind}_primitive_desc_create")(
+            ctypes.byref(pd), self.engine, *args), kind.replace("_", " "))
+        return pd
+
+    def primitive(self, pd: Any) -> Any:
+        prim = _vp()
+        check(self.lib.dnnl_primitive_create(ctypes.byref(prim), pd), "primitive")
+        return prim
+
+    def reorder(self, src: Any, dst: Any) -> Any:
+        """A primitive that copies a memory of layout ``src`` into layout ``dst``."""
+        pd = _vp()
+        check(self.lib.dnnl_reorder_primitive_desc_create(
+            ctypes.byref(pd), src, self.engine, dst, self.engine, None), "reorder")
+        return self.primitive(pd)
+
+    def execute(self, prim: Any, args: Sequence[tuple[int, Any, np.ndarray]],
+                threads: int) -> None:
+        """Run ``prim`` on ``(arg, descriptor, array)`` triples, on ``threads`` threads.
+
+        Each array must be C-contiguous, of the descriptor's size, and stay alive during the
+        call (it does: the caller holds it).
+        """
+        lib = self.lib
+        if self.omp is not None:  # per calling thread: OpenMP's thread count is thread-local
+            self.omp.omp_set_num_threads(threads)
+        mems = []
+        try:
+            for _, md, arr in args:
+                mem = _vp()
+                check(lib.dnnl_memory_create(ctypes.byref(mem), md, self.engine,
+                                             _vp(arr.ctypes.data)), "memory")
+                mems.append(mem)
+            packed = (ExecArg * len(args))(*[ExecArg(a, m) for (a, _, _), m in zip(args, mems)])
+            stream = self.stream()
+            check(lib.dnnl_primitive_execute(prim, stream, len(args), packed), "execute")
+            check(lib.dnnl_stream_wait(stream), "stream wait")
+        finally:
+            for mem in mems:
+                lib.dnnl_memory_destroy(mem)
+
+
+@functools.cache
+def api() -> Api | None:
+    """The :class:`Api`, or ``None`` where :func:`library` could not load oneDNN."""
+    loaded = library()
+    if isinstance(loaded, str):
+        return None
+    return Api(*loaded)
