@@ -12,7 +12,14 @@ Then (not with ``--quick``): the workspace that conv forward+backward on 256x64x
 beyond its inputs and outputs (``tracemalloc``), and the speed-up of the fast path over the loops
 of :mod:`cnnstep.reference` on the published cases.
 
-Run: ``PYTHONPATH=src python bench/ops.py [--threads 1 2] [--pairs 21] [--quick] [--spin]``.
+``--layers`` times the same shapes through the layers (``Conv2D``, ``MaxPool2D``, ``AvgPool2D``:
+a training forward pass and its backward pass), which is what training runs: with the ``onednn``
+extra, convolutions run on oneDNN's kernels there. ``--case`` replaces the suite with shapes of
+your own, written as the table writes them (``"conv 64x14x14x16->32 f3 s1 psame"``,
+``"max pool 64x28x28x16 f2 s2"``, ``"average pool 32x32x32x32 f3 s1 p1"``).
+
+Run: ``PYTHONPATH=src python bench/ops.py [--threads 1 2] [--pairs 21] [--layers]
+[--case SHAPE ...] [--quick] [--spin]``.
 ``--quick`` runs tiny shapes with a few pairs (the CI smoke test: it checks that the benchmark
 runs, not how fast). ``--spin`` keeps the libraries' default idle-thread spinning (see
 ``bench/paired.py``). PyTorch and threadpoolctl are needed here only (test/bench dependencies).
@@ -149,6 +156,50 @@ def make_data(case: Case, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return data
 
 
+def parse_case(text: str) -> Case:
+    """A :class:`Case` from its table label, e.g. ``"conv 64x14x14x16->32 f3 s1 psame"``."""
+    words = text.replace(" pool ", " ").split()
+    try:
+        kind, shape, *rest = words
+        if kind not in ("conv", "max", "average"):
+            raise ValueError(kind)
+        dims_, _, filters = shape.partition("->")
+        if (kind == "conv") != bool(filters):
+            raise argparse.ArgumentTypeError(
+                f"--case: a convolution needs '->filters', a pooling none: {text!r}")
+        m, H, W, C = (int(v) for v in dims_.split("x"))
+        opts = {w[0]: w[1:] for w in rest}
+        pad: int | str = opts.get("p", "0")
+        pad = int(pad) if str(pad).isdigit() else pad
+        case = Case(kind, m, H, W, C, int(opts["f"]), int(opts.get("s", "1")), pad,
+                    F=int(filters) if kind == "conv" else 0)
+        case.out_hw()  # the padding is one resolve_pad accepts
+    except (ValueError, KeyError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"--case: expected e.g. 'conv 64x14x14x16->32 f3 s1 psame' or "
+            f"'max pool 64x28x28x16 f2 s2', got {text!r} ({exc})") from None
+    return case
+
+
+def layer_step(case: Case, d: dict[str, np.ndarray]) -> Callable[[], object]:
+    """A training forward pass and its backward pass through the layer of ``case``."""
+    layer: cnnstep.nn.layers.Layer
+    if case.kind == "conv":
+        layer = cnnstep.Conv2D(case.F, case.f, stride=case.stride, padding=case.pad)
+    else:
+        cls = cnnstep.MaxPool2D if case.kind == "max" else cnnstep.AvgPool2D
+        layer = cls(case.f, case.stride, padding=case.pad)
+    layer.build(d["A"].shape[1:], np.random.default_rng(0), np.float32)
+    if case.kind == "conv":
+        layer.params["W"][...] = d["W"]
+        layer.params["b"][...] = d["b"]
+
+    def step():
+        layer.forward(d["A"], training=True)
+        return layer.backward(d["dout"])
+    return step
+
+
 def cnnstep_step(case: Case, d: dict[str, np.ndarray]) -> Callable[[], object]:
     if case.kind == "conv":
         hp = {"stride": case.stride, "pad": case.pad}
@@ -252,13 +303,14 @@ def reference_speedups(repeat: int) -> None:
     print(f"geometric-mean speed-up of the fast path over the loops: {geo:.1f}x")
 
 
-def run_table(cases, pairs: int, rng) -> list[tuple[Case, paired.Paired]]:
+def run_table(cases, pairs: int, rng, layers: bool = False) -> list[tuple[Case, paired.Paired]]:
     """Print one line per case as it is measured; return the paired times."""
     print(paired.table_head("shape (NHWC, fwd+bwd, float32)") + f" {'GFLOP/s':>8}")
     rows = []
+    ours = layer_step if layers else cnnstep_step
     for case in cases:
         d = make_data(case, rng)
-        p = paired.paired_times(cnnstep_step(case, d), torch_step(case, d), pairs)
+        p = paired.paired_times(ours(case, d), torch_step(case, d), pairs)
         gflops = case.flops() / (p.ms()[0] * 1e-3) / 1e9
         print(paired.row(case.label, p) + f" {gflops:8.1f}", flush=True)
         rows.append((case, p))
@@ -278,19 +330,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=21,
                         help="timed pairs per shape, at least 3 (default 21)")
+    parser.add_argument("--layers", action="store_true",
+                        help="through the layers (what training runs; oneDNN's kernels for "
+                             "convolutions with the onednn extra) instead of the functional ops")
+    parser.add_argument("--case", type=parse_case, nargs="+", metavar="SHAPE",
+                        help="shapes of your own instead of the suite, written as the table "
+                             "writes them, e.g. 'conv 64x14x14x16->32 f3 s1 psame'")
     paired.add_common_options(
         parser, "tiny shapes, 3 pairs, no memory and reference sections (CI smoke)")
     args = parser.parse_args(argv)
     pairs = paired.repeats(parser, args, "pairs", quick=3, least=3)
 
-    paired.header("cnnstep ops / PyTorch ops, forward + backward, median of paired ratios")
+    what = "layers (training forward + backward)" if args.layers else "ops, forward + backward"
+    paired.header(f"cnnstep {what} / PyTorch ops, median of paired ratios")
+    cases = args.case or (QUICK if args.quick else SUITE)
     for n in args.threads:
         with paired.threads(n):
             print(f"\n{n} thread{'s' if n > 1 else ''} (NumPy BLAS and PyTorch):")
-            rows = run_table(QUICK if args.quick else SUITE, pairs, np.random.default_rng(0))
+            rows = run_table(cases, pairs, np.random.default_rng(0), args.layers)
             summarize(rows)
             print(f"load average: {paired.load_average()}")
-    if args.quick:
+    if args.quick or args.case or args.layers:
         return 0
     ws, budget = workspace_mib()
     print(f"\nworkspace of conv fwd+bwd 256x64x64x16->32 f3 p1 float32 (tracemalloc, beyond "
