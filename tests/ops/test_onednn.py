@@ -175,3 +175,27 @@ def test_the_layer_uses_it_and_its_gradients_match_numpy(first):
     for a, b in zip(grads[True], grads[False]):
         if a is not None:
             close(a, b)
+
+
+@needs_onednn
+def test_primitives_are_made_for_the_thread_count_they_run_with():
+    from cnnstep.ops import get_num_threads, set_num_threads
+
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((4, 12, 12, 6)).astype(np.float32)
+    Wt = rng.standard_normal((3, 3, 6, 7)).astype(np.float32)
+    b = rng.standard_normal((1, 1, 1, 7)).astype(np.float32)
+    hp = {"stride": 1, "pad": 1}
+    Z, cache = conv_forward(A, Wt, b, hp)
+    before = get_num_threads()
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            close(onednn.conv_forward_dnnl(A, Wt, b, hp), Z)
+            got = onednn.conv_grads_dnnl(Z, cache)
+            for g, w in zip(got, conv_backward(Z, cache)):
+                close(g, w)
+    finally:
+        set_num_threads(before)
+    made = [key[-1] for key in onednn._local.cache if key[0] == A.shape]
+    assert sorted(made) == [1, 2]

@@ -141,6 +141,12 @@ class Api:
         check(lib.dnnl_engine_create(ctypes.byref(self.engine), ENGINE_CPU, 0), "engine")
         self._local = threading.local()
 
+    def set_threads(self, threads: int) -> None:
+        """OpenMP's thread count for this calling thread (it is thread-local), which oneDNN
+        reads both when it makes a primitive (how the work is split) and when it runs one."""
+        if self.omp is not None:
+            self.omp.omp_set_num_threads(threads)
+
     def stream(self) -> Any:
         """This thread's stream (a stream is not to be shared between threads)."""
         stream = getattr(self._local, "stream", None)
@@ -199,11 +205,11 @@ class Api:
         """Run ``prim`` on ``(arg, descriptor, array)`` triples, on ``threads`` threads.
 
         Each array must be C-contiguous, of the descriptor's size, and stay alive during the
-        call (it does: the caller holds it).
+        call (it does: the caller holds it). ``threads`` should be the count the primitive was
+        made with.
         """
         lib = self.lib
-        if self.omp is not None:  # per calling thread: OpenMP's thread count is thread-local
-            self.omp.omp_set_num_threads(threads)
+        self.set_threads(threads)
         mems = []
         try:
             for _, md, arr in args:

@@ -136,20 +136,22 @@ class ConvPrimitives:
         return self.bwd_weights  # type: ignore[no-any-return]
 
 
-def _primitives(x_shape: tuple[int, ...], W_shape: tuple[int, ...],
-                geom: WindowGeometry) -> ConvPrimitives | None:
-    """This thread's primitives of a geometry, made on first use; ``None`` where oneDNN
+def _primitives(x_shape: tuple[int, ...], W_shape: tuple[int, ...], geom: WindowGeometry,
+                threads: int) -> ConvPrimitives | None:
+    """This thread's primitives of a geometry for ``threads`` threads, made on first use (a
+    primitive splits its work for the thread count it was made with); ``None`` where oneDNN
     refuses the geometry or offers only its reference implementation."""
     cache: OrderedDict[Any, ConvPrimitives | None] | None = getattr(_local, "cache", None)
     if cache is None:
         cache = _local.cache = OrderedDict()
-    key = (x_shape, W_shape, geom)
+    key = (x_shape, W_shape, geom, threads)
     if key in cache:
         cache.move_to_end(key)
         return cache[key]
     api = dn.api()
     prims: ConvPrimitives | None = None
     if api is not None:
+        api.set_threads(threads)
         try:
             prims = ConvPrimitives(api, x_shape, W_shape, geom)
         except dn.DnnlError:
@@ -179,10 +181,10 @@ def conv_forward_dnnl(
     A_in, W_, b_, geom, _ = conv_inputs(A_prev, W, b, hparameters, "conv_forward")
     if not _usable(geom, A_in.shape[0], W_.shape, A_in, W_, b_):
         return None
-    prims = _primitives(A_in.shape, W_.shape, geom)
+    threads = op_threads()
+    prims = _primitives(A_in.shape, W_.shape, geom, threads)
     if prims is None:
         return None
-    threads = op_threads()
     x, W_c = np.ascontiguousarray(A_in), np.ascontiguousarray(W_)
     bias = np.ascontiguousarray(b_.reshape(-1))
     Z = np.empty((x.shape[0], *geom.out_hw, W_.shape[3]), dtype=np.float32)
@@ -211,14 +213,16 @@ def conv_grads_dnnl(
     m, n_C = A_in.shape[0], W_.shape[3]
     if (not _usable(geom, m, W_.shape, A_in, W_, dZ) or dZ.shape != (m, *geom.out_hw, n_C)):
         return None
-    prims = _primitives(A_in.shape, W_.shape, geom)
+    threads = op_threads()
+    prims = _primitives(A_in.shape, W_.shape, geom, threads)
     if prims is None:
         return None
+    prims.api.set_threads(threads)  # the backward primitives are made on first use
     bwd_w = prims.backward_weights()
     bwd_d = prims.backward_data() if need_dA_prev else None
     if not prims.fast:  # a backward pass only oneDNN's reference implementation offers
         return None
-    api, threads = prims.api, op_threads()
+    api = prims.api
     x, dz = np.ascontiguousarray(A_in), np.ascontiguousarray(dZ)
     dA = None
     if bwd_d is not None:
