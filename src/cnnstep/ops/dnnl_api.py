@@ -113,6 +113,10 @@ def _declare(lib: Any) -> None:
         "dnnl_primitive_desc_query_md": ([p, i, i], p),
         "dnnl_primitive_create": ([ctypes.POINTER(_vp), p], i),
         "dnnl_primitive_execute": ([p, p, i, ctypes.POINTER(ExecArg)], i),
+        "dnnl_primitive_destroy": ([p], i),
+        "dnnl_primitive_desc_destroy": ([p], i),
+        "dnnl_memory_desc_destroy": ([p], i),
+        "dnnl_stream_destroy": ([p], i),
         "dnnl_reorder_primitive_desc_create": ([ctypes.POINTER(_vp), p, p, p, p, p], i),
         "dnnl_convolution_forward_primitive_desc_create": (
             [ctypes.POINTER(_vp), p, i, i, p, p, p, p, Dims, Dims, Dims, Dims, p], i),
@@ -148,14 +152,17 @@ class Api:
             self.omp.omp_set_num_threads(threads)
 
     def stream(self) -> Any:
-        """This thread's stream (a stream is not to be shared between threads)."""
+        """This thread's stream (a stream is not to be shared between threads; it is destroyed
+        with the thread's local data)."""
         stream = getattr(self._local, "stream", None)
         if stream is None:
-            stream = _vp()
-            check(self.lib.dnnl_stream_create(ctypes.byref(stream), self.engine,
-                                              STREAM_DEFAULT_FLAGS), "stream")
-            self._local.stream = stream
-        return stream
+            stream = self._local.stream = _Stream(self)
+        return stream.handle
+
+    def destroy(self, kind: str, handle: Any) -> None:
+        """``dnnl_<kind>_destroy(handle)``: ``kind`` is ``primitive``, ``primitive_desc``,
+        ``memory_desc`` or ``stream``."""
+        getattr(self.lib, f"dnnl_{kind}_destroy")(handle)
 
     def desc(self, shape: Sequence[int], tag: int) -> Any:
         """A float32 memory descriptor of logical ``shape`` (NCHW / OIHW order) and ``tag``."""
@@ -194,11 +201,15 @@ class Api:
         return prim
 
     def reorder(self, src: Any, dst: Any) -> Any:
-        """A primitive that copies a memory of layout ``src`` into layout ``dst``."""
+        """A primitive that copies a memory of layout ``src`` into layout ``dst`` (the caller
+        destroys it)."""
         pd = _vp()
         check(self.lib.dnnl_reorder_primitive_desc_create(
             ctypes.byref(pd), src, self.engine, dst, self.engine, None), "reorder")
-        return self.primitive(pd)
+        try:
+            return self.primitive(pd)
+        finally:  # a primitive keeps what it needs of its descriptor
+            self.destroy("primitive_desc", pd)
 
     def execute(self, prim: Any, args: Sequence[tuple[int, Any, np.ndarray]],
                 threads: int) -> None:
@@ -224,6 +235,22 @@ class Api:
         finally:
             for mem in mems:
                 lib.dnnl_memory_destroy(mem)
+
+
+class _Stream:
+    """A stream that is destroyed when the thread-local data holding it goes."""
+
+    def __init__(self, api: Api) -> None:
+        self.api, self.handle = api, _vp()
+        check(api.lib.dnnl_stream_create(ctypes.byref(self.handle), api.engine,
+                                         STREAM_DEFAULT_FLAGS), "stream")
+
+    def __del__(self) -> None:
+        # not contextlib.suppress: at interpreter shutdown modules may already be gone
+        try:  # noqa: SIM105
+            self.api.destroy("stream", self.handle)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 @functools.cache

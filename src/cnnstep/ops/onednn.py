@@ -68,38 +68,63 @@ def set_enabled(flag: bool) -> None:
 
 class ConvPrimitives:
     """One convolution geometry's oneDNN primitives (forward, and backward when first asked
-    for), with the weight reorders each needs from and to the HWIO layout of ``W``."""
+    for), with the weight reorders each needs from and to the HWIO layout of ``W``. What it
+    makes in oneDNN is destroyed with it."""
 
     def __init__(self, api: dn.Api, x_shape: tuple[int, ...], W_shape: tuple[int, ...],
                  geom: WindowGeometry) -> None:
+        self._owned: list[tuple[str, Any]] = []  # first: __del__ runs after a failed __init__
+        self.fast = True  # until a pass has only oneDNN's reference implementation
         m, H, W, n_C_prev = x_shape
         f_h, f_w, _, n_C = W_shape
         (t, b), (lt, rt) = geom.pad
         self.api = api
-        self.src = api.desc((m, n_C_prev, H, W), dn.TAG_NHWC)
-        self.dst = api.desc((m, n_C, *geom.out_hw), dn.TAG_NHWC)
-        self.hwio = api.desc((n_C, n_C_prev, f_h, f_w), dn.TAG_HWIO)
-        self.bias = api.desc((n_C,), dn.TAG_X)
-        w_any = api.desc((n_C, n_C_prev, f_h, f_w), dn.TAG_ANY)
+        self.src = self._desc((m, n_C_prev, H, W), dn.TAG_NHWC)
+        self.dst = self._desc((m, n_C, *geom.out_hw), dn.TAG_NHWC)
+        self.hwio = self._desc((n_C, n_C_prev, f_h, f_w), dn.TAG_HWIO)
+        self.bias = self._desc((n_C,), dn.TAG_X)
+        self._w_any = self._desc((n_C, n_C_prev, f_h, f_w), dn.TAG_ANY)
         self.geo = (dn.dims(geom.stride), dn.dims(d - 1 for d in geom.dilation),
                     dn.dims((t, lt)), dn.dims((b, rt)))
-        pd = api.primitive_desc("convolution_forward", dn.FORWARD_TRAINING,
-                                dn.CONVOLUTION_DIRECT, self.src, w_any, self.bias, self.dst,
-                                *self.geo, None)
-        self.fwd_pd = pd
-        self.fast = not api.impl(pd).startswith("ref")
-        self.fwd = api.primitive(pd)
-        self.fwd_w = self._weights_in(api.query_md(pd, dn.QUERY_WEIGHTS_MD))
-        self._w_any = w_any
+        self.fwd_pd = self._pd("convolution_forward", dn.FORWARD_TRAINING, dn.CONVOLUTION_DIRECT,
+                               self.src, self._w_any, self.bias, self.dst, *self.geo, None)
+        self.fwd = self._primitive(self.fwd_pd)
+        self.fwd_w = self._weights_in(api.query_md(self.fwd_pd, dn.QUERY_WEIGHTS_MD))
         self.bwd_data: Any = None
         self.bwd_weights: Any = None
+
+    def __del__(self) -> None:
+        for kind, handle in reversed(self._owned):  # primitives before their descriptors
+            # not contextlib.suppress: at interpreter shutdown modules may already be gone
+            try:  # noqa: SIM105
+                self.api.destroy(kind, handle)
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _own(self, kind: str, handle: Any) -> Any:
+        self._owned.append((kind, handle))
+        return handle
+
+    def _desc(self, shape: tuple[int, ...], tag: int) -> Any:
+        return self._own("memory_desc", self.api.desc(shape, tag))
+
+    def _pd(self, kind: str, *args: Any) -> Any:
+        pd = self._own("primitive_desc", self.api.primitive_desc(kind, *args))
+        # oneDNN's reference implementations are far slower than NumPy's ops
+        self.fast = self.fast and not self.api.impl(pd).startswith("ref")
+        return pd
+
+    def _primitive(self, pd: Any) -> Any:
+        return self._own("primitive", self.api.primitive(pd))
+
+    def _reorder(self, src: Any, dst: Any) -> Any:
+        return self._own("primitive", self.api.reorder(src, dst))
 
     def _weights_in(self, md: Any) -> tuple[Any, Any, int]:
         """``(descriptor, reorder from HWIO or None, float count)`` for weights a primitive
         reads in layout ``md``."""
-        api = self.api
-        same = api.same(md, self.hwio)
-        return md, (None if same else api.reorder(self.hwio, md)), api.size(md) // 4
+        same = self.api.same(md, self.hwio)
+        return md, (None if same else self._reorder(self.hwio, md)), self.api.size(md) // 4
 
     def weights(self, W: np.ndarray, spec: tuple[Any, Any, int], threads: int) -> np.ndarray:
         """``W`` (HWIO) in the layout of ``spec``."""
@@ -111,28 +136,25 @@ class ConvPrimitives:
         return out
 
     def backward_data(self) -> tuple[Any, tuple[Any, Any, int]]:
+        """``(primitive, weights spec)`` of the input gradient, made on first use."""
         if self.bwd_data is None:
-            api = self.api
-            pd = api.primitive_desc("convolution_backward_data", dn.CONVOLUTION_DIRECT,
-                                    self.src, self._w_any, self.dst, *self.geo, self.fwd_pd,
-                                    None)
-            self.fast = self.fast and not api.impl(pd).startswith("ref")
-            self.bwd_data = (api.primitive(pd),
-                             self._weights_in(api.query_md(pd, dn.QUERY_WEIGHTS_MD)))
+            pd = self._pd("convolution_backward_data", dn.CONVOLUTION_DIRECT, self.src,
+                          self._w_any, self.dst, *self.geo, self.fwd_pd, None)
+            self.bwd_data = (self._primitive(pd),
+                             self._weights_in(self.api.query_md(pd, dn.QUERY_WEIGHTS_MD)))
         return self.bwd_data  # type: ignore[no-any-return]
 
     def backward_weights(self) -> tuple[Any, Any, Any, int]:
-        """``(primitive, diff-weights descriptor, reorder to HWIO or None, float count)``."""
+        """``(primitive, diff-weights descriptor, reorder to HWIO or None, float count)`` of the
+        parameter gradients, made on first use."""
         if self.bwd_weights is None:
-            api = self.api
-            pd = api.primitive_desc("convolution_backward_weights", dn.CONVOLUTION_DIRECT,
-                                    self.src, self._w_any, self.bias, self.dst, *self.geo,
-                                    self.fwd_pd, None)
-            self.fast = self.fast and not api.impl(pd).startswith("ref")
-            md = api.query_md(pd, dn.QUERY_DIFF_WEIGHTS_MD)
-            same = api.same(md, self.hwio)
-            self.bwd_weights = (api.primitive(pd), md,
-                                None if same else api.reorder(md, self.hwio), api.size(md) // 4)
+            pd = self._pd("convolution_backward_weights", dn.CONVOLUTION_DIRECT, self.src,
+                          self._w_any, self.bias, self.dst, *self.geo, self.fwd_pd, None)
+            md = self.api.query_md(pd, dn.QUERY_DIFF_WEIGHTS_MD)
+            same = self.api.same(md, self.hwio)
+            self.bwd_weights = (self._primitive(pd), md,
+                                None if same else self._reorder(md, self.hwio),
+                                self.api.size(md) // 4)
         return self.bwd_weights  # type: ignore[no-any-return]
 
 
