@@ -148,3 +148,21 @@ def test_ctrl_c_saves_checkpoint_and_resume_lists_each_epoch_once(tmp_path):
     # each epoch once; 4 unless Ctrl-C arrived after epoch 4 already
     assert epochs == list(range(1, max(4, len(epochs)) + 1))
     assert "resuming" in done.stdout
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_first_line_says_whether_onednn_kernels_are_on(on, tmp_path, capsys):
+    from cnnstep.ops import onednn
+
+    if on and not onednn.available():
+        pytest.skip(f"needs the onednn extra: {onednn.status()}")
+    before = onednn.enabled()
+    onednn.set_enabled(on)
+    try:
+        assert main(["train", "--data", "digits", "--epochs", "1", "--no-plots", "--threads",
+                     "1", "--out", str(tmp_path / "r")]) == 0
+    finally:
+        onednn.set_enabled(before)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("training default on digits")
+    assert first.endswith(", oneDNN kernels") == on

@@ -113,13 +113,17 @@ def test_a_geometry_with_only_the_reference_kernel_runs_on_numpy(monkeypatch):
                                     {"stride": 1, "pad": 1}) is None
 
 
-def test_a_missing_library_says_why_and_leaves_numpy(monkeypatch):
-    monkeypatch.setattr(dnnl_api, "_candidates", lambda: [])
+@pytest.mark.parametrize("found", ["nothing", "a broken file"])
+def test_a_missing_library_says_why_and_leaves_numpy(found, monkeypatch, tmp_path):
+    broken = tmp_path / "libdnnl.so.3"
+    broken.write_bytes(b"not a shared library")  # as when libgomp.so.1 is missing: OSError
+    monkeypatch.setattr(dnnl_api, "_candidates", lambda: [] if found == "nothing" else [broken])
     dnnl_api.library.cache_clear()
     dnnl_api.api.cache_clear()
     try:
         assert not onednn.available() and not onednn.enabled()
-        assert "pip install" in onednn.status()
+        why = "pip install" if found == "nothing" else "could not be loaded: "
+        assert why in onednn.status()
         A = np.ones((1, 5, 5, 2), np.float32)
         assert onednn.conv_forward_dnnl(A, np.ones((3, 3, 2, 2), np.float32),
                                         np.zeros((1, 1, 1, 2), np.float32),
