@@ -203,3 +203,32 @@ def test_primitives_are_made_for_the_thread_count_they_run_with():
         set_num_threads(before)
     made = [key[-1] for key in onednn._local.cache if key[0] == A.shape]
     assert sorted(made) == [1, 2]
+
+
+@needs_onednn
+def test_a_backward_pass_oneDNN_refuses_runs_on_numpy(monkeypatch):
+    def refuse(self):
+        raise dnnl_api.DnnlError("oneDNN: convolution backward weights failed (unimplemented)")
+
+    monkeypatch.setattr(onednn.ConvPrimitives, "backward_weights", refuse)
+    monkeypatch.setattr(onednn, "_local", threading.local())
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 9, 9, 8)).astype(np.float32)
+    layer = Conv2D(5, 3, padding=1)
+    layer.build(x.shape[1:], np.random.default_rng(0))
+    out = layer.forward(x, training=True)  # oneDNN's forward
+    d = rng.standard_normal(out.shape).astype(np.float32)
+    dx = layer.backward(d)  # NumPy's backward
+    want = conv_backward(d, (x, layer.params["W"], layer.params["b"], layer.hparameters))
+    for g, w in zip((dx, layer.grads["W"], layer.grads["b"]), want):
+        close(g, w)
+
+
+def test_oneDNN_statuses_become_errors():
+    dnnl_api.check(0, "anything")
+    with pytest.raises(MemoryError, match="oneDNN: execute: out of memory"):
+        dnnl_api.check(1, "execute")
+    with pytest.raises(dnnl_api.DnnlError, match=r"reorder failed \(unimplemented\)"):
+        dnnl_api.check(3, "reorder")
+    with pytest.raises(dnnl_api.DnnlError, match=r"status 42"):
+        dnnl_api.check(42, "stream")

@@ -130,10 +130,18 @@ def _declare(lib: Any) -> None:
         fn.argtypes, fn.restype = args, result
 
 
+#: dnnl_status_t values other than success, by name (dnnl_common_types.h).
+STATUS = {1: "out of memory", 2: "invalid arguments", 3: "unimplemented",
+          4: "no implementation left", 5: "runtime error", 6: "not required"}
+
+
 def check(status: int, what: str) -> None:
-    """Raise :class:`DnnlError` for a status other than ``dnnl_success``."""
+    """Raise for a status other than ``dnnl_success``: :class:`MemoryError` when oneDNN ran
+    out of memory, :class:`DnnlError` otherwise."""
+    if status == 1:
+        raise MemoryError(f"oneDNN: {what}: out of memory")
     if status != 0:
-        raise DnnlError(f"oneDNN: {what} failed (status {status})")
+        raise DnnlError(f"oneDNN: {what} failed ({STATUS.get(status, f'status {status}')})")
 
 
 class Api:

@@ -8,8 +8,11 @@ behind PyTorch's CPU convolutions) read NHWC arrays in place. Measured at one th
 
 Used by :class:`cnnstep.nn.layers.conv.Conv2D` only: the functional API (``conv_forward`` ...)
 stays NumPy, the reference the checker grades against. Each geometry's primitives are made
-once per thread (oneDNN runs a primitive in the thread that made it) and kept, least recently
-used dropped first. Float32 only, and only while :func:`enabled`: the extra is installed and
+once per thread and thread count (oneDNN runs a primitive in the thread that made it, and splits
+its work for the count it was made with) and kept, least recently used dropped first. With
+:func:`cnnstep.ops.set_num_threads` above 1 a convolution runs a GNU OpenMP team, after which a
+``fork`` without ``exec`` can hang in the child (cnnstep's own workers are started afresh, and at
+1 thread no team starts). Float32 only, and only while :func:`enabled`: the extra is installed and
 loads, and neither :func:`set_enabled` nor ``CNNSTEP_ONEDNN=0`` turned it off. Where oneDNN
 offers only its reference implementation for a geometry, the NumPy ops run instead. Results
 agree with the NumPy path up to float32 rounding (sums in another order).
@@ -46,7 +49,8 @@ def available() -> bool:
 
 
 def status() -> str:
-    """``"on"``, ``"off (CNNSTEP_ONEDNN=0 or set_enabled)"`` or why it is not available."""
+    """``"on"``, ``"off (CNNSTEP_ONEDNN=0 or set_enabled(False))"`` or why it is not
+    available (not installed, or the library would not load)."""
     loaded = dn.library()
     if isinstance(loaded, str):
         return loaded
@@ -240,9 +244,12 @@ def conv_grads_dnnl(
     if prims is None:
         return None
     prims.api.set_threads(threads)  # the backward primitives are made on first use
-    bwd_w = prims.backward_weights()
-    bwd_d = prims.backward_data() if need_dA_prev else None
-    if not prims.fast:  # a backward pass only oneDNN's reference implementation offers
+    try:
+        bwd_w = prims.backward_weights()
+        bwd_d = prims.backward_data() if need_dA_prev else None
+    except dn.DnnlError:  # a backward pass oneDNN refuses: NumPy's, from now on
+        prims.fast = False
+    if not prims.fast:  # or one only oneDNN's reference implementation offers
         return None
     api = prims.api
     x, dz = np.ascontiguousarray(A_in), np.ascontiguousarray(dZ)
