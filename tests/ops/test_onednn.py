@@ -201,7 +201,7 @@ def test_primitives_are_made_for_the_thread_count_they_run_with():
                 close(g, w)
     finally:
         set_num_threads(before)
-    made = [key[-1] for key in onednn._local.cache if key[0] == A.shape]
+    made = [key[-1] for key in onednn._local.cache if key[1] == A.shape]
     assert sorted(made) == [1, 2]
 
 

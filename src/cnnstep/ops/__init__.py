@@ -7,8 +7,9 @@ primitive that convolution and pooling share), ``padding``, ``im2col`` (window m
 ``pool_taps`` (max pooling that keeps each maximum's tap), ``workspace`` (the scratch-memory
 budget), ``functional`` (the eight functions of the course, vectorized), ``reference`` (the same
 eight as plain loops), ``published`` (the course's published cases, as data), ``threads`` (how
-many threads one op may use), and ``onednn`` with ``dnnl_api`` (oneDNN's convolution kernels for
-the layers, the optional ``onednn`` extra, loaded through ctypes).
+many threads one op may use), and ``onednn``, ``onednn_pool`` and ``dnnl_api`` (oneDNN's
+convolution and max-pooling kernels for the layers, the optional ``onednn`` extra, loaded
+through ctypes).
 
 May import: NumPy and modules of this folder only (plus ``cnnstep.errors``; threadpoolctl,
 optional, to hold BLAS to one thread while an op runs its parts side by side; and oneDNN's shared

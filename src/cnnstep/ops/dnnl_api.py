@@ -31,13 +31,15 @@ LIBRARY = "libdnnl.so.3"
 # dnnl_common_types.h / dnnl_types.h (C API v3)
 F32 = 3
 TAG_ANY, TAG_X, TAG_NHWC, TAG_HWIO = 1, 2, 22, 28
-FORWARD_TRAINING, BACKWARD_DATA, BACKWARD_WEIGHTS = 64, 160, 192
-CONVOLUTION_DIRECT = 1
+FORWARD_TRAINING, FORWARD_INFERENCE, BACKWARD_DATA, BACKWARD_WEIGHTS = 64, 96, 160, 192
+CONVOLUTION_DIRECT, POOLING_MAX = 1, 0x1FF
 ENGINE_CPU = 1
 STREAM_DEFAULT_FLAGS = 1
 ARG_SRC, ARG_DST, ARG_WEIGHTS, ARG_BIAS = 1, 17, 33, 41
 ARG_DIFF_SRC, ARG_DIFF_DST, ARG_DIFF_WEIGHTS, ARG_DIFF_BIAS = 129, 145, 161, 169
+ARG_WORKSPACE = 64
 QUERY_IMPL_INFO_STR, QUERY_WEIGHTS_MD, QUERY_DIFF_WEIGHTS_MD = 8, 131, 132
+QUERY_WORKSPACE_MD = 135
 MAX_NDIMS = 12
 
 Dims = ctypes.c_int64 * MAX_NDIMS
@@ -124,6 +126,10 @@ def _declare(lib: Any) -> None:
             [ctypes.POINTER(_vp), p, i, p, p, p, Dims, Dims, Dims, Dims, p, p], i),
         "dnnl_convolution_backward_weights_primitive_desc_create": (
             [ctypes.POINTER(_vp), p, i, p, p, p, p, Dims, Dims, Dims, Dims, p, p], i),
+        "dnnl_pooling_forward_primitive_desc_create": (
+            [ctypes.POINTER(_vp), p, i, i, p, p, Dims, Dims, Dims, Dims, Dims, p], i),
+        "dnnl_pooling_backward_primitive_desc_create": (
+            [ctypes.POINTER(_vp), p, i, p, p, Dims, Dims, Dims, Dims, Dims, p, p], i),
     }
     for name, (args, result) in sigs.items():
         fn = getattr(lib, name)
@@ -243,6 +249,48 @@ class Api:
         finally:
             for mem in mems:
                 lib.dnnl_memory_destroy(mem)
+
+
+class Owned:
+    """What one geometry makes in oneDNN (descriptors, primitives), destroyed with the object.
+
+    ``fast`` turns false when a descriptor gets only oneDNN's reference implementation, which
+    is far slower than NumPy's ops: callers then use those instead.
+    """
+
+    def __init__(self, api: Api) -> None:
+        self._owned: list[tuple[str, Any]] = []  # first: __del__ runs after a failed __init__
+        self.api = api
+        self.fast = True
+
+    def __del__(self) -> None:
+        for kind, handle in reversed(getattr(self, "_owned", ())):  # primitives, then descs
+            # not contextlib.suppress: at interpreter shutdown modules may already be gone
+            try:  # noqa: SIM105
+                self.api.destroy(kind, handle)
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _own(self, kind: str, handle: Any) -> Any:
+        self._owned.append((kind, handle))
+        return handle
+
+    def desc(self, shape: Sequence[int], tag: int) -> Any:
+        """A float32 memory descriptor, destroyed with this object."""
+        return self._own("memory_desc", self.api.desc(shape, tag))
+
+    def pd(self, kind: str, *args: Any) -> Any:
+        """A primitive descriptor (see :meth:`Api.primitive_desc`), destroyed with this
+        object."""
+        pd = self._own("primitive_desc", self.api.primitive_desc(kind, *args))
+        self.fast = self.fast and not self.api.impl(pd).startswith("ref")
+        return pd
+
+    def primitive(self, pd: Any) -> Any:
+        return self._own("primitive", self.api.primitive(pd))
+
+    def reorder(self, src: Any, dst: Any) -> Any:
+        return self._own("primitive", self.api.reorder(src, dst))
 
 
 class _Stream:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -70,65 +71,35 @@ def set_enabled(flag: bool) -> None:
     _state["enabled"] = flag
 
 
-class ConvPrimitives:
+class ConvPrimitives(dn.Owned):
     """One convolution geometry's oneDNN primitives (forward, and backward when first asked
-    for), with the weight reorders each needs from and to the HWIO layout of ``W``. What it
-    makes in oneDNN is destroyed with it."""
+    for), with the weight reorders each needs from and to the HWIO layout of ``W``."""
 
     def __init__(self, api: dn.Api, x_shape: tuple[int, ...], W_shape: tuple[int, ...],
                  geom: WindowGeometry) -> None:
-        self._owned: list[tuple[str, Any]] = []  # first: __del__ runs after a failed __init__
-        self.fast = True  # until a pass has only oneDNN's reference implementation
+        super().__init__(api)
         m, H, W, n_C_prev = x_shape
         f_h, f_w, _, n_C = W_shape
         (t, b), (lt, rt) = geom.pad
-        self.api = api
-        self.src = self._desc((m, n_C_prev, H, W), dn.TAG_NHWC)
-        self.dst = self._desc((m, n_C, *geom.out_hw), dn.TAG_NHWC)
-        self.hwio = self._desc((n_C, n_C_prev, f_h, f_w), dn.TAG_HWIO)
-        self.bias = self._desc((n_C,), dn.TAG_X)
-        self._w_any = self._desc((n_C, n_C_prev, f_h, f_w), dn.TAG_ANY)
+        self.src = self.desc((m, n_C_prev, H, W), dn.TAG_NHWC)
+        self.dst = self.desc((m, n_C, *geom.out_hw), dn.TAG_NHWC)
+        self.hwio = self.desc((n_C, n_C_prev, f_h, f_w), dn.TAG_HWIO)
+        self.bias = self.desc((n_C,), dn.TAG_X)
+        self._w_any = self.desc((n_C, n_C_prev, f_h, f_w), dn.TAG_ANY)
         self.geo = (dn.dims(geom.stride), dn.dims(d - 1 for d in geom.dilation),
                     dn.dims((t, lt)), dn.dims((b, rt)))
-        self.fwd_pd = self._pd("convolution_forward", dn.FORWARD_TRAINING, dn.CONVOLUTION_DIRECT,
-                               self.src, self._w_any, self.bias, self.dst, *self.geo, None)
-        self.fwd = self._primitive(self.fwd_pd)
+        self.fwd_pd = self.pd("convolution_forward", dn.FORWARD_TRAINING, dn.CONVOLUTION_DIRECT,
+                              self.src, self._w_any, self.bias, self.dst, *self.geo, None)
+        self.fwd = self.primitive(self.fwd_pd)
         self.fwd_w = self._weights_in(api.query_md(self.fwd_pd, dn.QUERY_WEIGHTS_MD))
         self.bwd_data: Any = None
         self.bwd_weights: Any = None
-
-    def __del__(self) -> None:
-        for kind, handle in reversed(self._owned):  # primitives before their descriptors
-            # not contextlib.suppress: at interpreter shutdown modules may already be gone
-            try:  # noqa: SIM105
-                self.api.destroy(kind, handle)
-            except Exception:  # noqa: BLE001
-                pass
-
-    def _own(self, kind: str, handle: Any) -> Any:
-        self._owned.append((kind, handle))
-        return handle
-
-    def _desc(self, shape: tuple[int, ...], tag: int) -> Any:
-        return self._own("memory_desc", self.api.desc(shape, tag))
-
-    def _pd(self, kind: str, *args: Any) -> Any:
-        pd = self._own("primitive_desc", self.api.primitive_desc(kind, *args))
-        # oneDNN's reference implementations are far slower than NumPy's ops
-        self.fast = self.fast and not self.api.impl(pd).startswith("ref")
-        return pd
-
-    def _primitive(self, pd: Any) -> Any:
-        return self._own("primitive", self.api.primitive(pd))
-
-    def _reorder(self, src: Any, dst: Any) -> Any:
-        return self._own("primitive", self.api.reorder(src, dst))
 
     def _weights_in(self, md: Any) -> tuple[Any, Any, int]:
         """``(descriptor, reorder from HWIO or None, float count)`` for weights a primitive
         reads in layout ``md``."""
         same = self.api.same(md, self.hwio)
-        return md, (None if same else self._reorder(self.hwio, md)), self.api.size(md) // 4
+        return md, (None if same else self.reorder(self.hwio, md)), self.api.size(md) // 4
 
     def weights(self, W: np.ndarray, spec: tuple[Any, Any, int], threads: int) -> np.ndarray:
         """``W`` (HWIO) in the layout of ``spec``."""
@@ -142,9 +113,9 @@ class ConvPrimitives:
     def backward_data(self) -> tuple[Any, tuple[Any, Any, int]]:
         """``(primitive, weights spec)`` of the input gradient, made on first use."""
         if self.bwd_data is None:
-            pd = self._pd("convolution_backward_data", dn.CONVOLUTION_DIRECT, self.src,
+            pd = self.pd("convolution_backward_data", dn.CONVOLUTION_DIRECT, self.src,
                           self._w_any, self.dst, *self.geo, self.fwd_pd, None)
-            self.bwd_data = (self._primitive(pd),
+            self.bwd_data = (self.primitive(pd),
                              self._weights_in(self.api.query_md(pd, dn.QUERY_WEIGHTS_MD)))
         return self.bwd_data  # type: ignore[no-any-return]
 
@@ -152,40 +123,48 @@ class ConvPrimitives:
         """``(primitive, diff-weights descriptor, reorder to HWIO or None, float count)`` of the
         parameter gradients, made on first use."""
         if self.bwd_weights is None:
-            pd = self._pd("convolution_backward_weights", dn.CONVOLUTION_DIRECT, self.src,
+            pd = self.pd("convolution_backward_weights", dn.CONVOLUTION_DIRECT, self.src,
                           self._w_any, self.bias, self.dst, *self.geo, self.fwd_pd, None)
             md = self.api.query_md(pd, dn.QUERY_DIFF_WEIGHTS_MD)
             same = self.api.same(md, self.hwio)
-            self.bwd_weights = (self._primitive(pd), md,
-                                None if same else self._reorder(md, self.hwio),
+            self.bwd_weights = (self.primitive(pd), md,
+                                None if same else self.reorder(md, self.hwio),
                                 self.api.size(md) // 4)
         return self.bwd_weights  # type: ignore[no-any-return]
 
 
-def _primitives(x_shape: tuple[int, ...], W_shape: tuple[int, ...], geom: WindowGeometry,
-                threads: int) -> ConvPrimitives | None:
-    """This thread's primitives of a geometry for ``threads`` threads, made on first use (a
-    primitive splits its work for the thread count it was made with); ``None`` where oneDNN
-    refuses the geometry or offers only its reference implementation."""
-    cache: OrderedDict[Any, ConvPrimitives | None] | None = getattr(_local, "cache", None)
+def cached(key: tuple[Any, ...], make: Callable[[dn.Api], dn.Owned]) -> Any:
+    """This thread's primitives for ``key``, made by ``make(api)`` on first use and kept (least
+    recently used dropped first); ``None`` where oneDNN refuses them or offers only its
+    reference implementation. ``key`` should hold the thread count: a primitive splits its
+    work for the count it was made with, which is set here before ``make`` runs."""
+    cache: OrderedDict[Any, dn.Owned | None] | None = getattr(_local, "cache", None)
     if cache is None:
         cache = _local.cache = OrderedDict()
-    key = (x_shape, W_shape, geom, threads)
     if key in cache:
         cache.move_to_end(key)
         return cache[key]
     api = dn.api()
-    prims: ConvPrimitives | None = None
+    prims: dn.Owned | None = None
     if api is not None:
-        api.set_threads(threads)
+        api.set_threads(key[-1])
         try:
-            prims = ConvPrimitives(api, x_shape, W_shape, geom)
+            prims = make(api)
         except dn.DnnlError:
             prims = None
     cache[key] = prims if prims is None or prims.fast else None
     while len(cache) > CACHE_SIZE:
         cache.popitem(last=False)
     return cache[key]
+
+
+def _primitives(x_shape: tuple[int, ...], W_shape: tuple[int, ...], geom: WindowGeometry,
+                threads: int) -> ConvPrimitives | None:
+    """This thread's convolution primitives of a geometry for ``threads`` threads."""
+    prims: ConvPrimitives | None = cached(
+        ("conv", x_shape, W_shape, geom, threads),
+        lambda api: ConvPrimitives(api, x_shape, W_shape, geom))
+    return prims
 
 
 def _usable(geom: WindowGeometry, m: int, W_shape: tuple[int, ...], *arrays: np.ndarray) -> bool:
