@@ -9,22 +9,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from onednn_helpers import needs_onednn, onednn_on
 
 from cnnstep import Conv2D
 from cnnstep.ops import conv_backward, conv_forward, dnnl_api, onednn
 
-needs_onednn = pytest.mark.skipif(
-    not onednn.available(),
-    reason=f"needs onednn-cpu-gomp (the onednn extra) and libgomp.so.1: {onednn.status()}")
-
-
-@pytest.fixture(autouse=True)
-def _enabled(monkeypatch):
-    monkeypatch.setattr(onednn, "MIN_WORK", 0)  # small problems too
-    before = onednn.enabled()
-    onednn.set_enabled(True)
-    yield
-    onednn.set_enabled(before)
+pytestmark = pytest.mark.usefixtures(onednn_on.__name__)
 
 
 @st.composite
