@@ -1,10 +1,11 @@
-"""The few calls of oneDNN's C API (v3) that :mod:`cnnstep.ops.onednn` needs, through ctypes.
+"""The few calls of oneDNN's C API (v3) that :mod:`cnnstep.ops.onednn` and
+:mod:`cnnstep.ops.onednn_pool` need, through ctypes.
 
 oneDNN is the library behind PyTorch's and OpenVINO's CPU convolutions. Its wheels
 (``onednn-cpu-gomp``, the ``onednn`` extra) hold only the shared library, no Python binding, so
 the handful of C calls used here are declared with ctypes: an engine, memory descriptors of
-plain layouts (NHWC activations, HWIO weights), convolution primitives and reorders, run on a
-stream per thread.
+plain layouts (NHWC activations, HWIO weights), convolution and pooling primitives and reorders,
+run on a stream per thread. :class:`Owned` destroys what one geometry made.
 
 :func:`library` finds and loads ``libdnnl.so.3``; nothing is loaded at import. The enum values
 below are those of oneDNN's ``dnnl_types.h`` and ``dnnl_common_types.h`` (C API v3, stable
@@ -31,7 +32,7 @@ LIBRARY = "libdnnl.so.3"
 # dnnl_common_types.h / dnnl_types.h (C API v3)
 F32 = 3
 TAG_ANY, TAG_X, TAG_NHWC, TAG_HWIO = 1, 2, 22, 28
-FORWARD_TRAINING, FORWARD_INFERENCE, BACKWARD_DATA, BACKWARD_WEIGHTS = 64, 96, 160, 192
+FORWARD_TRAINING = 64
 CONVOLUTION_DIRECT, POOLING_MAX = 1, 0x1FF
 ENGINE_CPU = 1
 STREAM_DEFAULT_FLAGS = 1
