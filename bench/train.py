@@ -57,7 +57,7 @@ from cnnstep.data.builtin import load_data  # noqa: E402
 from cnnstep.nn.architectures import build_architecture  # noqa: E402
 from cnnstep.nn.optimizers import Adam  # noqa: E402
 from cnnstep.train.loop import random_shift  # noqa: E402
-from cnnstep.train.runners import make_runner  # noqa: E402
+from cnnstep.train.runners import PROCESS_MIN_STEPS, make_runner  # noqa: E402
 
 BATCH = 64
 EVAL_BATCH = 256
@@ -135,8 +135,8 @@ class Sides:
         self.b = b
         shape = b.x_train.shape[1:]
         self.model = build_architecture(b.arch, shape, b.n_classes, seed=0)
-        # as `cnnstep train` makes it for a run of this many epochs (worker processes from 20
-        # steps on: see cnnstep.train.runners)
+        # as `cnnstep train` makes it for a run of this many epochs (worker processes from
+        # PROCESS_MIN_STEPS steps on)
         steps = epochs * -(-len(b.y_train) // BATCH)
         self.runner = make_runner(self.model, threads, batch_size=BATCH, steps=steps)
         self.opt = Adam(LR)
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     benches = {"default": default_bench, "signs": signs_bench}
     for n in args.threads:
         parts = (f"splits each batch into {n} parts (all but one in worker processes for runs of "
-                 f"10 steps or more)" if n > 1
+                 f"{PROCESS_MIN_STEPS} steps or more)" if n > 1
                  else "runs each batch whole")
         print(f"\n{n} thread{'s' if n > 1 else ''}: PyTorch set_num_threads({n}); cnnstep "
               f"{parts}, BLAS on 1 thread each")

@@ -323,21 +323,32 @@ def pool_backward_with_output(
     return _backward(dA, cache, mode, A)
 
 
-def _backward(dA: Any, cache: Any, mode: Any, A_out: np.ndarray | None) -> np.ndarray:
+def pool_backward_inputs(
+    dA: Any, cache: Any, mode: Any
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], WindowGeometry, np.dtype[Any], str]:
+    """The checked arguments of a pooling's backward pass: ``(A_in, dA, hparameters, geom,
+    dtype, mode)``, ``dA`` cast to ``dtype`` (the one both passes compute in); ValueError or
+    TypeError naming the argument otherwise (``dA`` of another shape than the output ...)."""
     func = "pool_backward"
-    cache = unpack_cache(cache, ("A_prev", "hparameters"), "pool_forward", func)
-    A_in, geom, dtype, mode = _pool_inputs(cache[0], cache[1], mode, func)
+    A_prev, hparameters = unpack_cache(cache, ("A_prev", "hparameters"), "pool_forward", func)
+    A_in, geom, dtype, mode = _pool_inputs(A_prev, hparameters, mode, func)
     dA = as_array(dA, "dA", func)
     expected = (A_in.shape[0], *geom.out_hw, A_in.shape[3])
     if dA.shape != expected:
         raise ValueError(f"{func}: dA must have the shape of A, {expected}, got shape {dA.shape}")
     dtype = np.result_type(dtype, compute_dtype(func, dA=dA))
-    dA = dA.astype(dtype, copy=False)
+    return A_in, dA.astype(dtype, copy=False), hparameters, geom, dtype, mode
+
+
+def _backward(dA: Any, cache: Any, mode: Any, A_out: np.ndarray | None) -> np.ndarray:
+    A_in, dA, hparameters, geom, dtype, mode = pool_backward_inputs(dA, cache, mode)
+    expected = dA.shape
     parts = batch_parts(A_in.shape[0], _work(A_in, geom), "pool")
     if parts:  # several threads: each its part of the batch
         out = A_out if A_out is not None and A_out.shape == expected else None
         return np.concatenate(run_parts(
-            lambda s: _backward(dA[s], (A_in[s], cache[1]), mode, None if out is None else out[s]),
+            lambda s: _backward(dA[s], (A_in[s], hparameters), mode,
+                                None if out is None else out[s]),
             parts))
     if mode == "max":
         if A_out is None or A_out.shape != expected or A_out.dtype != dtype:

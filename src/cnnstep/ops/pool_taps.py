@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.ops.geometry import WindowGeometry, as_array, pool_geometry, unpack_cache
-from cnnstep.ops.pool import PoolCache, pool_forward
+from cnnstep.ops.geometry import WindowGeometry, as_array, pool_geometry
+from cnnstep.ops.pool import PoolCache, pool_backward_inputs, pool_forward
 from cnnstep.ops.windows import is_tiled, tiles_cover, window_tiles
 
 #: Most taps per window (2x2 windows): with more, the chain of comparisons costs the forward pass
@@ -111,13 +111,8 @@ def max_pool_backward_taps(dA: Any, cache: PoolCache, taps: np.ndarray) -> np.nd
         maximum, 0 elsewhere (and in rows or columns no window covers).
     """
     func = "pool_backward"
-    A_prev, hparameters = unpack_cache(cache, ("A_prev", "hparameters"), "pool_forward", func)
-    A_in = as_array(A_prev, "A_prev", func)
-    geom = pool_geometry(A_in, hparameters, func)
-    dA = as_array(dA, "dA", func)
-    expected = (A_in.shape[0], *geom.out_hw, A_in.shape[3])
-    if dA.shape != expected:
-        raise ValueError(f"{func}: dA must have the shape of A, {expected}, got shape {dA.shape}")
+    A_in, dA, _, geom, dtype, _ = pool_backward_inputs(dA, cache, "max")
+    expected = dA.shape
     if not keeps_taps(geom, A_in.shape[3]):
         raise ValueError(f"{func}: taps are kept only for tiling windows of at most {MAX_TAPS} "
                          f"taps and {MIN_CHANNELS} or more channels")
@@ -126,8 +121,6 @@ def max_pool_backward_taps(dA: Any, cache: PoolCache, taps: np.ndarray) -> np.nd
                else type(taps).__name__)
         raise ValueError(f"{func}: taps must be the uint8 array of shape {expected} that "
                          f"max_pool_forward_taps kept, got {got}")
-    dtype = np.result_type(A_in.dtype, dA.dtype)
-    dA = dA.astype(dtype, copy=False)
     dA_prev = (np.empty if tiles_cover(geom) else np.zeros)(A_in.shape, dtype=dtype)
     D = window_tiles(dA_prev, geom)
     f_w = geom.kernel[1]

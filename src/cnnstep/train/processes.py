@@ -350,7 +350,8 @@ def _take_idle(key: str, n: int) -> list[Worker]:
     return taken
 
 
-def _park(key: str, workers: list[Worker]) -> None:
+def _park(key: str | None, workers: list[Worker]) -> None:
+    """Keep ``workers`` for the next run of the model of ``key``; stop those kept before."""
     with _idle_lock:
         old = _idle["workers"]
         _idle.update(key=key, workers=list(workers), since=time.monotonic())
@@ -360,11 +361,7 @@ def _park(key: str, workers: list[Worker]) -> None:
 
 def close_idle_workers() -> None:
     """Stop the workers kept for a next run (:meth:`ProcessParallel.close`); also at exit."""
-    with _idle_lock:
-        old = _idle["workers"]
-        _idle.update(key=None, workers=[])
-    for w in old:
-        w.close()
+    _park(None, [])
 
 
 atexit.register(close_idle_workers)
