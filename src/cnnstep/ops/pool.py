@@ -341,14 +341,13 @@ def pool_backward_inputs(
 
 
 def _backward(dA: Any, cache: Any, mode: Any, A_out: np.ndarray | None) -> np.ndarray:
-    A_in, dA, hparameters, geom, dtype, mode = pool_backward_inputs(dA, cache, mode)
+    A_in, dA, hp, geom, dtype, mode = pool_backward_inputs(dA, cache, mode)
     expected = dA.shape
     parts = batch_parts(A_in.shape[0], _work(A_in, geom), "pool")
     if parts:  # several threads: each its part of the batch
         out = A_out if A_out is not None and A_out.shape == expected else None
         return np.concatenate(run_parts(
-            lambda s: _backward(dA[s], (A_in[s], hparameters), mode,
-                                None if out is None else out[s]),
+            lambda s: _backward(dA[s], (A_in[s], hp), mode, None if out is None else out[s]),
             parts))
     if mode == "max":
         if A_out is None or A_out.shape != expected or A_out.dtype != dtype:
