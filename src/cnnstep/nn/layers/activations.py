@@ -28,10 +28,16 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     -------
     ndarray of the shape and dtype of ``x``
     """
-    e = np.exp(-np.abs(x))
-    r = 1 / (1 + e)
-    # x >= 0: 1 / (1 + e^-x); x < 0: e^x / (1 + e^x), the same value, computed without e^-x
-    return np.where(x >= 0, r, e * r).astype(x.dtype, copy=False)
+    e = np.abs(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # e = exp(-|x|), in (0, 1]: never overflows
+    r = e + 1
+    np.reciprocal(r, out=r)
+    # x >= 0: 1 / (1 + e^-x); x < 0: e^x / (1 + e^x), the same value, computed without e^-x;
+    # the numerator is max(e, 1) = 1 where x >= 0 and max(e, 0) = e elsewhere
+    out = np.maximum(e, x >= 0)
+    np.multiply(out, r, out=out)
+    return out.astype(x.dtype, copy=False)
 
 
 @register_layer
@@ -93,18 +99,23 @@ class LeakyReLU(Layer):
         if not math.isfinite(float(alpha)) or alpha < 0:
             raise ValueError(f"LeakyReLU: alpha must be a finite number >= 0, got {alpha!r}")
         self.alpha = float(alpha)
-        self._positive: Any = None
+        self._slope: Any = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        positive = x > 0
-        self._positive = positive if training else None
-        return np.where(positive, x, x * x.dtype.type(self.alpha))
+        alpha = x.dtype.type(self.alpha)
+        if not training and self.alpha <= 1:
+            self._slope = None
+            return np.maximum(x, x * alpha)  # for alpha <= 1, the larger of x and alpha * x
+        # the slope of each cell, 1 or alpha (arithmetic on the mask: faster than np.where)
+        slope = (x > 0).astype(x.dtype)
+        slope *= 1 - alpha
+        slope += alpha
+        self._slope = slope if training else None
+        return x * slope
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        positive = self.need_cache(self._positive)
-        if not need_input_grad:
-            return None
-        return np.where(positive, dout, dout * dout.dtype.type(self.alpha))
+        slope = self.need_cache(self._slope)
+        return dout * slope if need_input_grad else None
 
     def get_config(self) -> dict:
         return {"alpha": self.alpha}

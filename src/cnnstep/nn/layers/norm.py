@@ -107,7 +107,9 @@ class BatchNorm2D(Layer):
             self._cache = None
             scale = gamma / np.sqrt(self.state["moving_variance"] + dt(self.epsilon))
             shift = beta - self.state["moving_mean"] * scale
-            return x * scale + shift
+            out = x * scale
+            out += shift  # in place: a second large array costs as much as the arithmetic
+            return out
         rows = x.reshape(-1, x.shape[-1])
         n = rows.shape[0]
         if n == 0:  # nothing to normalise, and no statistics to learn from
