@@ -44,8 +44,9 @@ class Keras:
         return to_keras(model)
 
     def proba(self, exported, x):
-        return to_numpy(self.keras, exported(self.keras.ops.convert_to_tensor(x),
-                                              training=False))
+        p = to_numpy(self.keras, exported(self.keras.ops.convert_to_tensor(x), training=False))
+        # a binary classifier ends in Keras's one sigmoid column, class 1's probability
+        return np.concatenate([1 - p, p], axis=1) if p.shape[1:] == (1,) else p
 
     def back(self, model, exported):
         return weights_from_keras(model, exported)
@@ -101,5 +102,7 @@ def test_same_probabilities_and_weights_back(framework, name, mnist_images, tmp_
     twin = fresh_twin(model)
     assert not np.array_equal(twin.parameters()[0], model.parameters()[0])
     assert framework.back(twin, exported) is twin
-    for mine, back in zip(model.parameters(), twin.parameters()):
-        np.testing.assert_array_equal(back, mine)
+    mine, back = model.named_arrays(), twin.named_arrays()  # parameters and running statistics
+    assert mine.keys() == back.keys()
+    for key in mine:
+        np.testing.assert_array_equal(back[key], mine[key], err_msg=key)
