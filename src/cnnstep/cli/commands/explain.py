@@ -42,13 +42,13 @@ def _steps(args: argparse.Namespace) -> int:
 
 
 def _trace(args: argparse.Namespace) -> explain.Trace:
+    if args.pad is None:
+        args.pad = PAD_DEFAULTS.get(args.op, 0)
     # refused before the input is drawn: --input 30000 30000 3 would be gigabytes
     check_size(_steps(args), f"explain {args.op}")
     rng = np.random.default_rng(args.seed)
     h, w, c = args.input
     A = np.round(rng.standard_normal((1, h, w, c)), 2)
-    if args.pad is None:
-        args.pad = PAD_DEFAULTS.get(args.op, 0)
     if args.op == "pad":
         return explain.zero_pad(A, args.pad)
     if args.op in ("conv", "conv-backward"):
