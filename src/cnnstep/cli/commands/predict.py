@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                         "shape (H, W, 1) or (H, W, 3) can be read from image files")
     h, w, c = shape
     files = expand(args.images)
-    n_out = model.output_shape[-1]
+    n_out = model.n_classes
     names = model.class_names or [str(k) for k in range(n_out)]
     top = min(args.top, n_out)
     rows: list[dict] = []
