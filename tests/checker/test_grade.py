@@ -9,10 +9,10 @@ import shutil
 import pytest
 from check_slips import CORRECT, write_broken
 
-from cnnstep.checker.cases import FUNCTIONS
-from cnnstep.checker.grade import find_submissions, grade, load_points
+from cnnstep.checker.judging.cases import FUNCTIONS
 from cnnstep.cli.main import main
 from cnnstep.errors import UserError
+from cnnstep.grading.grade import find_submissions, grade, load_points
 
 
 @pytest.fixture

@@ -47,8 +47,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnstep.checker import FALLBACK_WARNING
-    from cnnstep.checker.grade import grade, load_points
     from cnnstep.checker.i18n import gettext, language, ngettext
+    from cnnstep.grading.grade import grade, load_points
 
     points = load_points(args.points)
     with language(args.lang) as lang, sigterm_as_interrupt():

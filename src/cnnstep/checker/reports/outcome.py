@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnstep.checker.cases import FUNCTIONS
 from cnnstep.checker.i18n import language
-from cnnstep.checker.report import (
+from cnnstep.checker.judging.cases import FUNCTIONS
+from cnnstep.checker.reports.report import (
     format_table,
     function_details,
     points_score,

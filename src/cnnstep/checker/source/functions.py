@@ -1,14 +1,11 @@
-"""Check functions from inside a notebook: :func:`check_functions`, for nbgrader and Otter-Grader.
+"""A program built from live function objects (a notebook's), for
+:func:`cnnstep.checker.check_functions`.
 
 The learner's function objects are not called here. Their *source* is taken with
 :mod:`inspect` (a notebook cell's source included), with what it needs from the notebook's
 namespace written back as source too: the modules it uses (``import numpy as np``), the helper
 functions of the learner's that it calls, and plain constants. That program is then checked
 exactly as ``cnnstep check`` checks a file, in the same sandboxed child.
-
-Trust: the kernel running this already ran the learner's notebook, so the learner's code could
-have changed anything in it, this module included. Where learners may be hostile, grade the
-notebook *file* with ``cnnstep grade`` instead, which never runs learner code in its own process.
 """
 
 from __future__ import annotations
@@ -21,16 +18,10 @@ import math
 import sys
 import textwrap
 import types
-import warnings
-from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cnnstep.checker.cases import ALIASES, FUNCTIONS
 from cnnstep.checker.i18n import gettext as _
-from cnnstep.checker.i18n import language
-from cnnstep.checker.loader import Program, Unit, parse_unit
-from cnnstep.checker.outcome import Outcome
-from cnnstep.checker.runner import DEFAULT_MEMORY_LIMIT, check_program, check_timeout
+from cnnstep.checker.source.loader import Program, Unit, parse_unit
 
 _LITERALS = (int, float, complex, str, bytes, bool, type(None))
 
@@ -100,7 +91,7 @@ def function_source(fn: Any) -> str:
     return source
 
 
-class _Builder:
+class Builder:
     """The program for the sandbox: an imports-and-constants unit, then one unit per function."""
 
     def __init__(self) -> None:
@@ -135,80 +126,3 @@ class _Builder:
     def program(self) -> Program:
         head = Unit("".join(self.header.values()), "imports") if self.header else None
         return Program("<notebook>", ([head] if head else []) + self.units)
-
-
-def _candidates(namespace: Any) -> dict[str, Any]:
-    if isinstance(namespace, Mapping):
-        return dict(namespace)
-    if isinstance(namespace, Iterable) and not isinstance(namespace, str | bytes):
-        found: dict[str, Any] = {}
-        for fn in namespace:
-            name = getattr(fn, "__name__", None)
-            if not isinstance(name, str):
-                raise TypeError(f"namespace: expected functions in the list, got "
-                                f"{type(fn).__name__}")
-            found[name] = fn
-        return found
-    raise TypeError(f"namespace: expected a dict such as globals() or a list of functions, got "
-                    f"{type(namespace).__name__}")
-
-
-def _chosen(functions: Any) -> tuple[str, ...]:
-    if functions is None:
-        return FUNCTIONS
-    if isinstance(functions, str):
-        functions = [functions]
-    names = list(functions) if isinstance(functions, Iterable) else None
-    if not names or any(n not in FUNCTIONS for n in names):
-        raise ValueError(f"functions: expected names among {', '.join(FUNCTIONS)}, got "
-                         f"{functions!r}")
-    return tuple(n for n in FUNCTIONS if n in names)
-
-
-def check_functions(namespace: Any, functions: Any = None, timeout: float = 10.0, *,
-                    lang: str | None = None, isolation: str = "auto",
-                    memory_limit: int | None = DEFAULT_MEMORY_LIMIT) -> Outcome:
-    """Check the learner's step-by-step functions from inside a notebook.
-
-    Parameters
-    ----------
-    namespace : dict or list of functions
-        ``globals()`` of the notebook, or the function objects themselves.
-    functions : list of str, optional
-        The names to check (default all eight).
-    timeout : float
-        Seconds each function may take, all its cases together; at most 600.
-    lang : {"en", "es"}, optional
-        The language of the report (default: from the locale).
-    isolation : {"auto", "bubblewrap", "process"}
-        As for :func:`cnnstep.checker.check_file`.
-
-    Returns
-    -------
-    Outcome
-        ``statuses``, ``score(points)``, ``assert_pass(name)``; shown as a table in a notebook.
-        Nothing is printed: an autograder cell's output stays the grader's.
-    """
-    seconds = check_timeout(timeout)
-    chosen = _chosen(functions)
-    found = _candidates(namespace)
-    with language(lang), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # nbgrader scores a cell that writes to stderr as 0
-        builder, unusable = _Builder(), {}
-        for name in chosen:
-            for candidate in (name,) + ALIASES.get(name, ()):
-                if candidate in found:
-                    fn = found[candidate]
-                    if id(fn) in builder.done:
-                        break  # already there as a helper of another
-                    try:
-                        builder.add_function(candidate, fn, function_source(fn))
-                    except ValueError as exc:
-                        unusable[name] = _("`{name}` cannot be checked: {why}").format(
-                            name=candidate, why=exc)
-                    break
-        outcome = check_program(builder.program(), seconds, memory_limit, isolation,
-                                functions=chosen)
-        for name, why in unusable.items():
-            outcome.results[name] = {"status": "error", "message": why}
-    return outcome

@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from cnnstep.checker.cases import FUNCTIONS
 from cnnstep.checker.i18n import check_language, current_language, language
 from cnnstep.checker.i18n import gettext as _
-from cnnstep.checker.report import (
+from cnnstep.checker.judging.cases import FUNCTIONS
+from cnnstep.checker.reports.report import (
     format_table,
     points_score,
     points_table,
@@ -232,28 +232,11 @@ def grade(paths: Sequence[str], out: str | Path, *, points: dict[str, float] | N
     lang = check_language(lang) if lang is not None else current_language()
     settings = {"timeout": timeout, "isolation": isolation, "version": RECORD_VERSION,
                 "lang": lang}
-    previous = _previous(out, force)
+    records = _reused(submissions, _previous(out, force), settings, points)
+    todo = [i for i, r in enumerate(records) if r is None]
+    _grade_todo(records, todo, submissions, settings, points, checker, jobs, progress, scheduler)
     taken: set[str] = set()
     names = [submission_name(p, taken) for p in submissions]
-    todo = []
-    records: list[dict | None] = []
-    for path in submissions:
-        old = previous.get(str(path))
-        reusable = old is not None and old.get("settings") == settings \
-            and old.get("sha256") == _digest(path) and old.get("sha256") is not None
-        records.append(dict(old, max_score=sum(points.values())) if reusable and old else None)
-        if not reusable:
-            todo.append(len(records) - 1)
-    if scheduler is not None:
-        for i, done in zip(todo, _on_dask(scheduler, [submissions[i] for i in todo],
-                                          settings, points, checker)):
-            records[i] = done
-    else:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {i: pool.submit(grade_one, submissions[i], settings, points, checker)
-                       for i in todo}
-            for i, future in _progress(futures.items(), len(todo), progress):
-                records[i] = future.result()
     final = []
     for name, maybe in zip(names, records):
         assert maybe is not None
@@ -270,6 +253,33 @@ def grade(paths: Sequence[str], out: str | Path, *, points: dict[str, float] | N
         atomic_write(out / "results.json",
                      lambda f: f.write(json.dumps(data, indent=2).encode("utf-8")))
     return final
+
+
+def _reused(submissions: list[Path], previous: dict[str, dict], settings: dict,
+            points: dict[str, float]) -> list[dict | None]:
+    """The earlier record of each submission graded with the same content and settings."""
+    records: list[dict | None] = []
+    for path in submissions:
+        old = previous.get(str(path))
+        reusable = old is not None and old.get("settings") == settings \
+            and old.get("sha256") == _digest(path) and old.get("sha256") is not None
+        records.append(dict(old, max_score=sum(points.values())) if reusable and old else None)
+    return records
+
+
+def _grade_todo(records: list[dict | None], todo: list[int], submissions: list[Path],
+                settings: dict, points: dict[str, float], checker: Callable[..., Any],
+                jobs: int, progress: bool, scheduler: str | None) -> None:
+    if scheduler is not None:
+        for i, done in zip(todo, _on_dask(scheduler, [submissions[i] for i in todo],
+                                          settings, points, checker)):
+            records[i] = done
+        return
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {i: pool.submit(grade_one, submissions[i], settings, points, checker)
+                   for i in todo}
+        for i, future in _progress(futures.items(), len(todo), progress):
+            records[i] = future.result()
 
 
 def _on_dask(address: str, paths: list[Path], settings: dict, points: dict[str, float],

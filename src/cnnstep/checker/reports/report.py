@@ -8,9 +8,9 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any
 
-from cnnstep.checker.cases import FUNCTIONS
 from cnnstep.checker.i18n import N_, ngettext
 from cnnstep.checker.i18n import gettext as _
+from cnnstep.checker.judging.cases import FUNCTIONS
 
 _WIDTH = 100
 

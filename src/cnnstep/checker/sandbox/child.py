@@ -1,6 +1,6 @@
 """The child that runs a learner's code: a standalone script (stdlib and NumPy only).
 
-The parent (:mod:`cnnstep.checker.runner`) reads this file's text and starts it with
+The parent (:mod:`cnnstep.checker.sandbox.runner`) reads this file's text and starts it with
 ``python -I -c``, inside the sandbox; cnnstep is not importable there. Messages both ways are a
 4-byte big-endian length and a JSON object. The parent sends the learner's statements (as AST
 data, already chosen), then asks for calls of the learner's functions on inputs it sends; this

@@ -10,8 +10,8 @@ import numbers
 
 import numpy as np
 
-from cnnstep.checker.cases import OUTPUT_NAMES
 from cnnstep.checker.i18n import gettext as _
+from cnnstep.checker.judging.cases import OUTPUT_NAMES
 
 # float64 throughout; loose enough for a different summation order, or float32 arithmetic
 # inside a learner's function.
