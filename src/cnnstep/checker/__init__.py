@@ -31,8 +31,8 @@ from cnnstep.checker.sandbox.isolation import (
     ISOLATIONS,
     SandboxUnavailableError,
 )
-from cnnstep.checker.sandbox.session import DEFAULT_MEMORY_LIMIT, MAX_TIMEOUT
+from cnnstep.checker.sandbox.session import DEFAULT_MEMORY_LIMIT, MAX_TIMEOUT, STOP, Cancelled
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "FALLBACK_WARNING", "FUNCTIONS", "ISOLATIONS", "LANGUAGES",
-           "MAX_TIMEOUT", "Outcome", "SandboxUnavailableError", "check_file", "check_functions",
-           "check_program", "format_table", "to_json"]
+           "MAX_TIMEOUT", "STOP", "Cancelled", "Outcome", "SandboxUnavailableError",
+           "check_file", "check_functions", "check_program", "format_table", "to_json"]

@@ -138,9 +138,10 @@ def _chosen(functions: Any) -> tuple[str, ...]:
     return tuple(n for n in FUNCTIONS if n in names)
 
 
-def check_functions(namespace: Any, functions: Any = None, timeout: float = 10.0, *,
+def check_functions(namespace: Any, functions: Any = None, timeout: float = 3.0, *,
                     lang: str | None = None, isolation: str = "auto",
-                    memory_limit: int | None = DEFAULT_MEMORY_LIMIT) -> Outcome:
+                    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+                    total_timeout: float | None = 20.0) -> Outcome:
     """Check the learner's step-by-step functions from inside a notebook.
 
     Parameters
@@ -150,16 +151,22 @@ def check_functions(namespace: Any, functions: Any = None, timeout: float = 10.0
     functions : list of str, optional
         The names to check (default all eight).
     timeout : float
-        Seconds each function may take, all its cases together; at most 600.
+        CPU seconds each function may take, all its cases together; at most 600. A right
+        function needs a few hundredths of a second.
     lang : {"en", "es"}, optional
         The language of the report (default: from the locale).
     isolation : {"auto", "bubblewrap", "process"}
         As for :func:`cnnstep.checker.check_file`.
+    total_timeout : float or None
+        Wall-clock seconds for the whole check (default 20: within nbgrader's 30-second cell
+        limit even when several functions hang; the functions not reached are ``timeout``);
+        None for the default of :func:`check_file`.
 
     Returns
     -------
     Outcome
-        ``statuses``, ``score(points)``, ``assert_pass(name)``; shown as a table in a notebook.
+        ``statuses``, ``score(points)``, ``partial_credit(points)`` (for nbgrader),
+        ``assert_pass(name)``; shown as a table in a notebook.
         Nothing is printed: an autograder cell's output stays the grader's.
     """
     seconds = check_timeout(timeout)
@@ -181,7 +188,7 @@ def check_functions(namespace: Any, functions: Any = None, timeout: float = 10.0
                             name=candidate, why=exc)
                     break
         outcome = check_program(builder.program(), seconds, memory_limit, isolation,
-                                functions=chosen)
+                                total_timeout, functions=chosen)
         for name, why in unusable.items():
             outcome.results[name] = {"status": "error", "message": why}
     return outcome

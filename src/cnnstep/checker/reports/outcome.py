@@ -51,6 +51,20 @@ class Outcome:
             raise ValueError(f"points: {exc}") from None
         return points_score(self.statuses, table)
 
+    def partial_credit(self, points: dict[str, float] | None = None) -> float:
+        """The score, for an nbgrader autograder cell to output as its partial credit.
+
+        nbgrader reads a number a test cell outputs as partial credit only when it is above 0
+        (and not above the cell's points: then nbgrader raises); 0 or no number gives *full*
+        credit. So a score of 0 raises AssertionError here (the report as its message), which
+        nbgrader scores 0. Give the cell as many points as ``points`` add up to.
+        """
+        score = self.score(points)
+        if score <= 0:
+            with language(self.lang):
+                raise AssertionError(format_table(self))
+        return score
+
     def assert_pass(self, name: str) -> None:
         """Nothing when ``name`` passed; otherwise AssertionError whose message is the report
         for it (the case, the problem, the hint and code to try)."""

@@ -84,13 +84,15 @@ class Watch:
 
     def progress(self) -> float | None:
         """Seconds the busiest task of the tree ran or waited to run since the last call (None
-        when /proc does not say: then nothing is counted as waiting). A process in disk sleep
-        (state D: reading a file, a page fault) counts as running for the whole interval."""
+        when /proc does not say: then nothing is counted as waiting). A process found runnable
+        (state R: also when its cgroup's CPU quota holds it back, which schedstat does not
+        count as waiting) or in disk sleep (D: reading a file, a page fault) counts as running
+        for the whole interval."""
         seen: dict[str, float] = {}
         in_io = False
         for pid in self._tree():
             fields = _fields(f"/proc/{pid}/stat")
-            in_io = in_io or bool(fields and fields[0] == b"D")
+            in_io = in_io or bool(fields and fields[0] in (b"R", b"D"))
             with contextlib.suppress(OSError):
                 for tid in os.listdir(f"/proc/{pid}/task"):
                     value = _schedstat(f"/proc/{pid}/task/{tid}/schedstat")
