@@ -18,6 +18,7 @@ import numpy as np
 
 from cnnstep.interop.extras import require
 from cnnstep.nn.model import Sequential
+from cnnstep.ops.threads import blas_one_thread, serial
 
 
 def _check(model: Sequential, X: Any, func: str) -> Any:
@@ -43,8 +44,12 @@ def _check(model: Sequential, X: Any, func: str) -> Any:
 
 
 def _block_proba(block: np.ndarray, model: Sequential) -> np.ndarray:
-    # a replica shares the weights but not the per-call caches: safe on a threaded worker
-    return model.replica().predict_proba(block)
+    # a replica shares the weights but not the per-call caches: safe on a threaded worker.
+    # One thread per chunk wherever it runs (dask runs chunks side by side): a product's last
+    # bits can depend on BLAS's and oneDNN's thread count, which differ between a worker and
+    # this process, so this is what makes a cluster's result the in-process one, bit for bit.
+    with serial(), blas_one_thread():
+        return model.replica().predict_proba(block)
 
 
 def predict_proba(model: Sequential, X: Any) -> Any:
@@ -62,7 +67,7 @@ def predict_proba(model: Sequential, X: Any) -> Any:
     dask.array.Array of shape (m, n_classes), the model's dtype, chunked as ``X`` along axis 0.
     """
     da = _check(model, X, "predict_proba")
-    n_classes = (model.output_shape or (0,))[0]
+    n_classes = model.n_classes or 0  # two columns for a one-output (binary) model
     return da.map_blocks(_block_proba, X, model, dtype=model.dtype, drop_axis=[2, 3],
                          chunks=(X.chunks[0], (n_classes,)), name="cnnstep-predict-proba")
 
