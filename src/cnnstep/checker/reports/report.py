@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import textwrap
 from collections.abc import Mapping
 from typing import Any
 
-from cnnstep.checker.cases import FUNCTIONS
 from cnnstep.checker.i18n import N_, ngettext
 from cnnstep.checker.i18n import gettext as _
+from cnnstep.checker.judging.cases import FUNCTIONS
 
 _WIDTH = 100
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 # The status words as a learner reads them (JSON and CSV keep the English words).
 STATUS_WORDS = {"pass": N_("pass"), "fail": N_("fail"), "error": N_("error"),
@@ -56,20 +58,23 @@ def to_json(outcome) -> dict:
 def _describe(summary: dict | None) -> str:
     if not summary:
         return "-"
-    kind = summary.get("type")
-    if kind == "ndarray":
-        text = _("array of shape {shape}, {dtype}").format(shape=tuple(summary["shape"]),
-                                                           dtype=summary["dtype"])
-        if "values" in summary and len(summary["shape"]) <= 2:
+    # Every key is read with a default: a summary says what it can of any value.
+    kind = str(summary.get("type", "?"))
+    shape = summary.get("shape")
+    if kind == "ndarray" and isinstance(shape, list):
+        text = _("array of shape {shape}, {dtype}").format(shape=tuple(shape),
+                                                           dtype=summary.get("dtype", "?"))
+        if "values" in summary and len(shape) <= 2:
             text += f": {summary['values']}"
         return text
     if kind == "exception":
-        return _("an exception ({type})").format(type=summary["exception"])
+        return _("an exception ({type})").format(type=summary.get("exception", "?"))
     if "value" in summary:
         return f"{summary['value']!r} ({kind})"
-    if kind in ("tuple", "list"):
+    length = summary.get("length")
+    if kind in ("tuple", "list") and isinstance(length, int):
         return ngettext("a {type} of {n} item", "a {type} of {n} items",
-                        summary["length"]).format(type=kind, n=summary["length"])
+                        length).format(type=kind, n=length)
     return "None" if kind == "None" else _("a {type}").format(type=kind)
 
 
@@ -106,15 +111,17 @@ def _block(label: str, text: str) -> list[str]:
 def format_table(outcome) -> str:
     """One line per function, then the details of each that did not pass."""
     data = to_json(outcome)
-    lines = [f"cnnstep check: {data['file']}"]
+    lines = [f"cnnstep check: {_CONTROL.sub('?', str(data['file']))}"]
     for warning in data["warnings"]:
         lines += textwrap.wrap(_("warning: {text}").format(text=warning), _WIDTH,
                                subsequent_indent="  ")
     lines.append("")
     function, result_word = _("function"), _("result")
     lines.append(f"  {function:<25} {result_word}")
+    # As wide as the longest status word in this language, and a space ("incorrecta").
+    width = max(len(status_text(s)) for s in STATUS_WORDS) + 1
     for name, result in data["functions"].items():
-        lines.append(f"  {name:<25} {status_text(result['status']):<10} "
+        lines.append(f"  {name:<25} {status_text(result['status']):<{width}} "
                      f"{_short(result)}".rstrip())
     lines.append("")
     lines.append(summary_text(data["passed"], data["total"]) + ".")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnstep.checker.cases import FUNCTIONS
 from cnnstep.checker.i18n import language
-from cnnstep.checker.report import (
+from cnnstep.checker.judging.cases import FUNCTIONS
+from cnnstep.checker.reports.report import (
     format_table,
     function_details,
     points_score,
@@ -50,6 +50,20 @@ class Outcome:
         except ValueError as exc:
             raise ValueError(f"points: {exc}") from None
         return points_score(self.statuses, table)
+
+    def partial_credit(self, points: dict[str, float] | None = None) -> float:
+        """The score, for an nbgrader autograder cell to output as its partial credit.
+
+        nbgrader reads a number a test cell outputs as partial credit only when it is above 0
+        (and not above the cell's points: then nbgrader raises); 0 or no number gives *full*
+        credit. So a score of 0 raises AssertionError here (the report as its message), which
+        nbgrader scores 0. Give the cell as many points as ``points`` add up to.
+        """
+        score = self.score(points)
+        if score <= 0:
+            with language(self.lang):
+                raise AssertionError(format_table(self))
+        return score
 
     def assert_pass(self, name: str) -> None:
         """Nothing when ``name`` passed; otherwise AssertionError whose message is the report

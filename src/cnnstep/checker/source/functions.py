@@ -1,36 +1,30 @@
-"""Check functions from inside a notebook: :func:`check_functions`, for nbgrader and Otter-Grader.
+"""A program built from live function objects (a notebook's), for
+:func:`cnnstep.checker.check_functions`.
 
 The learner's function objects are not called here. Their *source* is taken with
 :mod:`inspect` (a notebook cell's source included), with what it needs from the notebook's
 namespace written back as source too: the modules it uses (``import numpy as np``), the helper
 functions of the learner's that it calls, and plain constants. That program is then checked
 exactly as ``cnnstep check`` checks a file, in the same sandboxed child.
-
-Trust: the kernel running this already ran the learner's notebook, so the learner's code could
-have changed anything in it, this module included. Where learners may be hostile, grade the
-notebook *file* with ``cnnstep grade`` instead, which never runs learner code in its own process.
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
 import builtins
 import contextlib
 import inspect
+import itertools
 import math
 import sys
 import textwrap
 import types
-import warnings
-from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cnnstep.checker.cases import ALIASES, FUNCTIONS
+from cnnstep.checker.i18n import N_
 from cnnstep.checker.i18n import gettext as _
-from cnnstep.checker.i18n import language
-from cnnstep.checker.loader import Program, Unit, parse_unit
-from cnnstep.checker.outcome import Outcome
-from cnnstep.checker.runner import DEFAULT_MEMORY_LIMIT, check_program, check_timeout
+from cnnstep.checker.source.loader import Program, Unit, parse_unit
 
 _LITERALS = (int, float, complex, str, bytes, bool, type(None))
 
@@ -46,9 +40,23 @@ def _names_read(fn: types.FunctionType) -> list[str]:
     return list(names)
 
 
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is built of the exact built-in literal types only (no subclass, whose
+    ``repr`` could say something else than the value the function reads)."""
+    if depth > 20:
+        return False
+    if type(value) in _LITERALS:
+        return True
+    if type(value) in (tuple, list):
+        return all(_plain(v, depth + 1) for v in value)
+    if type(value) is dict:
+        return all(_plain(k, depth + 1) and _plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
 def _literal_source(name: str, value: Any) -> str | None:
     """``name = <value>`` when ``value`` is a plain constant that reads back equal."""
-    if not isinstance(value, (*_LITERALS, tuple, list, dict)):
+    if not _plain(value):
         return None
     try:
         text = repr(value)
@@ -85,7 +93,8 @@ def function_source(fn: Any) -> str:
         raise ValueError(_("it is a {type}, not a function written in Python").format(
             type=type(fn).__name__))
     try:
-        source = textwrap.dedent(inspect.getsource(fn))
+        # The code object's own lines, never those of a `__wrapped__` twin.
+        source = textwrap.dedent(inspect.getsource(fn.__code__))
     except (OSError, TypeError):
         raise ValueError(_("its source cannot be found (made with exec, or defined in a file "
                            "that is gone); define it in a notebook cell or a .py file")) from None
@@ -97,10 +106,73 @@ def function_source(fn: Any) -> str:
     if len(defs) != 1 or defs[0].name != fn.__name__:
         raise ValueError(_("its source is not one `def` statement (a lambda, or a function "
                            "made by another)"))
+    _check_runs_as_written(fn, source, defs[0])
     return source
 
 
-class _Builder:
+_MISMATCH = N_("the source found for it is not the code that runs (its definition was changed "
+               "after it was made: its code, defaults or closure); run its cell again, or "
+               "grade the notebook file with `cnnstep grade`")
+
+
+def _check_runs_as_written(fn: types.FunctionType, source: str, node: ast.AST) -> None:
+    """ValueError unless compiling ``source`` gives ``fn``'s own code, and its defaults and
+    closure are what the source says (what the sandbox runs is what the kernel runs)."""
+    if fn.__closure__ or not any(_same_code(code, fn.__code__)
+                                 for code in _compiled(fn, source)):
+        raise ValueError(_(_MISMATCH))
+    args = node.args  # type: ignore[attr-defined]
+    try:
+        defaults = tuple(ast.literal_eval(d) for d in args.defaults)
+        kwdefaults = {a.arg: ast.literal_eval(d) for a, d in zip(args.kwonlyargs,
+                                                                  args.kw_defaults) if d}
+    except (ValueError, SyntaxError, TypeError, RecursionError):
+        raise ValueError(_("its default values are not plain constants, so the checker cannot "
+                           "tell they are the ones written")) from None
+    if (fn.__defaults__ or ()) != defaults or (fn.__kwdefaults__ or {}) != kwdefaults \
+            or not all(_plain(v) for v in defaults + tuple(kwdefaults.values())):
+        raise ValueError(_(_MISMATCH))
+
+
+def _compiled(fn: types.FunctionType, source: str) -> list[types.CodeType]:
+    """The code of ``fn`` compiled from ``source``: with and without postponed annotations (a
+    notebook may have turned them on), and with each choice of which modules it reads were
+    imported in the same cell (CPython compiles ``np.pad(...)`` differently then)."""
+    modules = [n for n in _names_read(fn)
+               if isinstance(fn.__globals__.get(n), types.ModuleType)][:4]
+    found = []
+    for flags in (0, __future__.annotations.compiler_flag):
+        for chosen in itertools.chain.from_iterable(
+                itertools.combinations(modules, k) for k in range(len(modules) + 1)):
+            head = "".join(f"import {fn.__globals__[n].__name__} as {n}\n" for n in chosen)
+            try:
+                module = compile(head + source, "<check>", "exec", flags=flags,
+                                 dont_inherit=True)
+            except (SyntaxError, ValueError):
+                continue
+            found += [c for c in module.co_consts
+                      if isinstance(c, types.CodeType) and c.co_name == fn.__name__]
+    return found
+
+
+def _same_code(a: types.CodeType, b: types.CodeType) -> bool:
+    """Whether two code objects do the same (positions and file names aside)."""
+    fields = ("co_code", "co_names", "co_varnames", "co_freevars", "co_cellvars", "co_argcount",
+              "co_posonlyargcount", "co_kwonlyargcount", "co_flags")
+    if any(getattr(a, f) != getattr(b, f) for f in fields) or \
+            len(a.co_consts) != len(b.co_consts):
+        return False
+    for x, y in zip(a.co_consts, b.co_consts):
+        if isinstance(x, types.CodeType) or isinstance(y, types.CodeType):
+            if not (isinstance(x, types.CodeType) and isinstance(y, types.CodeType)
+                    and _same_code(x, y)):
+                return False
+        elif type(x) is not type(y) or (x != y and x == x):  # NaN equals itself here
+            return False
+    return True
+
+
+class Builder:
     """The program for the sandbox: an imports-and-constants unit, then one unit per function."""
 
     def __init__(self) -> None:
@@ -135,80 +207,3 @@ class _Builder:
     def program(self) -> Program:
         head = Unit("".join(self.header.values()), "imports") if self.header else None
         return Program("<notebook>", ([head] if head else []) + self.units)
-
-
-def _candidates(namespace: Any) -> dict[str, Any]:
-    if isinstance(namespace, Mapping):
-        return dict(namespace)
-    if isinstance(namespace, Iterable) and not isinstance(namespace, str | bytes):
-        found: dict[str, Any] = {}
-        for fn in namespace:
-            name = getattr(fn, "__name__", None)
-            if not isinstance(name, str):
-                raise TypeError(f"namespace: expected functions in the list, got "
-                                f"{type(fn).__name__}")
-            found[name] = fn
-        return found
-    raise TypeError(f"namespace: expected a dict such as globals() or a list of functions, got "
-                    f"{type(namespace).__name__}")
-
-
-def _chosen(functions: Any) -> tuple[str, ...]:
-    if functions is None:
-        return FUNCTIONS
-    if isinstance(functions, str):
-        functions = [functions]
-    names = list(functions) if isinstance(functions, Iterable) else None
-    if not names or any(n not in FUNCTIONS for n in names):
-        raise ValueError(f"functions: expected names among {', '.join(FUNCTIONS)}, got "
-                         f"{functions!r}")
-    return tuple(n for n in FUNCTIONS if n in names)
-
-
-def check_functions(namespace: Any, functions: Any = None, timeout: float = 10.0, *,
-                    lang: str | None = None, isolation: str = "auto",
-                    memory_limit: int | None = DEFAULT_MEMORY_LIMIT) -> Outcome:
-    """Check the learner's step-by-step functions from inside a notebook.
-
-    Parameters
-    ----------
-    namespace : dict or list of functions
-        ``globals()`` of the notebook, or the function objects themselves.
-    functions : list of str, optional
-        The names to check (default all eight).
-    timeout : float
-        Seconds each function may take, all its cases together; at most 600.
-    lang : {"en", "es"}, optional
-        The language of the report (default: from the locale).
-    isolation : {"auto", "bubblewrap", "process"}
-        As for :func:`cnnstep.checker.check_file`.
-
-    Returns
-    -------
-    Outcome
-        ``statuses``, ``score(points)``, ``assert_pass(name)``; shown as a table in a notebook.
-        Nothing is printed: an autograder cell's output stays the grader's.
-    """
-    seconds = check_timeout(timeout)
-    chosen = _chosen(functions)
-    found = _candidates(namespace)
-    with language(lang), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # nbgrader scores a cell that writes to stderr as 0
-        builder, unusable = _Builder(), {}
-        for name in chosen:
-            for candidate in (name,) + ALIASES.get(name, ()):
-                if candidate in found:
-                    fn = found[candidate]
-                    if id(fn) in builder.done:
-                        break  # already there as a helper of another
-                    try:
-                        builder.add_function(candidate, fn, function_source(fn))
-                    except ValueError as exc:
-                        unusable[name] = _("`{name}` cannot be checked: {why}").format(
-                            name=candidate, why=exc)
-                    break
-        outcome = check_program(builder.program(), seconds, memory_limit, isolation,
-                                functions=chosen)
-        for name, why in unusable.items():
-            outcome.results[name] = {"status": "error", "message": why}
-    return outcome

@@ -1,4 +1,5 @@
-"""The parent's side of the messages to and from the child (see :mod:`cnnstep.checker.child`).
+"""The parent's side of the messages to and from the child
+(see :mod:`cnnstep.checker.sandbox.child`).
 
 A message is a 4-byte big-endian length and a JSON object. Everything the child sends is
 untrusted: reads are bounded in size, count and time, and values are rebuilt from plain data

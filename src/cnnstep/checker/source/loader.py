@@ -2,7 +2,7 @@
 
 Nothing here executes the learner's code: it is read and parsed, and the statements that are
 safe to run (imports, function and class definitions, simple assignments of literals and names)
-are picked out. The child process (:mod:`cnnstep.checker.child`) runs them.
+are picked out. The child process (:mod:`cnnstep.checker.sandbox.child`) runs them.
 
 A notebook becomes a list of *units*, one per code cell; a ``.py`` file is one unit. IPython
 syntax (``%magic``, ``%%cell magic``, ``!shell``, ``x = !cmd``, ``obj?``) is blanked out line by
@@ -19,8 +19,8 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnnstep.checker.files import notebook_cells, read_regular_file
 from cnnstep.checker.i18n import gettext as _
+from cnnstep.checker.source.files import notebook_cells, read_regular_file
 from cnnstep.errors import UserError
 
 # Cell magics whose body is ordinary Python that runs once; the body of any other cell magic

@@ -10,8 +10,9 @@ import numbers
 
 import numpy as np
 
-from cnnstep.checker.cases import OUTPUT_NAMES
 from cnnstep.checker.i18n import gettext as _
+from cnnstep.checker.judging.cases import OUTPUT_NAMES
+from cnnstep.checker.sandbox.protocol import LearnerObject
 
 # float64 throughout; loose enough for a different summation order, or float32 arithmetic
 # inside a learner's function.
@@ -30,6 +31,8 @@ def summarize(value) -> dict:
     """A JSON-able description of any value: type, shape, and the values when small."""
     if value is None:
         return {"type": "None"}
+    if isinstance(value, LearnerObject):  # an object of the learner's (an object array...)
+        return {"type": f"{type(value).__name__} object"}
     if isinstance(value, np.ndarray):
         out: dict = {"type": "ndarray", "shape": list(value.shape), "dtype": str(value.dtype)}
         if value.size <= _SMALL and value.dtype.kind in "biuf":

@@ -84,9 +84,15 @@ class Watch:
 
     def progress(self) -> float | None:
         """Seconds the busiest task of the tree ran or waited to run since the last call (None
-        when /proc does not say: then nothing is counted as waiting)."""
+        when /proc does not say: then nothing is counted as waiting). A process found runnable
+        (state R: also when its cgroup's CPU quota holds it back, which schedstat does not
+        count as waiting) or in disk sleep (D: reading a file, a page fault) counts as running
+        for the whole interval."""
         seen: dict[str, float] = {}
+        in_io = False
         for pid in self._tree():
+            fields = _fields(f"/proc/{pid}/stat")
+            in_io = in_io or bool(fields and fields[0] in (b"R", b"D"))
             with contextlib.suppress(OSError):
                 for tid in os.listdir(f"/proc/{pid}/task"):
                     value = _schedstat(f"/proc/{pid}/task/{tid}/schedstat")
@@ -97,7 +103,7 @@ class Watch:
         # A task first seen now (a new process) counts from its start.
         step = max(value - self.last.get(tid, 0.0) for tid, value in seen.items())
         self.last = seen
-        return max(step, 0.0)
+        return float("inf") if in_io else max(step, 0.0)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The child that runs a learner's code: a standalone script (stdlib and NumPy only).
 
-The parent (:mod:`cnnstep.checker.runner`) reads this file's text and starts it with
+The parent (:mod:`cnnstep.checker.sandbox.runner`) reads this file's text and starts it with
 ``python -I -c``, inside the sandbox; cnnstep is not importable there. Messages both ways are a
 4-byte big-endian length and a JSON object. The parent sends the learner's statements (as AST
 data, already chosen), then asks for calls of the learner's functions on inputs it sends; this
@@ -246,6 +246,7 @@ class Learner:
             for number, args in enumerate(request["cases"]):
                 send({"ev": "case", "i": number})
                 try:
+                    _seed()
                     got = fn(*decode(args))
                 except CheckTimeout:
                     raise
@@ -261,6 +262,30 @@ class Learner:
             _arm(0)
             for helper, value in swapped.items():
                 self.namespace[helper] = value
+
+
+SEED = 20240607  # every call of a learner's function starts from the same random state
+_DEFAULT_RNG: list = []  # NumPy's own default_rng, once imported
+
+
+def _seed():
+    """Python's ``random``, NumPy's legacy generator and unseeded ``default_rng()`` calls start
+    from the same state on every call, so that a learner's random numbers (gradients started
+    from ``np.random.randn``) come out the same in every run of the checker."""
+    import random
+
+    random.seed(SEED)
+    np.random.seed(SEED % 2**32)
+    calls = [0]
+    original = _DEFAULT_RNG[0]
+
+    def default_rng(seed=None):
+        if seed is None:
+            calls[0] += 1
+            seed = np.random.SeedSequence(SEED, spawn_key=(calls[0],))
+        return original(seed)
+
+    np.random.default_rng = default_rng
 
 
 def _remote(name):
@@ -314,6 +339,7 @@ def main():
     import numpy
 
     np = numpy
+    _DEFAULT_RNG.append(numpy.random.default_rng)
     signal.signal(signal.SIGPROF, _on_alarm)
     learner = Learner(job)
     send({"ev": "ready"})

@@ -1,5 +1,5 @@
 """Guess the slip behind a failure, from the exception, the wrong values, or the pattern of which
-cases fail (see the tags in :mod:`cnnstep.checker.cases`).
+cases fail (see the tags in :mod:`cnnstep.checker.judging.cases`).
 
 Hints are phrased as likely causes, not verdicts: the verdict is the comparison itself.
 """
@@ -10,14 +10,14 @@ import ast
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from cnnstep.checker.cases import ALIASES, FUNCTIONS, TAG_WORDS, Case
-from cnnstep.checker.compare import ATOL, RTOL
 from cnnstep.checker.i18n import gettext as _
-from cnnstep.checker.slips import float_size_hint, removed_numpy_hint, source_hint
+from cnnstep.checker.judging.cases import ALIASES, FUNCTIONS, TAG_WORDS, Case
+from cnnstep.checker.judging.compare import ATOL, RTOL
+from cnnstep.checker.judging.slips import float_size_hint, removed_numpy_hint, source_hint
+from cnnstep.checker.judging.value_hints import value_hint
 
 
 @dataclass
@@ -140,125 +140,6 @@ def exception_hint(function: str, exc: BaseException, run: Run, context: dict) -
     return None
 
 
-def _mode_words(mode: str) -> str:
-    return _("the average") if mode == "average" else _("the maximum")
-
-
-def value_hint(function: str, run: Run, reference) -> str | None:
-    """A hint from how the returned values differ from the expected ones."""
-    v = run.values
-    exp: Any = run.expected
-    got: Any = run.got  # whatever the learner returned
-    kind = (run.problem or {}).get("kind")
-    if got is None or kind == "none":
-        return None  # handled by the placeholder hint
-    returns = {"conv_forward": "return Z, cache", "pool_forward": "return A, cache",
-               "conv_backward": "return dA_prev, dW, db"}
-    if kind == "type" and function in returns:
-        return _("it must return all of its results, in this order: `{names}`").format(
-            names=returns[function])
-    try:
-        if function == "zero_pad":
-            shape = np.shape(got)
-            x, p = v["X"], v["pad"]
-            if shape == tuple(d + 2 * p for d in x.shape) and p:
-                return _("it pads every axis, including the examples and channels: pad only "
-                         "height and width, `((0, 0), (pad, pad), (pad, pad), (0, 0))`")
-            if shape in ((x.shape[0], x.shape[1] + p, x.shape[2] + p, x.shape[3]),):
-                return _("it pads only one side: `pad` zeros go on both sides of each axis")
-            if p and shape == (x.shape[0], x.shape[1], x.shape[2] + 2 * p, x.shape[3] + 2 * p):
-                return _("it pads the last two axes, as for channels-first (m, n_C, n_H, n_W) "
-                         "arrays; the material's X is channels-last (m, n_H, n_W, n_C): "
-                         "`((0, 0), (pad, pad), (pad, pad), (0, 0))`")
-            if kind == "values":
-                return _("the border is not all zeros, or the input is not copied to the middle")
-        elif function == "conv_single_step":
-            if kind == "shape":
-                return _("it returns an array; return a plain number: `Z = np.sum(s) + "
-                         "b.item()` (or `float(np.squeeze(...))`)")
-            s = float(np.sum(v["a_slice_prev"] * v["W"]))
-            if _close(got, s):
-                return _("the bias b is not added")
-            if _close(got, s - float(v["b"].item())):
-                return _("the bias b is subtracted instead of added")
-            if _close(got, s + float(v["b"].item()) * np.size(v["a_slice_prev"])):
-                return _("b is added to every element of the window before the sum, so it "
-                         "counts f*f*n_C_prev times (the 2017 version of the material did this): "
-                         "add it once, after the sum: `Z = np.sum(a_slice_prev * W) + "
-                         "b.item()`")
-        elif function in ("conv_forward", "pool_forward"):
-            z, z_exp = got[0], exp[0]
-            if function == "conv_forward":
-                activations = {
-                    "ReLU": np.maximum(z_exp, 0),
-                    "sigmoid": 1 / (1 + np.exp(-z_exp)),
-                    "tanh": np.tanh(z_exp),
-                }
-                for name, out in activations.items():
-                    if _close(z, out):
-                        return _("the output has a {name} applied: conv_forward must return "
-                                 "the pre-activation Z (no activation inside; it is a separate "
-                                 "layer)").format(name=name)
-                if _close(z, z_exp - v["b"]):
-                    return _("the bias b is not added to each output channel")
-            if kind == "cache":
-                return None
-            hp = dict(v["hparameters"])
-            if hp["stride"] > 1 and kind == "values":
-                hp1 = dict(hp, stride=1)
-                if function == "conv_forward":
-                    dense = reference.conv_forward(v["A_prev"], v["W"], v["b"], hp1)[0]
-                else:
-                    dense = reference.pool_forward(v["A_prev"], hp1, v["mode"])[0]
-                n_h, n_w = np.shape(z)[1:3]
-                if _close(z, dense[:, :n_h, :n_w]):
-                    return _("the window corners do not move by the stride: use "
-                             "`vert_start = h * stride` and `horiz_start = w * stride`")
-            if function == "pool_forward":
-                other = "average" if v["mode"] == "max" else "max"
-                if _close(z, reference.pool_forward(v["A_prev"], v["hparameters"], other)[0]):
-                    return _("mode {mode} computes {other} instead: check the "
-                             "`if mode == ...` branches").format(mode=repr(v["mode"]),
-                                                                  other=_mode_words(other))
-        elif function == "distribute_value":
-            n_h, n_w = v["shape"]
-            dz = v["dz"]
-            if _close(got, np.full(v["shape"], dz / (n_h + n_w))):
-                return _("it divides by n_H + n_W; divide by the number of cells, n_H * n_W "
-                         "(the two agree only for a 2x2 shape, which is the published case)")
-            if _close(got, np.full(v["shape"], dz)):
-                return _("dz is not divided: each cell gets dz / (n_H * n_W)")
-            if np.ndim(got) == 0:
-                return _("it returns a number; return an array of the given shape filled with "
-                         "the average: `np.ones(shape) * dz / (n_H * n_W)`")
-        elif function == "create_mask_from_window":
-            x = v["x"]
-            if np.ndim(got) == 0 or np.shape(got) != x.shape:
-                return _("return a boolean mask shaped like x (`x == np.max(x)`), not an index "
-                         "or a number")
-            if _close(np.asarray(got, dtype=float), (x == x.min()).astype(float)):
-                return _("the mask marks the minimum, not the maximum")
-        elif function == "pool_backward":
-            other = "average" if v["mode"] == "max" else "max"
-            if _close(got, reference.pool_backward(v["dA"], (v["A_prev"], v["hparameters"]),
-                                                   other)):
-                return _("mode {mode} computes {other} instead: check the "
-                         "`if mode == ...` branches").format(mode=repr(v["mode"]),
-                                                              other=_mode_words(other))
-        elif function == "conv_backward":
-            wrong = (run.problem or {}).get("wrong_parts", [])
-            if wrong == ["db"]:
-                return _("only db is wrong: for every window, `db[:, :, :, c] += dZ[i, h, w, "
-                         "c]`")
-            if "dW" in wrong and "dA_prev" not in wrong:
-                return _("dW must add up the contributions of every window of every example: "
-                         "`dW[:, :, :, c] += a_slice * dZ[i, h, w, c]`, with `a_slice` taken "
-                         "from the padded input")
-    except Exception:  # a hint is a bonus; an odd return value must not break the check
-        return None
-    return None
-
-
 _TAG_ORDER = ("pad0", "remainder", "stride", "avg3", "overlap", "ties", "nonsquare", "batch1",
               "channel1", "average", "max")
 
@@ -361,7 +242,7 @@ def hint_for(function: str, runs: list[Run], reported: Run, context: dict) -> st
     if hint is None:
         hint = source_hint(function, context.get("fn_node"), context["where"])
     if hint is None and reported.error is None:
-        hint = value_hint(function, reported, context["reference"])
+        hint = value_hint(function, reported)
     if hint is None and isinstance(reported.error, NameError):
         hint = unknown_name_hint(reported.error)
     if hint is None:
@@ -370,7 +251,7 @@ def hint_for(function: str, runs: list[Run], reported: Run, context: dict) -> st
         # Try the other failing cases: a mutant may show on a bigger one.
         for run in runs:
             if run.status == "fail" and run is not reported:
-                hint = value_hint(function, run, context["reference"])
+                hint = value_hint(function, run)
                 if hint:
                     break
     return hint

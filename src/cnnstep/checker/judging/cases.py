@@ -24,6 +24,10 @@ from cnnstep.ops.published import PUBLISHED_CASES, call_arguments, draw_inputs
 FUNCTIONS = tuple(functional.__all__)
 
 # Older names a learner's file may use instead.
+# Helpers first, so that a caller's failure can be blamed on a helper already known to fail.
+CHECK_ORDER = ("zero_pad", "conv_single_step", "create_mask_from_window", "distribute_value",
+               "conv_forward", "pool_forward", "conv_backward", "pool_backward")
+
 ALIASES = {"conv_single_step": ("convolve_window",)}
 
 # What each function returns, for messages ("dW differs").

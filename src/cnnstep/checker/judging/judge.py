@@ -2,7 +2,7 @@
 
 The expected values are computed here with :mod:`cnnstep.ops.reference` and never leave this
 process; :func:`cnnstep.checker.compare.compare` judges each case; the hints of
-:mod:`cnnstep.checker.hints` explain the first failing one.
+:mod:`cnnstep.checker.judging.hints` explain the first failing one.
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.checker.cases import ALIASES, FUNCTIONS, OUTPUT_NAMES, arguments, cases_for
-from cnnstep.checker.compare import compare, summarize
-from cnnstep.checker.hints import Run, did_you_mean, hint_for
 from cnnstep.checker.i18n import N_, ngettext
 from cnnstep.checker.i18n import gettext as _
-from cnnstep.checker.loader import where
-from cnnstep.checker.protocol import MalformedError, decode_value, encode_value, text
-from cnnstep.checker.slips import untouched_template
+from cnnstep.checker.judging.cases import ALIASES, FUNCTIONS, OUTPUT_NAMES, arguments, cases_for
+from cnnstep.checker.judging.compare import compare, summarize
+from cnnstep.checker.judging.hints import Run, did_you_mean, hint_for
+from cnnstep.checker.judging.slips import untouched_template
+from cnnstep.checker.sandbox.protocol import MalformedError, decode_value, encode_value, text
+from cnnstep.checker.sandbox.session import last_line
+from cnnstep.checker.source.loader import where
 from cnnstep.ops import functional, reference
 
 _TEMPLATE = N_("not written yet: it is still the template (nothing but comments and `None` "
@@ -52,23 +53,9 @@ def canonical(name: str) -> str:
     return name
 
 
-def last_line(tail: str) -> str:
-    lines = [line.strip() for line in tail.splitlines() if line.strip()]
-    return f": {lines[-1][:200]}" if lines else ""
-
-
 def names_text(helpers: list[str], code: bool = True) -> str:
     quoted = [f"`{h}`" if code else h for h in helpers]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + _(" and ") + quoted[-1]
-
-
-def load_warning(info: dict, message: str) -> str:
-    loc, first = info["where"], info["first"]
-    if first.startswith(("import ", "from ", "try:")):
-        return _("{where}: `{first}` failed ({message}); functions that use it will fail").format(
-            where=loc, first=first, message=message)
-    return _("{where}: `{first}` failed ({message})").format(where=loc, first=first,
-                                                             message=message)
 
 
 def _exception(info: dict) -> BaseException:
@@ -92,6 +79,7 @@ class State:
 
     def __init__(self, plan: dict, selection: Any, timeout: float):
         self.plan = plan
+        self.names = all_names()
         self.selection = selection
         self.timeout = timeout
         self.described = False

@@ -25,15 +25,16 @@ import os
 import resource
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 from cnnstep.checker.i18n import N_
 from cnnstep.checker.i18n import gettext as _
+from cnnstep.checker.sandbox.seccomp import seccomp_program
 from cnnstep.errors import UserError
 
 ISOLATIONS = ("auto", "bubblewrap", "process")
@@ -76,30 +77,7 @@ def numpy_path() -> list[str]:
 
 
 def _cnnstep_dir() -> str:
-    return str(Path(__file__).resolve().parent.parent)
-
-
-def _seccomp_program() -> bytes | None:
-    """A classic-BPF seccomp filter refusing new processes and threads with EPERM (x86-64 only;
-    elsewhere the process limit alone applies)."""
-    import platform
-
-    if platform.machine() != "x86_64":
-        return None
-    ld, jeq, ret = 0x20, 0x15, 0x06
-    allow, eperm, kill = 0x7FFF0000, 0x00050000 | 1, 0x80000000
-    blocked = (56, 57, 58, 435)  # clone, fork, vfork, clone3
-
-    def op(code: int, jt: int, jf: int, k: int) -> bytes:
-        return struct.pack("HBBI", code, jt, jf, k)
-
-    prog = [op(ld, 0, 0, 4), op(jeq, 1, 0, 0xC000003E), op(ret, 0, 0, kill), op(ld, 0, 0, 0),
-            op(0x35, 0, 1, 0x40000000),  # jge: the x32 ABI, refused
-            op(ret, 0, 0, eperm)]
-    for i, nr in enumerate(blocked):
-        prog.append(op(jeq, len(blocked) - i, 0, nr))
-    prog += [op(ret, 0, 0, allow), op(ret, 0, 0, eperm)]
-    return b"".join(prog)
+    return str(Path(__file__).resolve().parents[2])  # the cnnstep package
 
 
 def _set_limits(memory: int | None, cpu: int, processes: int) -> None:
@@ -236,7 +214,7 @@ class Sandboxed:
         if isolation == "bubblewrap":
             mode, sized = _bubblewrap_probe() or ("mapped", False)
             args = ["bwrap"] + _bwrap_args(_python_dirs(), sized)
-            program = _seccomp_program()
+            program = seccomp_program()
             if program is not None:
                 seccomp_r, seccomp_w = os.pipe()
                 os.write(seccomp_w, program)  # a few dozen bytes: fits the pipe buffer
@@ -270,10 +248,12 @@ class Sandboxed:
             _set_limits(memory, cpu_seconds, processes)
 
         try:
-            self.proc = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
-                cwd=cwd, env=env, start_new_session=True, preexec_fn=prepare,
-                pass_fds=pass_fds, close_fds=True)
+            with _LIVE_LOCK:  # registered before another check's clean-up can see it
+                self.proc = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                    cwd=cwd, env=env, start_new_session=True, preexec_fn=prepare,
+                    pass_fds=pass_fds, close_fds=True)
+                _LIVE.add(self.proc.pid)
         finally:
             if seccomp_r is not None:
                 os.close(seccomp_r)
@@ -290,6 +270,8 @@ class Sandboxed:
             with contextlib.suppress(OSError):
                 self.proc.kill()
         self.proc.wait()
+        with _LIVE_LOCK:
+            _LIVE.discard(self.proc.pid)
         if self.isolation == "process":
             _kill_orphans(self.uid, self.started)
         for stream in (self.proc.stdin, self.proc.stdout):
@@ -339,21 +321,19 @@ def _start_time(pid: int) -> int:
     return int(fields[19]) if fields and len(fields) > 19 else 0
 
 
+# The children of this process that are checking right now (a class graded with several jobs):
+# never mistaken for what another child left behind.
+_LIVE: set[int] = set()
+_LIVE_LOCK = threading.Lock()
+
+
 def _kill_orphans(uid: int, started: int) -> None:
     """Kill what the child left behind: this process's children (re-parented orphans) of the
-    child's uid started after it, until none is left."""
+    child's uid started after it, until none is left (other checks' children excepted)."""
     me = os.getpid()
     for _attempt in range(50):
-        found = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            fields = _stat(entry)
-            if not fields or len(fields) < 20 or int(fields[1]) != me:
-                continue
-            with contextlib.suppress(OSError):
-                if os.stat(f"/proc/{entry}").st_uid == uid and int(fields[19]) >= started:
-                    found.append(int(entry))
+        with _LIVE_LOCK:
+            found = _orphans(me, uid, started)
         if not found:
             return
         for pid in found:
@@ -361,3 +341,17 @@ def _kill_orphans(uid: int, started: int) -> None:
                 os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
                 os.waitpid(pid, 0)
+
+
+def _orphans(me: int, uid: int, started: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = _stat(entry)
+        if not fields or len(fields) < 20 or int(fields[1]) != me or int(entry) in _LIVE:
+            continue
+        with contextlib.suppress(OSError):
+            if os.stat(f"/proc/{entry}").st_uid == uid and int(fields[19]) >= started:
+                found.append(int(entry))
+    return found
