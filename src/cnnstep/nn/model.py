@@ -266,17 +266,34 @@ class Sequential:
         m = max(x.shape[0], 1)
         return {"loss": total / m, "accuracy": correct / m}
 
-    def fit(self, x: np.ndarray, y: np.ndarray, **kwargs: Any) -> list[dict]:
+    #: What :meth:`fit` calls: a function ``trainer(model, x, y, **kwargs) -> history``, or its
+    #: name as ``"module:function"``. The training loop lives a floor above the models
+    #: (:mod:`cnnstep.train` imports :mod:`cnnstep.nn`, never the reverse), so a model names its
+    #: trainer instead of importing it, as pandas names its plotting backend. Set it on a model
+    #: (``model.trainer = my_fit``) or pass ``fit(..., trainer=...)``.
+    trainer: str | Callable[..., list[dict]] = "cnnstep.train:fit"
+
+    def fit(self, x: np.ndarray, y: np.ndarray, *,
+            trainer: str | Callable[..., list[dict]] | None = None,
+            **kwargs: Any) -> list[dict]:
         """Train on ``(x, y)``; returns one dict of metrics per epoch.
 
-        The loop itself lives in :func:`cnnstep.train.fit` (which documents every keyword:
-        ``epochs``, ``batch_size``, ``optimizer``, ``validation_data``, ``schedule``,
-        ``augment_shift``, ``threads``, ``progress``, ``log``, ``callbacks``); ``model.fit(...)``
-        is ``cnnstep.train.fit(model, ...)``.
+        ``model.fit(x, y, ...)`` is ``cnnstep.train.fit(model, x, y, ...)``, which documents
+        every keyword (``epochs`` (a number or ``"auto"``), ``batch_size``, ``optimizer``,
+        ``validation_data``, ``schedule``, ``augment_shift``, ``threads``, ``progress``,
+        ``log``, ``callbacks``, ``checkpoint``, ``resume``, ...).
+
+        Parameters
+        ----------
+        x : ndarray of shape (m, n_H, n_W, n_C)
+        y : ndarray of shape (m,)
+        trainer : callable or str, optional
+            The training function to use instead of :attr:`trainer`.
         """
-        if _TRAINER is None:  # pragma: no cover - cnnstep/__init__ registers it
-            raise RuntimeError("no training loop registered; import cnnstep.train")
-        return _TRAINER(self, x, y, **kwargs)
+        # read through the class, so that a function set there is not bound to the model
+        chosen = trainer if trainer is not None else vars(self).get("trainer",
+                                                                     type(self).trainer)
+        return resolve_trainer(chosen)(self, x, y, **kwargs)
 
     # ------------------------------------------------------------------ files
 
@@ -294,15 +311,30 @@ class Sequential:
         write_model_file(path, self.get_config(), self.named_arrays(), metadata)
 
 
-# The training loop builds on this module (cnnstep.train imports cnnstep.nn), so nn never imports
-# it: cnnstep.train registers its ``fit`` here when it is imported, which ``import cnnstep`` does.
-_TRAINER: Callable[..., list[dict]] | None = None
+def resolve_trainer(trainer: str | Callable[..., list[dict]]) -> Callable[..., list[dict]]:
+    """The training function ``trainer`` is or names (``"package.module:function"``).
 
+    Raises
+    ------
+    TypeError
+        If ``trainer`` is neither callable nor such a name.
+    ValueError
+        If the name cannot be imported.
+    """
+    if callable(trainer):
+        return trainer
+    if not isinstance(trainer, str) or trainer.count(":") != 1:
+        raise TypeError(f"trainer must be a function or 'module:function', got {trainer!r}")
+    module_name, _, attr = trainer.partition(":")
+    import importlib
 
-def register_trainer(fit: Callable[..., list[dict]]) -> None:
-    """Make ``fit`` the function behind :meth:`Sequential.fit` (called by cnnstep.train)."""
-    global _TRAINER
-    _TRAINER = fit
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"trainer {trainer!r} cannot be imported ({exc})") from exc
+    if not callable(fn):
+        raise TypeError(f"trainer {trainer!r} is not a function")
+    return fn
 
 
 def save_model(model: Sequential, path: str | Path, metadata: dict | None = None) -> None:
