@@ -18,7 +18,7 @@ import numpy as np
 
 from cnnstep.budget import check_bytes, check_shape
 from cnnstep.errors import DataError
-from cnnstep.fileio import write_npz
+from cnnstep.fileio import check_regular, write_npz
 from cnnstep.npzfile import NpzArchive
 from cnnstep.ops.shapes import conv_output_shape
 
@@ -53,8 +53,9 @@ def read_npz(path: str | Path, kind: str = "cnnstep model file") -> dict[str, np
     is an error.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path}: no such file")
+    check_regular(path)  # a folder, FIFO or device: said so, never opened
     with NpzArchive(path, kind) as archive:
         total = sum(info.file_size for info in archive.members.values())
         check_bytes(total, f"{path} (all arrays together)")
@@ -112,12 +113,28 @@ def model_header(arrays: dict[str, np.ndarray], path: Path) -> dict:
         not isinstance(names, list) or not all(isinstance(n, str) for n in names)
     ):
         raise DataError(f"{path}: class_names must be a list of strings, got {names!r}")
+    if names is not None:
+        check_class_names(names, path)
     if not isinstance(header.get("dtype", "float32"), str) or header.get(
         "dtype", "float32"
     ) not in ("float32", "float64"):
         raise DataError(f"{path}: dtype must be float32 or float64, got {header.get('dtype')!r}")
     check_shape([*shape], 8, f"{path}: input_shape {tuple(shape)}")
     return header
+
+
+def check_class_names(names: list[str], path: Path) -> None:
+    """DataError unless ``names`` are distinct, non-empty and at most 200 characters each (a
+    prediction printed as a name must say which class it is). Control characters are allowed
+    but escaped wherever the CLI prints them."""
+    for name in names:
+        if not name or len(name) > 200:
+            raise DataError(f"{path}: class names must have 1 to 200 characters, got one of "
+                            f"{len(name)}")
+    if len(set(names)) != len(names):
+        seen = sorted({n for n in names if names.count(n) > 1})
+        raise DataError(f"{path}: class names must be distinct; repeated: "
+                        f"{', '.join(map(repr, seen[:5]))}")
 
 
 def check_architecture(layers: list[Any], input_shape: tuple[int, ...], itemsize: int,
