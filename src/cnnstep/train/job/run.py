@@ -106,7 +106,7 @@ def _resumed(folder: Path, given: dict) -> tuple[Checkpointed, dict, list[str]]:
         stored = js.check_stored(js.upgrade_stored(ck.settings), notes)
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{path}: damaged checkpoint ({exc})") from None
-    return ck, js.merge(given, stored), notes
+    return ck, js.merge(given, stored), list(dict.fromkeys(notes))  # each note once
 
 
 def _check_resumable(ck: Checkpointed, settings: dict, folder: Path) -> None:
