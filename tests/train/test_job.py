@@ -94,7 +94,12 @@ def test_recipes_choose_from_the_image_size():
     assert (small["arch"], small["lr"], small["batch_size"], small["augment"]) == \
         ("default", 5e-3, 64, 2)
     big, chosen, recipe = choose(dict(js.DEFAULTS), DataShape(64, 64, 3, 1080, 6))
-    assert chosen == ["arch", "lr", "batch_size", "augment"] and recipe.name != "small images"
+    assert chosen == ["arch", "lr", "batch_size", "augment"] and recipe.name == "larger images"
+    assert (big["arch"], big["lr"], big["batch_size"], big["augment"]) == ("conv4", 1e-3, 32, 4)
+    from cnnstep.nn.architectures import build_architecture
+
+    model = build_architecture("conv4", (64, 64, 3), 6)
+    assert model.output_shape == (6,) and model.count_params() == 66_662
     given, chosen, _ = choose({**js.DEFAULTS, "arch": "signs", "lr": 0.1},
                               DataShape(64, 64, 3, 1080, 6))
     assert (given["arch"], given["lr"]) == ("signs", 0.1) and "arch" not in chosen

@@ -47,6 +47,14 @@ def signs(n_classes: int) -> list[Layer]:
     ]
 
 
+@register_architecture("conv4")
+def conv4(n_classes: int) -> list[Layer]:
+    layers: list[Layer] = []
+    for filters in (16, 32, 64, 64):
+        layers += [Conv2D(filters, 3, padding="same"), ReLU(), MaxPool2D(2)]
+    return [*layers, Flatten(), Dense(n_classes)]
+
+
 def build_architecture(
     name: str,
     input_shape: Sequence[int],
@@ -60,7 +68,9 @@ def build_architecture(
 
     ``default``: Conv 16 3x3 same, ReLU, MaxPool 2, Conv 32 3x3 same, ReLU, MaxPool 2, Flatten,
     Dense. ``signs``: Conv 8 4x4 same, ReLU, MaxPool 8 s8 same, Conv 16 2x2 same, ReLU,
-    MaxPool 4 s4 same, Flatten, Dense.
+    MaxPool 4 s4 same, Flatten, Dense. ``conv4`` (what ``cnnstep train`` picks for images
+    larger than 32x32): four times Conv 3x3 same (16, 32, 64, 64 filters), ReLU, MaxPool 2;
+    Flatten, Dense.
     """
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")

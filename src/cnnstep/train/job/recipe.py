@@ -8,9 +8,12 @@ switching a kind of data to a new architecture, is one entry here.
 
 Why these: small grey digits (MNIST, scikit-learn's 8x8) train well with the small ``default``
 network at Adam 5e-3 (the values cnnstep always had). Larger images (the course's 64x64x3 SIGNS
-and cat/non-cat) want a lower rate (at 5e-3 the ``default`` network's ReLUs die on them),
-smaller batches (a thousand images are only 17 batches of 64 per epoch) and shifts of about a
-sixteenth of the image.
+and cat/non-cat) want a deeper network that pools down to 4x4 before its classifier (``conv4``),
+a lower rate (at 5e-3 the ``default`` network's ReLUs die on them), smaller batches (a thousand
+images are only 17 batches of 64 per epoch) and shifts of about a sixteenth of the image. On the
+stand-ins of ``bench/standins.py`` (hands showing 0..5 on photo backgrounds), ``conv4`` at 1e-3
+reached 99 % where ``default`` reached 94 % and the batch-normalised ``resnet`` and ``happy``
+(40 epochs) 68 % and 53 %.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ class Recipe:
 RECIPES: list[Recipe] = [
     Recipe("small images", lambda d: max(d.height, d.width) <= 32, arch="default", lr=5e-3,
            batch_size=64, shift=lambda d: max(d.height, d.width) // 14),
-    Recipe("larger images", lambda d: True, arch="default", lr=1e-3, batch_size=32,
+    Recipe("larger images", lambda d: True, arch="conv4", lr=1e-3, batch_size=32,
            shift=lambda d: max(1, max(d.height, d.width) // 16)),
 ]
 
