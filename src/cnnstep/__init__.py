@@ -1,6 +1,6 @@
 """cnnstep: convolutional networks in NumPy, step by step and fast.
 
-The eight step-by-step functions are importable from here::
+The eight step-by-step functions are importable from here:
 
     from cnnstep import conv_forward, conv_backward, pool_forward, pool_backward
 
@@ -43,13 +43,21 @@ from cnnstep.nn.architectures import build_architecture  # noqa: E402
 from cnnstep.nn.gradcheck import gradient_check  # noqa: E402
 from cnnstep.nn.layers import (  # noqa: E402
     AvgPool2D,
+    BatchNorm2D,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
     Layer,
+    LeakyReLU,
     MaxPool2D,
     ReLU,
+    Residual,
+    Sigmoid,
+    Tanh,
+    ZeroPadding2D,
 )
 from cnnstep.nn.model import Sequential, load_model, save_model  # noqa: E402
 from cnnstep.nn.optimizers import SGD, Adam  # noqa: E402
@@ -64,6 +72,14 @@ __all__ += [
     "Flatten",
     "Dense",
     "Dropout",
+    "BatchNorm2D",
+    "ZeroPadding2D",
+    "Sigmoid",
+    "Tanh",
+    "LeakyReLU",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
+    "Residual",
     "Sequential",
     "build_architecture",
     "SGD",

@@ -64,7 +64,7 @@ def test_shapes_of_a_builtin_architecture_and_of_a_model_file(tmp_path, capsys):
 
 
 def test_shapes_errors_are_one_line(tmp_path, capsys):
-    assert main(["explain", "shapes", "--arch", "resnet"]) == 2
+    assert main(["explain", "shapes", "--arch", "resnet50"]) == 2
     assert main(["explain", "shapes", "--arch", "default", "--input", "1", "1", "1"]) == 2
     assert main(["explain", "shapes", str(tmp_path / "missing.npz")]) == 2
     assert main(["explain", "conv", str(tmp_path / "m.npz")]) == 2

@@ -11,7 +11,7 @@ import pytest
 from models import small_model, toy_data
 
 from cnnstep import Adam, Sequential
-from cnnstep.nn.model import resolve_trainer
+from cnnstep.nn.trainer import resolve_trainer
 from cnnstep.train import History, fit
 from cnnstep.train.callbacks import Callback, EarlyStopping, ReduceLROnPlateau, TimeLimit
 from cnnstep.train.fit import AUTO_MAX_EPOCHS, AUTO_PATIENCE, split_validation

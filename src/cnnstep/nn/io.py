@@ -20,7 +20,7 @@ from cnnstep.budget import check_bytes, check_shape
 from cnnstep.errors import DataError
 from cnnstep.fileio import check_regular, write_npz
 from cnnstep.npzfile import NpzArchive
-from cnnstep.ops.shapes import conv_output_shape
+from cnnstep.ops.shapes import conv_output_shape, conv_window_geometry, pool_window_geometry
 
 FORMAT = "cnnstep-model"
 FORMAT_VERSION = 1
@@ -143,7 +143,8 @@ def check_architecture(layers: list[Any], input_shape: tuple[int, ...], itemsize
 
     Output shapes come from each layer's ``output_shape_for`` (geometry, no allocation); the
     weights of a layer with ``units`` (Dense) or ``filters`` and ``kernel_size`` (Conv2D) are
-    counted from those.
+    counted from those. The layers inside a container (``Residual``) are checked the same way,
+    and its paths must end in one shape.
 
     Parameters
     ----------
@@ -158,26 +159,62 @@ def check_architecture(layers: list[Any], input_shape: tuple[int, ...], itemsize
     """
     shape = tuple(input_shape)
     for i, layer in enumerate(layers):
-        n_in = math.prod(shape)
-        weights = 0
-        if hasattr(layer, "units"):
-            weights = n_in * int(layer.units) + int(layer.units)
-        elif hasattr(layer, "filters") and hasattr(layer, "kernel_size"):
+        shape = _check_layer(layer, shape, itemsize, path, f"layer {i}")
+
+
+def _check_layer(layer: Any, shape: tuple[int, ...], itemsize: int, path: Path,
+                 where: str) -> tuple[int, ...]:
+    """The output shape of ``layer`` on ``shape``, its weights and output checked."""
+    n_in = math.prod(shape)
+    weights = 0
+    conv = hasattr(layer, "filters") and hasattr(layer, "kernel_size")
+    if hasattr(layer, "units"):
+        weights = n_in * int(layer.units) + int(layer.units)
+    elif conv:
+        k_h, k_w = layer.kernel_size
+        weights = (k_h * k_w * int(shape[-1]) + 1) * int(layer.filters)
+    check_bytes(weights * itemsize * 3, f"{path}: {where} ({layer.describe()}) weights")
+    try:
+        if conv:
             k_h, k_w = layer.kernel_size
-            weights = (k_h * k_w * int(shape[-1]) + 1) * int(layer.filters)
-        check_bytes(weights * itemsize * 3, f"{path}: layer {i} ({layer.describe()}) weights")
-        try:
-            if hasattr(layer, "filters") and hasattr(layer, "kernel_size"):
-                k_h, k_w = layer.kernel_size
-                w_shape = (k_h, k_w, int(shape[-1]), int(layer.filters))
-                shape = tuple(conv_output_shape(shape, w_shape, layer.hparameters, "Conv2D"))
-            else:
-                shape = tuple(layer.output_shape_for(shape, np.float32))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise DataError(
-                f"{path}: layer {i} ({layer.describe()}) does not fit input {shape} ({exc})"
-            ) from exc
-        check_shape(shape, itemsize, f"{path}: layer {i} ({layer.describe()}) output {shape}")
+            w_shape = (k_h, k_w, int(shape[-1]), int(layer.filters))
+            out = tuple(conv_output_shape(shape, w_shape, layer.hparameters, "Conv2D"))
+        elif layer.paths():
+            ends = {name: shape for name in ("main", "shortcut")}
+            for name, inside in layer.paths().items():
+                for j, sub in enumerate(inside):
+                    ends[name] = _check_layer(sub, ends[name], itemsize, path,
+                                              f"{where}.{name}.{j}")
+            if len(set(ends.values())) > 1:
+                raise ValueError(f"its paths end in different shapes {ends}")
+            out = ends["main"]
+        else:
+            out = tuple(layer.output_shape_for(shape, np.float32))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DataError(
+            f"{path}: {where} ({layer.describe()}) does not fit input {shape} ({exc})"
+        ) from exc
+    padded = _padded_input(layer, shape, conv)
+    if padded is not None:  # zero_pad allocates it: dilation and "same" can make it huge
+        check_shape(padded, itemsize, f"{path}: {where} ({layer.describe()}) padded input "
+                                      f"{padded}")
+    check_shape(out, itemsize, f"{path}: {where} ({layer.describe()}) output {out}")
+    return out
+
+
+def _padded_input(layer: Any, shape: tuple[int, ...], conv: bool) -> tuple[int, ...] | None:
+    """The padded input a windowed layer (convolution, pooling) makes of ``shape``, or None."""
+    hp = getattr(layer, "hparameters", None)
+    if not isinstance(hp, dict) or "pad" not in hp or len(shape) != 3:
+        return None
+    if conv:
+        k_h, k_w = layer.kernel_size
+        geom = conv_window_geometry(shape, (k_h, k_w, int(shape[-1]), int(layer.filters)), hp,
+                                    "Conv2D")
+    else:
+        geom = pool_window_geometry(shape, hp, layer.describe())
+    (top, bottom), (left, right) = geom.pad
+    return shape[0] + top + bottom, shape[1] + left + right, shape[2]
 
 
 def copy_weights(expected: dict[str, np.ndarray], arrays: dict[str, np.ndarray],

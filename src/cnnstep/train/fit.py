@@ -276,7 +276,7 @@ def _checked(model: Any, x: Any, y: Any, validation_data: Any
     x, y = check_fit_inputs(x, y, None)
     x = model.prepare_input(x)
     shape = getattr(model, "output_shape", None)
-    n_out = int(shape[-1]) if shape else None
+    n_out = max(int(shape[-1]), 2) if shape else None  # one output: a binary classifier
     x, y = check_fit_inputs(x, y, n_out)
     if validation_data is None:
         return x, y, None

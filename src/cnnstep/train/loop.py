@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.nn.losses import predicted_classes
 from cnnstep.train.callbacks import Callback, LearningRateSchedule, NonFiniteLoss
 from cnnstep.train.parallel import blas_threads
 from cnnstep.train.runners import make_runner
@@ -180,7 +181,7 @@ def _run_epoch(run: Run, runner: Any, hooks: list[Callback], x: np.ndarray, y: n
         loss, logits = runner.train_step(xb, yb, run.optimizer)
         if math.isfinite(loss):
             state.loss_sum += loss * len(idx)
-            state.correct += int((logits.argmax(axis=1) == yb).sum())
+            state.correct += int((predicted_classes(logits) == yb).sum())
             state.seen += len(idx)
         state.batch, state.step = b + 1, state.step + 1
         for cb in hooks:

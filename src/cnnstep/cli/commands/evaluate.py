@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     names = model.class_names or data.class_names
     result = model.evaluate(x, y)
     y_pred = model.predict(x)
-    n = max(len(names), model.output_shape[-1])
+    n = max(len(names), model.n_classes)
     cm = confusion_matrix(y, y_pred, n)
     precision, recall, support = per_class_scores(cm)
     part = f"all {len(y)} images, --all" if args.all else f"{len(y)} test images"

@@ -91,8 +91,8 @@ def check_fits(model: Any, data: Dataset, label: str) -> None:
             f"{label} takes {h}x{w} images with {c} channel(s), but {data.name} has "
             f"{'x'.join(map(str, data.input_shape[:2]))} images with {data.input_shape[2]} "
             "channel(s); pass --image-size or other data")
-    if data.n_classes > model.output_shape[-1]:
-        raise UserError(f"{label} predicts {model.output_shape[-1]} classes but {data.name} "
+    if data.n_classes > model.n_classes:
+        raise UserError(f"{label} predicts {model.n_classes} classes but {data.name} "
                         f"has {data.n_classes}")
 
 
