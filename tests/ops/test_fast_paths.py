@@ -16,8 +16,8 @@ import pytest
 
 import cnnstep
 from cnnstep import reference
-from cnnstep.ops import conv, conv_grads, im2col, pool
-from cnnstep.ops.workspace import row_blocks, workspace_budget
+from cnnstep.ops.kernels import conv, conv_grads, im2col, pool
+from cnnstep.ops.kernels.workspace import row_blocks, workspace_budget
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=1e-4, atol=1e-4)}
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.nn.losses import softmax_cross_entropy
-from cnnstep.ops.threads import serial
+from cnnstep.ops.kernels.threads import serial
 
 
 def default_threads() -> int:

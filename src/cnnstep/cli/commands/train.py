@@ -205,8 +205,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from cnnstep.backends import summary as kernels_summary
     from cnnstep.nn.model import save_model
-    from cnnstep.ops.onednn import enabled as onednn_enabled
     from cnnstep.train.callbacks import (
         Checkpoint,
         EpochLog,
@@ -293,7 +293,7 @@ def _run(args: argparse.Namespace) -> int:
           f"{settings['optimizer']} lr {settings['lr']:g} ({settings['schedule']}), "
           f"shift {settings['augment']}, seed {settings['seed']}, "
           f"{count(settings['threads'], 'thread')}"
-          + (", oneDNN kernels" if onednn_enabled() else "")
+          + (f", {kernels_summary()}" if kernels_summary() else "")
           + (f"; from epoch {state.epoch + 1}" + (f" batch {state.batch + 1}" if state.batch
                                                   else "") if resumed else ""))
     if resumed:

@@ -11,8 +11,8 @@ The input gradient takes one of two routes, chosen by a cost model (:func:`prefe
   at once): one GEMM for the gradient of every window, then a scatter-add tap by tap on strided
   slices.
 
-:func:`conv_grads` computes them; :func:`cnnstep.ops.conv.conv_backward` and
-:func:`cnnstep.ops.conv.conv_backward_params` are its public faces.
+:func:`conv_grads` computes them; :func:`cnnstep.ops.conv_backward` and
+:func:`cnnstep.ops.kernels.conv.conv_backward_params` are its public faces.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.ops.geometry import WindowGeometry, as_array, compute_dtype, unpack_cache
-from cnnstep.ops.im2col import (
+from cnnstep.ops.kernels.im2col import (
     ProductSum,
     Scratch,
     batch_sums,
@@ -33,10 +33,10 @@ from cnnstep.ops.im2col import (
     rows_of,
     window_rows,
 )
-from cnnstep.ops.threads import batch_parts, run_parts
-from cnnstep.ops.wide import MAX_CHANNELS, dA_planar, dW_wide, uses_wide_windows, wide_shape
-from cnnstep.ops.windows import col2im_add
-from cnnstep.ops.workspace import row_blocks
+from cnnstep.ops.kernels.threads import batch_parts, run_parts
+from cnnstep.ops.kernels.wide import MAX_CHANNELS, dA_planar, dW_wide, uses_wide_windows, wide_shape
+from cnnstep.ops.kernels.windows import col2im_add
+from cnnstep.ops.kernels.workspace import row_blocks
 
 ConvCache = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]
 
@@ -160,7 +160,7 @@ DW_FROM_DZ_MIN_CHANNELS = 8
 
 
 def conv_work(geom: WindowGeometry, m: int, W_shape: tuple[int, ...]) -> int:
-    """A convolution's size for :func:`cnnstep.ops.threads.batch_parts`: output cells times
+    """A convolution's size for :func:`cnnstep.ops.kernels.threads.batch_parts`: output cells times
     taps times input and output channels."""
     f_h, f_w, n_C_prev, n_C = W_shape
     return m * geom.out_hw[0] * geom.out_hw[1] * f_h * f_w * (n_C_prev + n_C)
@@ -198,7 +198,7 @@ def conv_grads(
 
     Training never uses the input gradient of a network's first layer; with
     ``need_dA_prev=False`` it is not computed (``None`` in its place), only ``dW`` and ``db``.
-    ``windows`` is the window matrix that :func:`cnnstep.ops.conv.conv_forward_windows` kept for
+    ``windows`` is the window matrix that :func:`~.conv.conv_forward_windows` kept for
     this cache; where ``dW`` would be built from window copies of ``A_prev``, it is read from
     there instead.
     """

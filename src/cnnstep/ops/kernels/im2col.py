@@ -1,8 +1,8 @@
 """The building blocks of the vectorized convolution: window matrices built block by block in
 reused scratch buffers, and sums of matrix products.
 
-Shared by the forward pass (:mod:`cnnstep.ops.conv`) and the gradients
-(:mod:`cnnstep.ops.conv_grads`).
+Shared by the forward pass (:mod:`cnnstep.ops.kernels.conv`) and the gradients
+(:mod:`cnnstep.ops.kernels.conv_grads`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from cnnstep.ops.geometry import WindowGeometry, as_array, compute_dtype, conv_geometry
-from cnnstep.ops.windows import block_geometry, block_input_rows, im2col, padded_rows
-from cnnstep.ops.workspace import row_blocks
+from cnnstep.ops.kernels.windows import block_geometry, block_input_rows, im2col, padded_rows
+from cnnstep.ops.kernels.workspace import row_blocks
 
 
 def conv_inputs(
