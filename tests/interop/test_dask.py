@@ -10,6 +10,7 @@ distributed = pytest.importorskip("distributed", reason="needs distributed (the 
 
 from cnnstep.interop import dask as cdask  # noqa: E402
 from cnnstep.nn.architectures import build_architecture  # noqa: E402
+from cnnstep.ops import get_num_threads, set_num_threads  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +28,21 @@ def model():
 
 
 def test_predictions_on_the_cluster_equal_local(client, model, mnist_images):
-    x = np.concatenate([mnist_images] * 4)  # 128 images, 4 chunks spread over 2 workers
-    X = da.from_array(x, chunks=(32, 28, 28, 1))
+    # 1,024 images, 4 chunks spread over 2 workers: chunks big enough for BLAS to use its
+    # threads where it may
+    x = np.concatenate([mnist_images] * 32)
+    X = da.from_array(x, chunks=(256, 28, 28, 1))
     proba = cdask.predict_proba(model, X)
-    assert isinstance(proba, da.Array) and proba.shape == (128, 10)
-    assert proba.chunks == ((32,) * 4, (10,))
-    local = proba.compute(scheduler="sync")  # the same graph in this process
+    assert isinstance(proba, da.Array) and proba.shape == (1024, 10)
+    assert proba.chunks == ((256,) * 4, (10,))
+    # the same graph in this process, where ops may use 2 threads and BLAS its own count (a
+    # product's last bits depend on both): each chunk still runs on one, as on the workers
+    before = get_num_threads()
+    set_num_threads(2)
+    try:
+        local = proba.compute(scheduler="sync")
+    finally:
+        set_num_threads(before)
     np.testing.assert_array_equal(client.compute(proba).result(), local)
     np.testing.assert_array_equal(client.compute(cdask.predict(model, X)).result(),
                                   local.argmax(axis=1))

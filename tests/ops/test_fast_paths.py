@@ -13,11 +13,12 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from rounding import assert_equal_up_to_rounding, conv_abs_sums, conv_terms
 
 import cnnstep
 from cnnstep import reference
 from cnnstep.ops.kernels import conv, conv_grads, im2col, pool
-from cnnstep.ops.kernels.workspace import row_blocks, workspace_budget
+from cnnstep.ops.kernels.workspace import CACHE_BLOCK_BYTES, row_blocks, workspace_budget
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=1e-4, atol=1e-4)}
 
@@ -86,15 +87,42 @@ def test_results_do_not_depend_on_the_budget(shape, hp, budget):
     _check_conv(A, Wt, b, hp, rng, budget=budget)
 
 
-def test_budget_blocks_give_bitwise_equal_forward():
-    A, Wt, b, _ = _conv_data(6, 9, 9, 4, 5, 3, dtype=np.float32)
+def test_a_budget_at_or_above_one_block_gives_bitwise_equal_results():
+    """The blocks are cut at CACHE_BLOCK_BYTES whatever larger budget is set, so every product
+    is the same call and the results are the same bits (on any CPU and BLAS kernel)."""
+    A, Wt, b, rng = _conv_data(16, 20, 20, 8, 16, 3, dtype=np.float32)
     hp = {"stride": 1, "pad": 1}
-    Z_big, _ = cnnstep.conv_forward(A, Wt, b, hp)
+    Z, cache = cnnstep.conv_forward(A, Wt, b, hp)
+    dZ = rng.standard_normal(Z.shape).astype(np.float32)
+    grads = cnnstep.conv_backward(dZ, cache)
+    for budget in (CACHE_BLOCK_BYTES, 3 * CACHE_BLOCK_BYTES, 2**40):
+        with workspace_budget(budget):
+            Z2, cache2 = cnnstep.conv_forward(A, Wt, b, hp)
+            grads2 = cnnstep.conv_backward(dZ, cache2)
+        np.testing.assert_array_equal(Z2, Z)
+        for got, want in zip(grads2, grads):
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("n_C_prev", [4, 8])  # wide windows, and the im2col route
+def test_smaller_budgets_give_the_same_results_up_to_rounding(n_C_prev):
+    """Below one block the blocks shrink, and BLAS may round a row differently in a product
+    of fewer rows (OpenBLAS's Haswell kernels do): equal up to float rounding."""
+    A, Wt, b, rng = _conv_data(6, 9, 9, n_C_prev, 5, 3, dtype=np.float32)
+    hp = {"stride": 1, "pad": 1}
+    Z_big, cache = cnnstep.conv_forward(A, Wt, b, hp)
+    dZ = rng.standard_normal(Z_big.shape).astype(np.float32)
+    big = cnnstep.conv_backward(dZ, cache)
+    Z_abs = conv_abs_sums(A, Wt, b, hp)
+    grad_abs = conv_abs_sums(A, Wt, b, hp, dZ)
+    n = conv_terms(A, Wt, dZ)
     for budget in (1, 500, 5_000):
         with workspace_budget(budget):
-            Z_small, _ = cnnstep.conv_forward(A, Wt, b, hp)
-        # Each output row is one GEMM row either way.
-        np.testing.assert_allclose(Z_small, Z_big, rtol=1e-6, atol=1e-6)
+            Z_small, cache = cnnstep.conv_forward(A, Wt, b, hp)
+            small = cnnstep.conv_backward(dZ, cache)
+        assert_equal_up_to_rounding(Z_small, Z_big, Z_abs, n)
+        for got, want, abs_sums in zip(small, big, grad_abs):
+            assert_equal_up_to_rounding(got, want, abs_sums, n)
 
 
 # ----------------------------------------------------------------------------- dA_prev routes

@@ -18,6 +18,7 @@ import numpy as np
 
 from cnnstep.interop.extras import require
 from cnnstep.nn.model import Sequential
+from cnnstep.ops.kernels.threads import blas_one_thread, serial
 
 
 def _check(model: Sequential, X: Any, func: str) -> Any:
@@ -43,8 +44,12 @@ def _check(model: Sequential, X: Any, func: str) -> Any:
 
 
 def _block_proba(block: np.ndarray, model: Sequential) -> np.ndarray:
-    # a replica shares the weights but not the per-call caches: safe on a threaded worker
-    return model.replica().predict_proba(block)
+    # a replica shares the weights but not the per-call caches: safe on a threaded worker.
+    # One thread per chunk wherever it runs (dask runs chunks side by side): a product's last
+    # bits can depend on BLAS's and oneDNN's thread count, which differ between a worker and
+    # this process, so this is what makes a cluster's result the in-process one, bit for bit.
+    with serial(), blas_one_thread():
+        return model.replica().predict_proba(block)
 
 
 def predict_proba(model: Sequential, X: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.nn.losses import softmax_cross_entropy
-from cnnstep.ops.kernels.threads import serial
+from cnnstep.ops.kernels.threads import blas_one_thread, serial
 
 
 def default_threads() -> int:
@@ -77,11 +77,13 @@ class DataParallel:
                    optimizer: Any) -> tuple[float, np.ndarray]:
         m = len(y)
         parts = split_rows(m, len(self.replicas))
-        futures = [self.pool.submit(part_step, r, x[a:b], y[a:b], m)
-                   for r, (a, b) in zip(self.replicas[1:], parts[1:])]
-        a, b = parts[0]
-        results = [part_step(self.replicas[0], x[a:b], y[a:b], m)]
-        results += [f.result() for f in futures]
+        # BLAS on one thread, as in worker processes: the same numbers either way
+        with blas_one_thread():
+            futures = [self.pool.submit(part_step, r, x[a:b], y[a:b], m)
+                       for r, (a, b) in zip(self.replicas[1:], parts[1:])]
+            a, b = parts[0]
+            results = [part_step(self.replicas[0], x[a:b], y[a:b], m)]
+            results += [f.result() for f in futures]
         loss = sum(part_loss * (b - a) for (part_loss, _), (a, b) in zip(results, parts)) / m
         logits = np.concatenate([r[1] for r in results])
         if math.isfinite(loss):
@@ -92,10 +94,12 @@ class DataParallel:
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict:
         parts = split_rows(len(y), len(self.replicas))
-        futures = [self.pool.submit(r.evaluate, x[a:b], y[a:b])
-                   for r, (a, b) in zip(self.replicas[1:], parts[1:])]
-        a, b = parts[0]
-        results = [self.replicas[0].evaluate(x[a:b], y[a:b])] + [f.result() for f in futures]
+        with blas_one_thread():
+            futures = [self.pool.submit(r.evaluate, x[a:b], y[a:b])
+                       for r, (a, b) in zip(self.replicas[1:], parts[1:])]
+            a, b = parts[0]
+            results = [self.replicas[0].evaluate(x[a:b], y[a:b])]
+            results += [f.result() for f in futures]
         m = len(y)
         return {k: sum(r[k] * (b - a) for r, (a, b) in zip(results, parts)) / m
                 for k in ("loss", "accuracy")}

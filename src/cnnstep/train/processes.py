@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.config import get_config
+from cnnstep.ops.kernels.threads import blas_one_thread
 from cnnstep.train.parallel import DataParallel, part_step, split_rows
 from cnnstep.train.pool import WorkerPool, close_idle_workers
 from cnnstep.train.worker import EVALUATE, FAILED, HEADER, LENGTH, REPLY, STEP, STOP, Layout
@@ -285,7 +286,8 @@ class ProcessParallel:
                 w.start(STEP, x[a:b], y[a:b], m, params)
                 busy.append(w)
             a, b = parts[0]
-            loss, logits = part_step(self.local, x[a:b], y[a:b], m)
+            with blas_one_thread():  # as the workers (and the threads runner) do
+                loss, logits = part_step(self.local, x[a:b], y[a:b], m)
             losses, all_logits = [loss * (b - a)], [logits]
             grads = self.local.gradients() if math.isfinite(loss) else None
             for w, (a, b) in zip(busy, parts[1:]):
@@ -318,7 +320,8 @@ class ProcessParallel:
                 for w, (a, b) in zip(self.workers, theirs):
                     w.start(EVALUATE, x[a:b], y[a:b], b - a, params)
                 a, b = mine
-                result = self.local.evaluate(x[a:b], y[a:b], batch_size=size)
+                with blas_one_thread():
+                    result = self.local.evaluate(x[a:b], y[a:b], batch_size=size)
                 loss_sum += result["loss"] * (b - a)
                 correct += round(result["accuracy"] * (b - a))
                 for w in self.workers[: len(theirs)]:
