@@ -157,3 +157,24 @@ def test_status_before_anything_asked_for_the_library(fresh_library):
     state = backends.status()
     assert state["onednn"] == "not loaded yet" and state["backend"] == "auto"
     assert set(state) == {"backend", "onednn", "notes", "refused", "passes"}
+
+
+@needs_onednn
+def test_threads_that_ask_first_all_get_the_one_engine(fresh_library):
+    """A primitive runs only on the engine that made it: two engines made by a race would fail
+    (``execute: invalid arguments``) in whichever thread got the other one."""
+    import threading
+
+    start = threading.Barrier(6)
+    got = []
+
+    def ask():
+        start.wait()
+        got.append(library.engine())
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(api) for api in got}) == 1 and isinstance(got[0], dn.Api)

@@ -54,7 +54,7 @@ def status() -> dict[str, Any]:
         ``refused``: the geometries oneDNN refused, with why; ``passes``: each recent pass
         (described by its shapes) with where it ran: ``"onednn"`` or ``"numpy: <why>"``.
     """
-    loaded = library.engine.cache_info().currsize > 0 or library.load.cache_info().currsize > 0
+    loaded = library.was_asked()
     fork = primitives.fork_note()
     return {
         "backend": setting("backend"),

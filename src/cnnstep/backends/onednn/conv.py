@@ -127,6 +127,7 @@ def forward(api: dn.Api, A: np.ndarray, W: np.ndarray, b: np.ndarray,
     threads = primitives.threads()
     key = key_of(A.shape, W.shape, geom)
     prims = _primitives(api, key, threads)
+    api = prims.api  # the engine that made them (there is one, but a primitive needs its own)
     x, W_c = np.ascontiguousarray(A), np.ascontiguousarray(W)
     bias = np.ascontiguousarray(b.reshape(-1))
     Z = np.empty((x.shape[0], *geom.out_hw, W.shape[3]), dtype=np.float32)
@@ -154,6 +155,7 @@ def backward(api: dn.Api, A: np.ndarray, W: np.ndarray, geom: WindowGeometry, dZ
     threads = primitives.threads()
     key = key_of(A.shape, W.shape, geom)
     prims = _primitives(api, key, threads)
+    api = prims.api  # the engine that made them (there is one, but a primitive needs its own)
     api.set_threads(threads)  # the backward primitives are made on first use
     weights_key, data_key = ("conv backward weights", *key[1:]), ("conv backward data", *key[1:])
     bwd_w = primitives.attempt(weights_key, prims.backward_weights)

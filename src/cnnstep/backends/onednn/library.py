@@ -24,10 +24,12 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cnnstep.backends.onednn import api as dn
 
@@ -38,6 +40,8 @@ LIBRARY = "libdnnl.so.3"
 #: The major version of oneDNN whose C API the declarations follow, and the least minor one
 #: tested (onednn-cpu-gomp 2023.2.0 is oneDNN 3.2).
 MAJOR, MIN_MINOR = 3, 2
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,25 @@ def check_library(lib: Any, path: Path) -> Loaded | str:
     return Loaded(lib, set_omp, version, os.fspath(path), defined_in(set_omp))
 
 
-@functools.cache
+_lock = threading.RLock()
+
+
+def _once(find: Callable[[], T]) -> Callable[[], T]:
+    """``find`` cached, computed by one thread only (two threads that ask first must not get
+    two engines: a primitive runs only on the engine that made it)."""
+    cached = functools.cache(find)
+
+    @functools.wraps(find)
+    def once() -> T:
+        with _lock:
+            return cached()
+
+    once.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    once.cache_info = cached.cache_info  # type: ignore[attr-defined]
+    return once
+
+
+@_once
 def load() -> Loaded | str:
     """The library that passed the checks, or a line saying why there is none (the first
     candidate's reason, the others' after it). Cached: found once per process."""
@@ -142,7 +164,7 @@ def load() -> Loaded | str:
     return "; ".join(reasons)
 
 
-@functools.cache
+@_once
 def engine() -> dn.Api | str:
     """The :class:`~cnnstep.backends.onednn.api.Api` (library, CPU engine, streams), or a line
     saying why not. A failure is found once and kept: it is never raised again."""
@@ -157,5 +179,11 @@ def engine() -> dn.Api | str:
 
 def forget() -> None:
     """Find and check the library again on next use (tests that swap what is installed)."""
-    load.cache_clear()
-    engine.cache_clear()
+    with _lock:
+        load.cache_clear()  # type: ignore[attr-defined]
+        engine.cache_clear()  # type: ignore[attr-defined]
+
+
+def was_asked() -> bool:
+    """Whether a pass has asked for the library yet (it is loaded on first use only)."""
+    return bool(load.cache_info().currsize or engine.cache_info().currsize)  # type: ignore

@@ -90,6 +90,7 @@ def forward(api: dn.Api, A: np.ndarray, geom: WindowGeometry) -> tuple[np.ndarra
     """
     threads = primitives.threads()
     key, prims = _primitives(api, A.shape, geom, threads)
+    api = prims.api  # the engine that made them (there is one, but a primitive needs its own)
     x = np.ascontiguousarray(A)
     out = np.empty((x.shape[0], *geom.out_hw, x.shape[3]), dtype=np.float32)
     workspace = np.empty(prims.ws_bytes, dtype=np.uint8)
@@ -109,6 +110,7 @@ def backward(api: dn.Api, A: np.ndarray, geom: WindowGeometry, dA: np.ndarray,
     """
     threads = primitives.threads()
     key, prims = _primitives(api, A.shape, geom, threads)
+    api = prims.api  # the engine that made them (there is one, but a primitive needs its own)
     if workspace.dtype != np.uint8 or workspace.size != prims.ws_bytes:
         raise primitives.RefusedError("the workspace is not that of this pooling's forward pass")
     bwd_key = ("max pool backward", *key[1:])

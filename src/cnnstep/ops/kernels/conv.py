@@ -18,7 +18,14 @@ import numpy as np
 
 from cnnstep.ops.checks import single_step_args
 from cnnstep.ops.kernels.conv_grads import ConvCache, conv_grads, conv_work
-from cnnstep.ops.kernels.im2col import Scratch, block_cols, conv_inputs, is_pointwise, window_rows
+from cnnstep.ops.kernels.im2col import (
+    Scratch,
+    all_finite,
+    block_cols,
+    conv_inputs,
+    is_pointwise,
+    window_rows,
+)
 from cnnstep.ops.kernels.threads import batch_parts, run_parts
 from cnnstep.ops.kernels.wide import forward_wide, uses_wide_windows, wide_shape
 from cnnstep.ops.kernels.workspace import get_workspace_budget, row_blocks
@@ -133,7 +140,9 @@ def _forward(
                   out=Z.reshape(-1, n_C))
         Z += bias
         return Z, None
-    wide = uses_wide_windows(geom, n_C_prev)
+    # The wide windows multiply cells outside each window by zero weights: a NaN or an infinity
+    # there would spread to its neighbours (inf * 0 is NaN), where the loops leave them alone.
+    wide = uses_wide_windows(geom, n_C_prev) and all_finite(A_in)
     windows = None
     shape = wide_shape(geom, m, n_C_prev) if wide else (m * n_H * n_W, K)
     if keep_windows and shape[0] * shape[1] * dtype.itemsize <= get_workspace_budget():

@@ -122,6 +122,18 @@ def dW_from_windows(
     return dW_mat.total.reshape(W_shape)
 
 
+def all_finite(X: np.ndarray) -> bool:
+    """Whether every value of ``X`` is finite, cheaply: one sum over it (no array of flags).
+
+    A NaN or an infinity makes the sum non-finite; so can finite values near the dtype's
+    largest, which then merely send the caller down its exact route. Integers are finite.
+    """
+    if X.dtype.kind not in "fc":
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.sum(X)))
+
+
 def batch_sums(X: np.ndarray, rows: int = 4096) -> np.ndarray:
     """Sum over the rows of a 2-D array, a few thousand rows at a time.
 
