@@ -272,3 +272,20 @@ def test_auto_leaves_models_with_layers_from_elsewhere_on_threads():
         assert type(runner) is DataParallel
     finally:
         runner.close()
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    for task in os.listdir(f"/proc/{os.getpid()}/task"):
+        with open(f"/proc/{os.getpid()}/task/{task}/children") as f:
+            pids.update(int(p) for p in f.read().split())
+    return pids
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task"), reason="reads /proc")
+def test_a_returned_fit_leaves_no_process_behind():
+    x, y = _toy_data(m=48)
+    before = _children()
+    model = _small_model(seed=1, dropout=False)
+    model.fit(x, y, epochs=2, batch_size=16, threads=2, parallel="processes")
+    assert _children() - before == set()

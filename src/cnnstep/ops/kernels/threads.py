@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -107,6 +108,15 @@ def _executor(workers: int) -> ThreadPoolExecutor:
             _pool["workers"] = workers
         executor: ThreadPoolExecutor = _pool["executor"]
         return executor
+
+
+def _after_fork_in_child() -> None:
+    # The pool's threads were not copied into the child: a part handed to them would wait
+    # forever. The child starts a pool of its own when it first splits an op.
+    _pool.update(executor=None, workers=0)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @functools.cache
