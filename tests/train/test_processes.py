@@ -289,3 +289,18 @@ def test_a_returned_fit_leaves_no_process_behind():
     model = _small_model(seed=1, dropout=False)
     model.fit(x, y, epochs=2, batch_size=16, threads=2, parallel="processes")
     assert _children() - before == set()
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task"), reason="reads /proc")
+def test_fits_inside_a_pool_block_share_their_workers_until_it_ends():
+    x, y = _toy_data(m=48)
+    before = _children()
+    model = _small_model(seed=1, dropout=False)
+    with WorkerPool() as pool:
+        seen = []
+        for _ in range(3):  # as a grid search's fits of one model
+            model.fit(x, y, epochs=1, batch_size=16, threads=2, parallel="processes")
+            seen.append({p.pid for p in pool.processes()})
+        assert seen[0] and seen[0] == seen[1] == seen[2]  # started once, kept between fits
+        assert _children() - before == seen[0]
+    assert _children() - before == set()

@@ -2,9 +2,15 @@
 
 A run's worker processes (:mod:`cnnstep.train.processes`) stop when the run ends: a returned
 ``fit`` leaves no process behind. A caller who trains the same model again and again (a grid
-search, epochs one call at a time) can keep them instead, in a :class:`WorkerPool` it owns and
-closes (``with WorkerPool() as pool: ...``), or in the process-wide :func:`kept_workers`
-(``make_runner(..., workers=True)``), stopped by :func:`close_idle_workers` or at exit.
+search, epochs one call at a time) can keep them instead, in a :class:`WorkerPool` it owns:
+
+    with WorkerPool():                 # the runs started inside keep their workers here
+        search.fit(x, y)               # (scikit-learn's GridSearchCV: five fits, one start)
+    # the block's end stopped them
+
+or gives to a run (``make_runner(..., workers=pool)``) and closes itself; or in the
+process-wide :func:`kept_workers` (``make_runner(..., workers=True)``), stopped by
+:func:`close_idle_workers` or at exit.
 
 The pool handles workers through ``close()`` and ``proc`` only (``subprocess.Popen``), so this
 module imports nothing of cnnstep.
@@ -51,9 +57,15 @@ class WorkerPool:
         return old
 
     def __enter__(self) -> WorkerPool:
+        """Inside the block, runs given no pool use this one (see :func:`active_pool`)."""
+        with _active_lock:
+            _active.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        with _active_lock:
+            if self in _active:
+                _active.remove(self)
         self.close()
 
     def take(self, key: str, n: int, max_age: float) -> list[Any]:
@@ -83,6 +95,14 @@ class WorkerPool:
 
 
 _kept = WorkerPool()
+_active: list[WorkerPool] = []
+_active_lock = threading.Lock()
+
+
+def active_pool() -> WorkerPool | None:
+    """The pool of the innermost ``with WorkerPool():`` block now open, or ``None``."""
+    with _active_lock:
+        return _active[-1] if _active else None
 
 
 def kept_workers() -> WorkerPool:

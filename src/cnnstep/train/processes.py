@@ -342,8 +342,9 @@ class ProcessParallel:
     def close(self) -> None:
         """End the run: its workers stop, or wait in the run's :class:`WorkerPool` (if it was
         given one) for the next run of the same model."""
-        if (self.pool is not None and self.state == "ready"
-                and not any(w.busy for w in self.workers)):
+        # ready and idle, or still starting (their "ready" is read by the next run)
+        if self.pool is not None and (self.state == "starting" or (
+                self.state == "ready" and not any(w.busy for w in self.workers))):
             self.pool.keep(self.key, self.workers)
             self.workers = []
         self._close_workers()

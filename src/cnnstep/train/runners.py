@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from cnnstep.train.parallel import DataParallel, Serial
-from cnnstep.train.pool import WorkerPool, kept_workers
+from cnnstep.train.pool import WorkerPool, active_pool, kept_workers
 from cnnstep.train.processes import ProcessParallel
 
 #: What ``parallel`` may be.
@@ -60,10 +60,11 @@ def make_runner(
     steps : int
         Training steps the run will take (for ``"auto"``).
     workers : WorkerPool, bool or None
-        Where worker processes are kept when the run ends. ``None`` or ``False`` (default):
-        nowhere, they stop with the run (``close()``); a :class:`~cnnstep.train.pool.WorkerPool`
-        the caller closes: there, for the next run of the same model that is given it;
-        ``True``: in the process-wide :func:`~cnnstep.train.pool.kept_workers`.
+        Where worker processes are kept when the run ends. ``None`` (default): in the pool of
+        an open ``with WorkerPool():`` block, else nowhere: they stop with the run
+        (``close()``); ``False``: nowhere; a :class:`~cnnstep.train.pool.WorkerPool` the caller
+        closes: there, for the next run of the same model that is given it; ``True``: in the
+        process-wide :func:`~cnnstep.train.pool.kept_workers`.
     """
     check_parallel(parallel)
     if threads <= 1 or any(layer.serial_training for layer in model.layers):
@@ -76,6 +77,7 @@ def make_runner(
     if wanted and os.name == "posix" and model.built:
         example = math.prod(model.input_shape) * model.dtype.itemsize
         rows = max(-(-batch_size // threads), min(EVAL_ROWS, EVAL_BYTES // example))
-        pool = kept_workers() if workers is True else (workers or None)
+        pool = (kept_workers() if workers is True else active_pool() if workers is None
+                else workers or None)
         return ProcessParallel(model, threads, rows, pool)
     return DataParallel(model, threads)
