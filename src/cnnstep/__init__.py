@@ -48,13 +48,21 @@ from cnnstep.nn.architectures import build_architecture  # noqa: E402
 from cnnstep.nn.gradcheck import gradient_check  # noqa: E402
 from cnnstep.nn.layers import (  # noqa: E402
     AvgPool2D,
+    BatchNorm2D,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
     Layer,
+    LeakyReLU,
     MaxPool2D,
     ReLU,
+    Residual,
+    Sigmoid,
+    Tanh,
+    ZeroPadding2D,
 )
 from cnnstep.nn.model import Sequential, load_model, save_model  # noqa: E402
 from cnnstep.nn.optimizers import SGD, Adam  # noqa: E402
@@ -69,6 +77,14 @@ __all__ += [
     "Flatten",
     "Dense",
     "Dropout",
+    "BatchNorm2D",
+    "ZeroPadding2D",
+    "Sigmoid",
+    "Tanh",
+    "LeakyReLU",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
+    "Residual",
     "Sequential",
     "build_architecture",
     "SGD",

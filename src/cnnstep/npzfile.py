@@ -22,6 +22,7 @@ import numpy.lib.format as npy_format
 
 from cnnstep.budget import check_bytes, check_shape
 from cnnstep.errors import DataError
+from cnnstep.fileio import open_regular
 
 __all__ = ["ZIP_SIGNATURES", "NpzArchive", "read_npy_member"]
 
@@ -51,7 +52,7 @@ class NpzArchive:
     def __init__(self, path: str | Path, kind: str = ".npz file") -> None:
         self.path = Path(path)
         try:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:  # a FIFO or device is refused, never waited on
                 head = f.read(4)
         except OSError as exc:
             raise DataError(f"{self.path}: cannot be read ({_reason(exc)})") from exc

@@ -155,7 +155,8 @@ def test_an_endless_loop_times_out_there_and_the_rest_are_still_checked(broken):
     outcome = check_file(broken["infinite_loop"], timeout=1)
     elapsed = time.monotonic() - start
     assert only_wrong(outcome) == {"conv_backward": "timeout"}
-    assert elapsed < 20  # one time limit, not one per function (generous for slow machines)
+    # One time limit (1 CPU second), not one per function: a bound no busy machine breaks.
+    assert elapsed < 60
 
 
 def test_a_loop_that_swallows_the_alarm_is_killed_and_the_rest_still_checked(tmp_path):
@@ -190,7 +191,7 @@ def test_a_crash_in_one_function_does_not_stop_the_others(tmp_path):
 def test_a_definition_that_hangs_while_loading_is_skipped_with_a_warning(tmp_path):
     source = (FIXTURES / "correct.py").read_text() + (
         # The class body turns the child's alarm off: only the parent can stop it.
-        "\n\nclass Stuck:\n    import signal\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+        "\n\nclass Stuck:\n    import signal\n    signal.signal(signal.SIGPROF, signal.SIG_IGN)\n"
         "    while True:\n        pass\n")
     path = tmp_path / "stuck.py"
     path.write_text(source)

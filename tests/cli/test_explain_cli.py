@@ -1,6 +1,7 @@
 """``cnnstep explain``: formats from the extension, one-line errors."""
 
 import numpy as np
+import pytest
 
 from cnnstep import explain
 from cnnstep.cli.main import main
@@ -63,9 +64,23 @@ def test_shapes_of_a_builtin_architecture_and_of_a_model_file(tmp_path, capsys):
 
 
 def test_shapes_errors_are_one_line(tmp_path, capsys):
-    assert main(["explain", "shapes", "--arch", "resnet"]) == 2
+    assert main(["explain", "shapes", "--arch", "resnet50"]) == 2
     assert main(["explain", "shapes", "--arch", "default", "--input", "1", "1", "1"]) == 2
     assert main(["explain", "shapes", str(tmp_path / "missing.npz")]) == 2
     assert main(["explain", "conv", str(tmp_path / "m.npz")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 4 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("op", ["conv", "pool", "pad", "conv-backward"])
+def test_a_huge_input_is_refused_before_it_is_drawn(op, monkeypatch, capsys):
+    from cnnstep.cli.commands import explain as command
+
+    def no_input(*args, **kwargs):
+        raise AssertionError("the input was drawn before the step count was checked")
+
+    monkeypatch.setattr(command.np.random, "default_rng", no_input)
+    assert main(["explain", op, "--input", "30000", "30000", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "steps is too many" in err, err
+    assert np.random.default_rng is no_input

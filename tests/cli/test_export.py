@@ -1,8 +1,12 @@
-"""``cnnstep export``: ONNX and safetensors files from a saved model; one-line errors."""
+"""``cnnstep export``: ONNX, Keras, PyTorch and safetensors files from a saved model, loaded by
+each framework alone (no cnnstep, no code of ours); one-line errors."""
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -17,6 +21,49 @@ def saved(tmp_path):
     path = tmp_path / "model.npz"
     model.save(path)
     return model, path
+
+
+#: Run in a fresh interpreter with cnnstep made unimportable: each framework reads its file alone.
+LOADERS = textwrap.dedent("""
+    import os, sys
+    sys.modules["cnnstep"] = None  # nothing of ours
+    import numpy as np
+    folder = sys.argv[1]
+    x = np.load(os.path.join(folder, "x.npy"))
+    import onnxruntime
+    session = onnxruntime.InferenceSession(os.path.join(folder, "model.onnx"))
+    np.save(os.path.join(folder, "onnx.npy"), session.run(["probabilities"], {"input": x})[0])
+    import torch
+    program = torch.export.load(os.path.join(folder, "model.pt2")).module()
+    np.save(os.path.join(folder, "torch.npy"), program(torch.from_numpy(x)).detach().numpy())
+    import keras
+    model = keras.models.load_model(os.path.join(folder, "model.keras"))
+    np.save(os.path.join(folder, "keras.npy"), np.asarray(model.predict_on_batch(x)))
+""")
+
+
+def test_exports_load_in_each_framework_alone(tmp_path, monkeypatch):
+    for name in ("onnxruntime", "torch", "keras"):
+        if importlib.util.find_spec(name) is None:
+            pytest.skip(f"needs {name} (test extras)")
+    monkeypatch.setenv("KERAS_BACKEND", "torch")  # read when Keras is first imported
+    from interop_models import every_option_models
+
+    # strided "same", dilation with a stride, asymmetric max- and average-pooling pads
+    model = every_option_models()["asym_pools"]
+    model.save(tmp_path / "model.npz")
+    for fmt in ("onnx", "torch", "keras"):
+        assert main(["export", str(tmp_path / "model.npz"), "--format", fmt]) == 0
+    x = np.random.default_rng(0).standard_normal((5, 28, 28, 1)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    done = subprocess.run([sys.executable, "-c", LOADERS, str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = model.predict_proba(x)
+    for fmt in ("onnx", "torch", "keras"):
+        proba = np.load(tmp_path / f"{fmt}.npy")
+        assert proba.shape == (5, 6)
+        assert np.abs(proba - expected).max() <= 1e-5, fmt
 
 
 def test_export_onnx_runs_in_onnxruntime(saved, tmp_path, capsys):
@@ -45,6 +92,7 @@ def test_errors_are_one_line(saved, tmp_path, capsys, monkeypatch):
     _, path = saved
     cases = [
         (["--format", "onnx", "--layout", "torch"], "--layout applies to --format safetensors"),
+        (["--format", "keras", "--out", str(tmp_path / "m.h5")], "must end in .keras"),
         (["--format", "onnx", "--out", str(path)], "is the model file itself"),
         (["--format", "onnx", "--out", str(tmp_path)], "is a folder"),
     ]
@@ -59,7 +107,13 @@ def test_errors_are_one_line(saved, tmp_path, capsys, monkeypatch):
     assert (tmp_path / "taken.onnx").read_text() == "mine"
     assert main(["export", str(tmp_path / "none.npz"), "--format", "onnx"]) == 2
     capsys.readouterr()
-    monkeypatch.setitem(sys.modules, "onnx", None)  # as if the extra were not installed
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if the extras were not installed
     monkeypatch.setitem(sys.modules, "onnx.helper", None)
     assert main(["export", str(path), "--format", "onnx", "--force"]) == 2
     assert "pip install 'cnnstep[onnx]'" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert main(["export", str(path), "--format", "torch"]) == 2
+    err = capsys.readouterr().err
+    assert "PyTorch export needs torch: pip install 'cnnstep[torch]'" in err
+    assert err.count("\n") == 1
+    assert not path.with_suffix(".pt2").exists()

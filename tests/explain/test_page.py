@@ -48,3 +48,38 @@ def test_cli_model_page_and_its_errors(tmp_path, capsys):
     assert main(["explain", "nonsense"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 3 and "Traceback" not in err
+
+
+def _decoded(page):
+    import base64
+    import io
+
+    return [Image.open(io.BytesIO(base64.b64decode(src)))
+            for src in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+
+
+def test_a_colour_input_is_one_colour_image_and_a_binary_model_shows_two_classes():
+    model = build_architecture("happy", (16, 16, 3), 2, seed=0, class_names=["sad", "happy"])
+    image = np.zeros((16, 16, 3), np.float32)
+    image[..., 0] = 1.0  # pure red
+    image[8:, :, 2] = 0.5
+    page = model_page(model, image)
+    first = _decoded(page)[0]
+    assert first.mode == "RGB"
+    pixels = np.asarray(first)
+    assert tuple(pixels[0, 0]) == (255, 0, 0) and tuple(pixels[-1, -1]) == (255, 0, 128)
+    # one image for the input, then the 32 maps of each map-shaped layer
+    assert page.count('alt="input"') == 1 and 'alt="map' not in page.split("<h2>0.")[0]
+    probs = model.predict_proba(image[None])[0]
+    shown = re.findall(r"<td>(sad|happy)</td><td>([-0-9.]*)</td><td>([0-9.]+)</td>", page)
+    assert {name: float(p) for name, _, p in shown} == pytest.approx(
+        {"sad": probs[0], "happy": probs[1]}, abs=1e-3)
+    assert ">sigmoid<" in page
+
+
+def test_a_colour_input_outside_0_1_keeps_its_channel_balance():
+    model = build_architecture("default", (8, 8, 3), 2, seed=0)
+    image = np.full((8, 8, 3), -2.0, np.float32)
+    image[..., 1] = 2.0
+    pixels = np.asarray(_decoded(model_page(model, image))[0])
+    assert tuple(pixels[0, 0]) == (0, 255, 0)

@@ -1,9 +1,14 @@
-"""Fixtures of the interop tests: real images."""
+"""Fixtures of the interop tests: real images; Keras on the PyTorch backend."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+
+# Keras reads its backend once, when first imported: the tests use PyTorch's (a test extra).
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,10 @@ from cnnstep.nn.architectures import build_architecture
 
 
 def test_importing_interop_loads_no_optional_library():
-    code = ("import sys, cnnstep, cnnstep.interop, cnnstep.interop.dask; "
+    code = ("import sys, cnnstep, cnnstep.interop, cnnstep.interop.dask, "
+            "cnnstep.interop.keras_export, cnnstep.interop.torch_export, cnnstep.cli.main; "
             "print(sorted(m for m in ('onnx', 'onnxruntime', 'safetensors', 'sklearn', 'dask', "
-            "'distributed', 'torch') if m in sys.modules))")
+            "'distributed', 'torch', 'keras', 'tensorflow', 'jax') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"

@@ -1,14 +1,19 @@
-"""ONNX export, run in ONNX Runtime against cnnstep's own outputs."""
+"""ONNX export, run in ONNX Runtime against cnnstep's own outputs: the graph's interface, its
+metadata, padding, the way back for weights."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
-from interop_models import every_option_models, rgb64
+from interop_models import every_option_models
 
-from cnnstep.interop import to_onnx
-from cnnstep.interop.onnx_export import onnx_pads
-from cnnstep.nn.architectures import ARCHITECTURES, build_architecture
+import cnnstep
+from cnnstep.errors import DataError
+from cnnstep.interop import to_onnx, weights_from_onnx
+from cnnstep.interop.onnx_export import class_names_of, onnx_pads
+from cnnstep.nn.architectures import build_architecture
 from cnnstep.nn.layers import Conv2D, Flatten
 from cnnstep.nn.model import Sequential
 
@@ -30,17 +35,7 @@ def check_same(model, x, tmp_path):
     return path
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-@pytest.mark.parametrize("size", ["mnist", "rgb64"])
-def test_builtin_architectures_match_onnxruntime(arch, size, mnist_images, tmp_path):
-    x = mnist_images if size == "mnist" else rgb64(mnist_images)
-    model = build_architecture(arch, x.shape[1:], 10, seed=0)
-    check_same(model, x, tmp_path)
-
-
-@pytest.mark.parametrize("name", sorted(every_option_models()))
-def test_every_layer_and_option_matches_onnxruntime(name, mnist_images, tmp_path):
-    check_same(every_option_models()[name], mnist_images, tmp_path)
+# Every built-in architecture and option: test_round_trips.py.
 
 
 def test_trained_model_matches(mnist_images, tmp_path):
@@ -70,7 +65,7 @@ def test_graph_interface(mnist_images, tmp_path):
     assert attrs["pads"] == [0, 0, 1, 1]  # explicit: 28 / stride 2 "same" pads bottom/right
     assert "auto_pad" not in attrs
     props = {p.key: p.value for p in proto.metadata_props}
-    assert props["class_names"].split("\n") == model.class_names
+    assert json.loads(props["class_names"]) == model.class_names
     # a free batch size: any number of images
     for m in (1, 7):
         logits, _ = run_onnx(tmp_path / "m.onnx", mnist_images[:m])
@@ -98,6 +93,43 @@ def test_max_pool_never_picks_padding(tmp_path):
     assert out.shape == (2, 3, 3, 1)  # no Flatten: NHWC out, as cnnstep
     np.testing.assert_allclose(out, model.forward(x), atol=0)
     assert (out < -1).all()
+
+
+def test_the_file_says_who_wrote_it_and_what_it_holds(tmp_path):
+    model = build_architecture("signs", (64, 64, 3), 3, seed=0,
+                               class_names=["one\ntwo", 'quote " and , comma', "ünï"])
+    proto = onnx.load(str(to_onnx(model, tmp_path / "m.onnx", model_version=7)))
+    assert proto.producer_name == "cnnstep"
+    assert proto.producer_version == cnnstep.__version__
+    assert proto.model_version == 7
+    assert proto.doc_string == (
+        "cnnstep Sequential on float32 NHWC inputs of 64x64x3: Conv2D(8, 4x4, same) -> ReLU() -> "
+        "MaxPool2D(8x8, same) -> Conv2D(16, 2x2, same) -> ReLU() -> MaxPool2D(4x4, same) -> "
+        "Flatten() -> Dense(3)")
+    props = {p.key: p.value for p in proto.metadata_props}
+    # a name holding a newline reads back as one class
+    assert class_names_of(proto) == json.loads(props["class_names"]) == model.class_names
+    assert props["input_layout"] == "NHWC"
+    assert json.loads(props["cnnstep_config"]) == model.get_config()
+    with pytest.raises(ValueError, match="model_version must be an int >= 0"):
+        to_onnx(model, tmp_path / "x.onnx", model_version=-1)
+
+
+def test_weights_come_back_from_the_file(tmp_path):
+    model = every_option_models()["asym_pools"]
+    path = to_onnx(model, tmp_path / "m.onnx")
+    twin = Sequential.from_config(model.get_config(), seed=99)
+    weights_from_onnx(twin, path)
+    for a, b in zip(twin.parameters(), model.parameters()):
+        np.testing.assert_array_equal(a, b)
+    other = build_architecture("default", (28, 28, 1), 6, seed=0)
+    with pytest.raises(DataError, match="missing"):
+        weights_from_onnx(other, path)
+    (tmp_path / "bad.onnx").write_bytes(b"\xff" * 10)
+    with pytest.raises(DataError, match="not an ONNX file"):
+        weights_from_onnx(twin, tmp_path / "bad.onnx")
+    with pytest.raises(DataError, match="cannot read"):
+        weights_from_onnx(twin, tmp_path / "none.onnx")
 
 
 def test_onnx_pads_order():

@@ -13,33 +13,17 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
+from cnnstep.interop.estimator import AUTO_HIDDEN, AUTO_MIN_STEPS  # noqa: E402
 from cnnstep.nn.layers import Conv2D, Dense, Flatten, ReLU  # noqa: E402
 from cnnstep.sklearn import CNNClassifier  # noqa: E402
 
-
-class Pointwise:
-    """A network for 1x1 images (a row of features read as channels): the checks' data.
-
-    A class with a fixed repr rather than a function, so that the test ids (which show the
-    estimator's parameters) are the same in every pytest-xdist worker.
-    """
-
-    def __call__(self, n_classes):
-        return [Conv2D(16, 1), ReLU(), Flatten(), Dense(n_classes)]
-
-    def __repr__(self):
-        return "Pointwise()"
-
-
-#: Checks this estimator is expected to fail, with the reason (also listed in the README).
+#: Checks this estimator is expected to fail, with the reason (also listed in docs/interop.md):
+#: none. (scikit-learn itself skips check_array_api_input unless SCIPY_ARRAY_API=1.)
 EXPECTED_FAILED: dict[str, str] = {}
 
 
-@parametrize_with_checks(
-    [CNNClassifier(arch=Pointwise(), epochs=30, batch_size=32, lr=0.02, threads=1)],
-    expected_failed_checks=lambda est: EXPECTED_FAILED,
-)
-def test_sklearn_estimator_checks(estimator, check):
+@parametrize_with_checks([CNNClassifier()], expected_failed_checks=lambda est: EXPECTED_FAILED)
+def test_sklearn_estimator_checks_with_the_defaults(estimator, check):
     check(estimator)
 
 
@@ -101,10 +85,12 @@ def test_clear_errors(digits):
     x, y = digits
     rows = x.reshape(len(x), -1)
     with pytest.raises(ValueError, match="arch 'default' does not fit.*set image_shape"):
-        CNNClassifier(epochs=1).fit(rows, y)
+        CNNClassifier(arch="default", epochs=1).fit(rows, y)
+    with pytest.raises(ValueError, match="epochs must be 'auto' or a positive int, got 0"):
+        CNNClassifier(epochs=0).fit(x, y)
     with pytest.raises(ValueError, match=r"image_shape must be .* = 64"):
         CNNClassifier(image_shape=(8, 8, 3), epochs=1).fit(rows, y)
-    with pytest.raises(ValueError, match="arch must be one of"):
+    with pytest.raises(ValueError, match="arch must be 'auto', one of"):
         CNNClassifier(arch="resnet", epochs=1).fit(x, y)
     with pytest.raises(ValueError, match="only one class"):
         CNNClassifier(epochs=1).fit(x, np.zeros(len(x)))
@@ -115,3 +101,43 @@ def test_clear_errors(digits):
         fitted.predict(x[:, :, :4])
     with pytest.raises(ValueError, match="2-D .* or 4-D"):
         fitted.predict(x[..., 0])
+
+
+def test_auto_picks_a_network_for_what_it_is_given(digits):
+    x, y = digits
+    on_images = CNNClassifier(epochs=1, threads=1).fit(x, y).model_
+    assert isinstance(on_images.layers[0], Conv2D)  # the default convolutional network
+    read_as_images = CNNClassifier(image_shape=(8, 8, 1), epochs=1, threads=1)
+    assert isinstance(read_as_images.fit(x.reshape(len(x), -1), y).model_.layers[0], Conv2D)
+    for rows in (x.reshape(len(x), -1), x[:, :3, :3]):  # features, or images under 4x4
+        model = CNNClassifier(epochs=1, threads=1).fit(rows, y).model_
+        assert [type(layer) for layer in model.layers] == [Flatten, Dense, ReLU, Dense]
+        assert model.layers[1].units == AUTO_HIDDEN and model.layers[3].units == 10
+
+
+@pytest.mark.parametrize(("m", "batch_size", "epochs"), [(300, 64, 40), (30, 64, 200),
+                                                          (100, 10, 20)])
+def test_auto_epochs_give_enough_steps(m, batch_size, epochs):
+    rows = np.random.default_rng(0).random((m, 3))
+    est = CNNClassifier(batch_size=batch_size, threads=1).fit(rows, np.arange(m) % 2)
+    assert len(est.history_) == epochs
+    steps_per_epoch = -(-m // batch_size)
+    assert AUTO_MIN_STEPS <= epochs * steps_per_epoch < AUTO_MIN_STEPS + steps_per_epoch \
+        or epochs == 10
+    assert len(CNNClassifier(epochs=3, threads=1).fit(rows, np.arange(m) % 2).history_) == 3
+
+
+def test_a_rows_probabilities_do_not_depend_on_its_batch(digits):
+    """Evaluated in float64: whatever kernel the BLAS picks for 1 row or for 300, the sums differ
+    by float64 rounding (2.2e-16 relative, times reductions of a few hundred terms)."""
+    x, y = digits
+    est = CNNClassifier(epochs=1, random_state=0, threads=1).fit(x, y)
+    full = est.predict_proba(x)
+    assert full.dtype == np.float64
+    one_by_one = np.concatenate([est.predict_proba(x[i:i + 1]) for i in range(0, 300, 7)])
+    assert np.abs(full[::7] - one_by_one).max() <= 1e-12
+    shuffled = np.random.default_rng(0).permutation(300)
+    assert np.abs(est.predict_proba(x[shuffled]) - full[shuffled]).max() <= 1e-12
+    # the same network as the float32 model_, up to float32 rounding
+    assert np.abs(full - est.model_.predict_proba(x)).max() <= 1e-5
+    assert est.model_.dtype == np.float32  # predicting changed nothing

@@ -204,7 +204,7 @@ def test_summary_and_architectures():
     assert signs.layers[2].output_shape == (8, 8, 8)
     assert signs.output_shape == (6,)
     with pytest.raises(ValueError, match="unknown architecture"):
-        build_architecture("resnet", (8, 8, 1), 2)
+        build_architecture("resnet50", (8, 8, 1), 2)
 
 
 def test_predict_checks_input_shape():

@@ -47,7 +47,7 @@ CASES = {
     "nested_names": (lambda h: h.update(class_names=[["a"], "b", "c"]),
                      "class_names must be a list of strings"),
     "too_few_names": (lambda h: h.update(class_names=["a", "b"]),
-                      "class_names has 2 entries but the model has 3 outputs"),
+                      "class_names has 2 entries but the model tells 3 classes apart"),
     "dense_1e9": (layer(4, units=10**9), r"layer 4 \(Dense\(1000000000\)\) weights: declares"),
     "filters_1e9": (layer(0, filters=10**9), "layer 0 .* weights: declares"),
     "kernel_1e6": (layer(0, kernel_size=10**6), "layer 0 .* weights: declares"),

@@ -31,7 +31,17 @@ _IN = _OUT = -1
 
 
 class CheckTimeout(BaseException):
-    """SIGALRM in learner code (a BaseException, past `except Exception:`)."""
+    """SIGPROF in learner code (a BaseException, past `except Exception:`)."""
+
+
+# The limits are CPU seconds (ITIMER_PROF counts this process's user and system time), so that a
+# busy machine, which slows the learner's code down, does not change a verdict. Code that waits
+# without computing is the parent's to stop: it measures how long this process did not run.
+_TIMER = signal.ITIMER_PROF
+
+
+def _arm(seconds):
+    signal.setitimer(_TIMER, seconds)
 
 
 def _on_alarm(signum, frame):
@@ -167,11 +177,11 @@ class Learner:
                 module = ast.Module(body=[_node(statement["node"])], type_ignores=[])
                 code = compile(module, statement["label"], "exec", flags=self.flags,
                                dont_inherit=True)
-                signal.setitimer(signal.ITIMER_REAL, self.timeout)
+                _arm(self.timeout)
                 try:
                     exec(code, self.namespace)
                 finally:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    _arm(0)
             except CheckTimeout:
                 send({"ev": "warn", "index": index, "kind": "timeout"})
             except BaseException as exc:  # noqa: BLE001 - anything learner code raises
@@ -232,7 +242,7 @@ class Learner:
             swapped[helper] = self.namespace.get(helper)
             self.namespace[helper] = _remote(helper)
         try:
-            signal.setitimer(signal.ITIMER_REAL, self.timeout)
+            _arm(self.timeout)
             for number, args in enumerate(request["cases"]):
                 send({"ev": "case", "i": number})
                 try:
@@ -243,12 +253,12 @@ class Learner:
                     send({"ev": "raised", "i": number, "error": self.error_info(exc)})
                     continue
                 send({"ev": "returned", "i": number, "got": encode(got)})
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            _arm(0)
             send({"ev": "ran"})
         except CheckTimeout:
             send({"ev": "timeout"})
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            _arm(0)
             for helper, value in swapped.items():
                 self.namespace[helper] = value
 
@@ -258,11 +268,19 @@ def _remote(name):
     every verdict is final)."""
 
     def call(*args):
-        send({"ev": "call", "name": name, "args": encode(list(args))})
-        reply = receive()
+        # The learner's time stops while the parent computes the answer (and while the
+        # arguments and the answer are encoded): only the learner's own code is timed.
+        left = signal.setitimer(_TIMER, 0)[0]
+        try:
+            send({"ev": "call", "name": name, "args": encode(list(args))})
+            reply = receive()
+            value = None if "error" in reply else decode(reply["value"])
+        finally:
+            if left > 0:
+                _arm(left)
         if "error" in reply:
             raise ValueError(reply["error"])
-        return decode(reply["value"])
+        return value
 
     call.__name__ = name
     return call
@@ -296,7 +314,7 @@ def main():
     import numpy
 
     np = numpy
-    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGPROF, _on_alarm)
     learner = Learner(job)
     send({"ev": "ready"})
     while True:

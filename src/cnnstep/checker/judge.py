@@ -284,12 +284,14 @@ class State:
 
     def ended(self, name: str, why: str, how: str, tail: str) -> dict:
         """The verdict when the child had to be stopped while checking ``name``."""
+        number = self.current[1] if self.current and self.current[0] == name else 0
         self.current = None
         found = self.find(name)
         calls = found.get("calls", [])
         result: dict[str, Any]
         if why == "timeout":
-            case = cases_for(name)[0]
+            cases = cases_for(name)
+            case = cases[min(number, len(cases) - 1)]
             result = {"status": "timeout", "case": case_info(case),
                       "message": _("did not finish within {seconds} s (the process was "
                                    "stopped)").format(seconds=f"{self.timeout:g}"),

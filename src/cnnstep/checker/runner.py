@@ -24,6 +24,7 @@ from cnnstep.checker.loader import Program, select_statements, where
 from cnnstep.checker.outcome import Outcome
 from cnnstep.checker.protocol import Channel, MalformedError, ast_data, text
 from cnnstep.checker.sandbox import Sandboxed, fallback_warnings, numpy_path, resolve_isolation
+from cnnstep.checker.watch import Allowance, Meter, Watch
 
 # Helpers first, so that a caller's failure can be blamed on a helper already known to fail.
 CHECK_ORDER = ("zero_pad", "conv_single_step", "create_mask_from_window", "distribute_value",
@@ -31,8 +32,14 @@ CHECK_ORDER = ("zero_pad", "conv_single_step", "create_mask_from_window", "distr
 
 DEFAULT_MEMORY_LIMIT = 4 * 1024**3
 MAX_TIMEOUT = 600.0  # seconds per function, at most
-STARTUP = 10.0  # seconds for the child to start (Python and NumPy imports)
+STARTUP = 10.0  # CPU seconds for the child to start (Python and NumPy imports)
 MAX_EVENTS = 20000  # messages per request: more is an attack, not a check
+# Wall-clock backstops are this many times the CPU limits: a busy machine slows a child down,
+# and only code that neither computes nor waits (see checker.watch) should meet them.
+WALL_FACTOR = 8
+TOTAL_FACTOR = 4
+_SLICE = 0.1  # seconds between two looks at the child while waiting for it
+_RPC_CPU = 0.005  # CPU seconds the child may spend sending and reading one remote call
 _CHILD_CODE = (Path(__file__).parent / "child.py").read_text(encoding="utf-8")
 
 
@@ -40,9 +47,18 @@ def _grace(timeout: float) -> float:
     return max(0.5, min(2.0, timeout / 2))
 
 
+def allowance(timeout: float) -> Allowance:
+    """One statement's or one function's limits: ``timeout`` CPU seconds (the child stops
+    itself there), a grace for the parent to stop a child that does not, as much time waiting
+    without computing, and a wall-clock backstop."""
+    limit = timeout + _grace(timeout)
+    return Allowance(cpu=limit, idle=limit, wall=WALL_FACTOR * limit + STARTUP)
+
+
 def total_deadline(timeout: float, functions: int = len(FUNCTIONS)) -> float:
-    """Seconds the whole file may take: start-up, loading, and every function's limit."""
-    return STARTUP + timeout * (functions + 3)
+    """Wall-clock seconds the whole file may take by default: a backstop several times the
+    CPU seconds of start-up, loading, and every function's limit."""
+    return TOTAL_FACTOR * (STARTUP + timeout * (functions + 3))
 
 
 class _EndedError(Exception):
@@ -60,34 +76,45 @@ class Session:
         self.deadline = deadline
         cpu = max(1, int(deadline - time.monotonic()) + 1)
         self.box = Sandboxed(_CHILD_CODE, isolation, memory, cpu)
+        self.watch = Watch(self.box.proc.pid)
         assert self.box.proc.stdin is not None and self.box.proc.stdout is not None
         self.channel = Channel(self.box.proc.stdout.fileno(), self.box.proc.stdin.fileno())
         self.plan = plan
         self.tail = ""
 
-    def send(self, obj: dict) -> None:
+    def meter(self, timeout: float) -> Meter:
+        """The limits of one step that may run ``timeout`` CPU seconds of learner code."""
+        return Meter(self.watch, allowance(timeout), self.deadline)
+
+    def send(self, obj: dict, meter: Meter | None = None) -> None:
         try:
-            self.channel.send(obj, self.deadline)
+            self.channel.send(obj, meter.wall_end if meter else self.deadline)
         except (BrokenPipeError, ConnectionError):
             raise _EndedError("crash") from None
         except TimeoutError:
             raise _EndedError("timeout") from None
 
-    def receive(self, until: float) -> dict:
-        try:
-            message = self.channel.receive(min(until, self.deadline))
-        except TimeoutError:
-            raise _EndedError("timeout") from None
-        except MalformedError as exc:
-            raise _EndedError(f"malformed: {exc}") from None
-        if message is None:
-            raise _EndedError("crash")
-        return message
+    def receive(self, meter: Meter) -> dict:
+        """The next message, waiting in slices while the child is within ``meter``'s limits."""
+        while True:
+            if meter.over():
+                raise _EndedError("timeout")
+            try:
+                message = self.channel.receive(min(time.monotonic() + _SLICE, meter.wall_end))
+            except TimeoutError:
+                continue
+            except MalformedError as exc:
+                raise _EndedError(f"malformed: {exc}") from None
+            if message is None:
+                raise _EndedError("crash")
+            return message
 
     def start(self, timeout: float) -> None:
         self.send({"units": self.plan["units"], "filename": self.plan["filename"],
                    "flags": self.plan["flags"], "timeout": timeout, "path": numpy_path()})
-        if self.receive(time.monotonic() + STARTUP).get("ev") != "ready":
+        startup = Meter(self.watch, Allowance(STARTUP, STARTUP, WALL_FACTOR * STARTUP),
+                        self.deadline)
+        if self.receive(startup).get("ev") != "ready":
             raise _EndedError("malformed: no ready")
 
     def stop(self) -> str:
@@ -183,7 +210,7 @@ def run_checks(program: Program, timeout: float = 10.0,
                 _load(session, plan, skip, timeout, outcome)
                 if not state.described:
                     session.send({"op": "describe", "names": judge.all_names()})
-                    message = session.receive(time.monotonic() + timeout + _grace(timeout))
+                    message = session.receive(session.meter(timeout))
                     try:
                         state.describe(message)
                     except MalformedError:
@@ -219,10 +246,10 @@ def _load(session: Session, plan: dict, skip: set[int], timeout: float,
     statements = plan["statements"]
     # Only an `exec` of a later statement starts a new per-statement limit: no other message
     # extends it.
-    until = time.monotonic() + timeout + _grace(timeout)
+    meter = session.meter(timeout)
     last = -1
     for _event in range(MAX_EVENTS):
-        message = session.receive(until)
+        message = session.receive(meter)
         ev, index = message.get("ev"), message.get("index")
         if ev == "loaded":
             session.plan_index = None  # type: ignore[attr-defined]
@@ -233,7 +260,7 @@ def _load(session: Session, plan: dict, skip: set[int], timeout: float,
         if ev == "exec" and index > last:
             last = index
             session.plan_index = index  # type: ignore[attr-defined]
-            until = time.monotonic() + timeout + _grace(timeout)
+            meter = session.meter(timeout)
         elif ev == "warn" and index == last:
             if len(outcome.warnings) >= 200:
                 continue
@@ -260,18 +287,21 @@ def _run_cases(session: Session, state: judge.State, name: str, defined_as: str,
     """Send the cases, collect what came back. Returns (runs, timed out, case number)."""
     runs, request = state.request(name, defined_as, rpc)
     state.current = (name, 0)
-    session.send(request)
-    until = time.monotonic() + timeout + _grace(timeout)
+    meter = session.meter(timeout)
+    session.send(request, meter)
     current = 0
     for _event in range(MAX_EVENTS + 200_000 * bool(rpc)):
-        message = session.receive(until)
+        message = session.receive(meter)
         ev = message.get("ev")
         if ev == "ran":
             return runs, False, current
         if ev == "timeout":
             return runs, True, current
         if ev == "call" and rpc:
-            session.send(state.remote_call(message))
+            # The parent's own work and the child's share of the call do not count.
+            began = time.monotonic()
+            session.send(state.remote_call(message), meter)
+            meter.more_time(_RPC_CPU, time.monotonic() - began)
             continue
         number = message.get("i")
         if not (isinstance(number, int) and 0 <= number < len(runs)):

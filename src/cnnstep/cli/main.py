@@ -19,6 +19,7 @@ from typing import Any
 
 from cnnstep import __version__
 from cnnstep.budget import parse_size, set_memory_budget
+from cnnstep.cli.text import for_terminal
 from cnnstep.errors import UserError
 
 
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _show_warning(message: Any, category: Any, filename: Any, lineno: Any, file: Any = None,
                   line: Any = None) -> None:
     """Warnings for the user (skipped files, odd data) as one line, without source locations."""
-    print(f"cnnstep: warning: {message}", file=sys.stderr)
+    print(f"cnnstep: warning: {for_terminal(str(message))}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 set_memory_budget(parse_size(args.max_memory, "--max-memory"))
             return int(args.handler(args) or 0)
     except UserError as exc:
-        print(f"cnnstep: error: {exc}", file=sys.stderr)
+        print(f"cnnstep: error: {for_terminal(str(exc))}", file=sys.stderr)
         return 2
     except MemoryError:
         print("cnnstep: error: out of memory; use smaller data, a smaller --batch-size or "

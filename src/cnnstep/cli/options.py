@@ -112,7 +112,7 @@ def check_shapes(model: Any, data: Dataset, model_label: str) -> None:
             f"{'x'.join(map(str, data.input_shape[:2]))} images with {data.input_shape[2]} "
             "channel(s); pass --image-size or other data"
         )
-    n_out = model.output_shape[-1]
+    n_out = model.n_classes
     if data.n_classes > n_out:
         raise UserError(
             f"{model_label} predicts {n_out} classes but {data.name} has {data.n_classes}"

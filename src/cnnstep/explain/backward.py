@@ -1,4 +1,5 @@
-"""Traces of the backward passes: one step per cell of the incoming gradient."""
+"""Traces of the backward passes: one step per cell of the incoming gradient, recorded while the
+reference loops (:mod:`cnnstep.ops.reference`) run, through their step hook."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.explain.trace import Step, Trace, check_size, each_window, real_cells
+from cnnstep.explain.trace import Step, Trace, check_size, recorder
+from cnnstep.ops import reference
 from cnnstep.ops.checks import check_pool_mode
 from cnnstep.ops.geometry import as_array, conv_geometry, pool_geometry
 
@@ -30,32 +32,22 @@ def conv_backward(dZ: Any, cache: Any) -> Trace:
     A_prev, W, b = (as_array(x, n, func) for x, n in ((A_prev, "A_prev"), (W, "W"), (b, "b")))
     dZ = as_array(dZ, "dZ", func)
     geom = conv_geometry(A_prev, W, b, hparameters, func)
-    m, n_C = A_prev.shape[0], W.shape[3]
     n_H, n_W = geom.out_hw
-    if dZ.shape != (m, n_H, n_W, n_C):
-        raise ValueError(f"{func}: dZ must have shape {(m, n_H, n_W, n_C)}, got {dZ.shape}")
+    want = (A_prev.shape[0], n_H, n_W, W.shape[3])
+    if dZ.shape != want:
+        raise ValueError(f"{func}: dZ must have shape {want}, got {dZ.shape}")
     check_size(dZ.size, func)
+    steps: list[Step] = []
+    dA_prev, dW, db = reference.conv_backward(dZ, (A_prev, W, b, hparameters),
+                                              on_step=recorder(geom, steps))
     padded = np.pad(A_prev, ((0, 0), *geom.pad, (0, 0)))
-    dA_pad = np.zeros(padded.shape, dtype=np.result_type(padded, W, dZ))
-    dW = np.zeros(W.shape, dtype=dA_pad.dtype)
-    d_h, d_w = geom.dilation
-    trace = Trace("conv_backward", geom, A_prev, padded, dA_pad)
-    for i, h, w, c, vs, ve, hs, he in each_window(geom, m, n_C):
-        g = dZ[i, h, w, c]
-        dA_pad[i, vs:ve:d_h, hs:he:d_w, :] += W[..., c] * g
-        dW[..., c] += padded[i, vs:ve:d_h, hs:he:d_w, :] * g
-        trace.steps.append(Step(i, h, w, c, vs, ve, hs, he, float(g)))
-    (top, _), (left, _) = geom.pad
-    n_Hp, n_Wp = geom.in_hw
-    trace.output = dA_pad[:, top:top + n_Hp, left:left + n_Wp, :]
-    trace.extras = {"dA_prev_padded": dA_pad, "dW": dW,
-                    "db": dZ.sum(axis=(0, 1, 2)).reshape(1, 1, 1, n_C)}
-    return trace
+    return Trace("conv_backward", geom, A_prev, padded, dA_prev, steps, {"dW": dW, "db": db})
 
 
 def pool_backward(dA: Any, cache: Any, mode: str = "max") -> Trace:
-    """Trace ``pool_backward``: max routes each dA cell to its window's maximum (the mask),
-    average spreads it evenly over the window's real cells; overlapping windows add up.
+    """Trace ``pool_backward``: max routes each dA cell to its window's maximum (the mask: the
+    first maximum when several tie), average spreads it evenly over the window's real cells;
+    overlapping windows add up.
 
     Parameters
     ----------
@@ -69,25 +61,13 @@ def pool_backward(dA: Any, cache: Any, mode: str = "max") -> Trace:
     dA = as_array(dA, "dA", func)
     mode = check_pool_mode(mode, func)
     geom = pool_geometry(A_prev, hparameters, func)
-    m, n_C = A_prev.shape[0], A_prev.shape[3]
     n_H, n_W = geom.out_hw
-    if dA.shape != (m, n_H, n_W, n_C):
-        raise ValueError(f"{func}: dA must have shape {(m, n_H, n_W, n_C)}, got {dA.shape}")
+    want = (A_prev.shape[0], n_H, n_W, A_prev.shape[3])
+    if dA.shape != want:
+        raise ValueError(f"{func}: dA must have shape {want}, got {dA.shape}")
     check_size(dA.size, func)
+    steps: list[Step] = []
+    dA_prev = reference.pool_backward(dA, (A_prev, hparameters), mode,
+                                      on_step=recorder(geom, steps))
     padded = np.pad(A_prev, ((0, 0), *geom.pad, (0, 0)))
-    real = real_cells(geom)
-    d_pad = np.zeros(padded.shape, dtype=np.result_type(padded, dA))
-    trace = Trace(f"pool_backward ({mode})", geom, A_prev, padded, d_pad)
-    for i, h, w, c, vs, ve, hs, he in each_window(geom, m, n_C):
-        g = dA[i, h, w, c]
-        keep = real[vs:ve, hs:he]
-        window = padded[i, vs:ve, hs:he, c]
-        # max: the window's maximum gets it all (the mask); average: every real cell a share
-        share = (keep & (window == window[keep].max())) if mode == "max" else keep / keep.sum()
-        d_pad[i, vs:ve, hs:he, c] += share * g
-        trace.steps.append(Step(i, h, w, c, vs, ve, hs, he, float(g)))
-    (top, _), (left, _) = geom.pad
-    n_Hp, n_Wp = geom.in_hw
-    trace.output = d_pad[:, top:top + n_Hp, left:left + n_Wp, :]
-    trace.extras = {"dA_prev_padded": d_pad}
-    return trace
+    return Trace(f"pool_backward ({mode})", geom, A_prev, padded, dA_prev, steps)

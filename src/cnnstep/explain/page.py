@@ -1,9 +1,10 @@
 """Your own model on your own image: every layer's output, as one self-contained HTML page.
 
 The image goes through the model's layers one by one (in their declared order); the page shows
-the input, every feature map of each convolution and pooling layer (ReLU's maps too), the dense
-layer's scores and the softmax. Maps are inline PNG images (Pillow), so the page needs nothing
-from the network and opens from a file.
+the input (a 3-channel input as one colour image), every feature map of each convolution and
+pooling layer (ReLU's maps too), the dense layer's scores and the class probabilities (the
+softmax, or the sigmoid of a binary classifier's one logit). Maps are inline PNG images
+(Pillow), so the page needs nothing from the network and opens from a file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.data.images import load_image, pillow
-from cnnstep.nn.losses import softmax
+from cnnstep.nn.losses import probabilities
 
 #: Feature maps shown per layer (the first ones); a page with more is slow to open.
 MAX_MAPS = 32
@@ -25,12 +26,17 @@ MAP_PIXELS = 84
 
 
 def _png(plane: np.ndarray) -> str:
-    """A 2-D array as a base64 PNG, scaled from its own minimum (black) to maximum (white)."""
+    """A 2-D array (grey) or an (H, W, 3) array (colour) as a base64 PNG: grey maps are scaled
+    from their own minimum (black) to maximum (white); colour pixels are shown as they are when
+    they lie in [0, 1] (the pixels the model reads), else scaled by their common minimum and
+    maximum (so that the channels keep their balance)."""
     Image, _ = pillow()
     lo, hi = float(plane.min()), float(plane.max())
+    if plane.ndim == 3 and lo >= 0.0 and hi <= 1.0:
+        lo, hi = 0.0, 1.0
     scaled = np.zeros(plane.shape) if hi == lo else (plane - lo) / (hi - lo)
-    img = Image.fromarray(np.uint8(np.round(scaled * 255)), mode="L")
-    scale = max(1, MAP_PIXELS // max(plane.shape))
+    img = Image.fromarray(np.uint8(np.round(scaled * 255)), mode="L" if plane.ndim == 2 else "RGB")
+    scale = max(1, MAP_PIXELS // max(plane.shape[:2]))
     img = img.resize((plane.shape[1] * scale, plane.shape[0] * scale), Image.NEAREST)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
@@ -47,13 +53,27 @@ def _maps(x: np.ndarray) -> str:
     return f'<div class="maps">{tiles}</div>{more}'
 
 
+def _input(image: np.ndarray) -> str:
+    """The input: one colour image for 3 channels, else its maps."""
+    if image.ndim != 3 or image.shape[-1] != 3:
+        return _maps(image)
+    return (f'<div class="maps"><figure><img alt="input" src="data:image/png;base64,'
+            f'{_png(image)}"><figcaption>colour [{image.min():.2g}, {image.max():.2g}]'
+            "</figcaption></figure></div>")
+
+
 def _scores(logits: np.ndarray, names: list[str]) -> str:
-    probs = softmax(logits[None].astype(np.float64))[0]
+    probs = probabilities(logits[None].astype(np.float64))[0]
+    binary = logits.shape[0] == 1  # one logit, class 1's; class 0 has no score of its own
+    scores = [""] * 2 if binary else [f"{v:.3f}" for v in logits]
+    if binary:
+        scores[1] = f"{logits[0]:.3f}"
     rows = "".join(
-        f"<tr><td>{html.escape(names[k])}</td><td>{logits[k]:.3f}</td><td>{probs[k]:.3f}</td>"
+        f"<tr><td>{html.escape(names[k])}</td><td>{scores[k]}</td><td>{probs[k]:.3f}</td>"
         f'<td><div class="bar" style="width:{probs[k] * 200:.0f}px"></div></td></tr>'
         for k in np.argsort(-probs))
-    return ("<table><tr><th>class</th><th>score</th><th>softmax</th><th></th></tr>"
+    kind = "sigmoid" if binary else "softmax"
+    return (f"<table><tr><th>class</th><th>score</th><th>{kind}</th><th></th></tr>"
             f"{rows}</table>")
 
 
@@ -77,9 +97,8 @@ def model_page(model: Any, image: np.ndarray, title: str = "") -> str:
         raise ValueError(f"image must have the model's input shape {tuple(model.input_shape)}, "
                          f"got {image.shape}")
     x = image[None].astype(model.dtype)
-    parts = [f"<h2>input {image.shape}</h2>", _maps(image)]
-    n_out = int(model.output_shape[-1])
-    names = list(model.class_names or [str(k) for k in range(n_out)])
+    parts = [f"<h2>input {image.shape}</h2>", _input(image)]
+    names = list(model.class_names or [str(k) for k in range(model.n_classes)])
     for i, layer in enumerate(model.layers):
         x = layer.forward(x)
         parts.append(f"<h2>{i}. {html.escape(layer.describe())} &rarr; {x.shape[1:]}</h2>")

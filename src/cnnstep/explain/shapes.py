@@ -3,7 +3,9 @@
 For every convolution and pooling layer of a model: the output-size formula with the actual
 numbers, how the padding is split (top/bottom, left/right; "same" puts the extra cell at the
 bottom/right, as TensorFlow does), and the equivalent settings in PyTorch, TensorFlow/Keras and
-ONNX. The geometry is the ops' own (:mod:`cnnstep.ops.shapes`), not recomputed here.
+ONNX. The geometry is the ops' own (:mod:`cnnstep.ops.shapes`), not recomputed here. The other
+layers that change or normalise maps get their lines from :mod:`cnnstep.explain.notes`; the
+layers inside a ``Residual`` follow it, numbered by their path (``4.main.0``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cnnstep.nn.layers import Conv2D, Pool2D
+from cnnstep.explain.notes import layer_notes
+from cnnstep.nn.layers import Conv2D, Layer, Pool2D
 from cnnstep.ops.geometry import WindowGeometry, resolve_pad
 from cnnstep.ops.shapes import conv_window_geometry, pool_window_geometry
 
@@ -21,7 +24,7 @@ class LayerShape:
     """One layer: its description, input and output shapes, and (for windowed layers) the
     geometry and the explanation lines."""
 
-    index: int
+    index: str
     name: str
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
@@ -97,7 +100,8 @@ def _explain(kind: str, hp_pad: Any, geom: WindowGeometry, out: tuple[int, ...])
 
 
 def layer_shapes(model: Any) -> list[LayerShape]:
-    """Every layer of a built model with its shapes; windowed layers get their explanation.
+    """Every layer of a built model with its shapes and explanation lines; the layers inside a
+    container (``Residual``) follow it, with indices such as ``"4.main.0"``.
 
     Parameters
     ----------
@@ -106,27 +110,39 @@ def layer_shapes(model: Any) -> list[LayerShape]:
     """
     if not model.built:
         raise ValueError("layer_shapes: the model is not built; give it an input shape")
-    shapes = []
+    shapes: list[LayerShape] = []
     current = tuple(model.input_shape)
     for i, layer in enumerate(model.layers):
-        out = tuple(layer.output_shape)
-        geom = None
-        lines: list[str] = []
-        if isinstance(layer, Conv2D):
-            geom = conv_window_geometry(current, layer.params["W"].shape, layer.hparameters)
-            lines = _explain("conv", layer.padding, geom, out)
-        elif isinstance(layer, Pool2D):
-            geom = pool_window_geometry(current, layer.hparameters)
-            lines = _explain(layer.mode, layer.padding, geom, out)
-        shapes.append(LayerShape(i, layer.describe(), current, out, geom, tuple(lines)))
-        current = out
+        _add(shapes, str(i), layer, current, i == len(model.layers) - 1)
+        current = tuple(layer.output_shape)
     return shapes
 
 
+def _add(shapes: list[LayerShape], index: str, layer: Layer, current: tuple[int, ...],
+         last: bool) -> None:
+    out = tuple(layer.output_shape or ())
+    geom = None
+    if isinstance(layer, Conv2D):
+        geom = conv_window_geometry(current, layer.params["W"].shape, layer.hparameters)
+        lines = _explain("conv", layer.padding, geom, out)
+    elif isinstance(layer, Pool2D):
+        geom = pool_window_geometry(current, layer.hparameters)
+        lines = _explain(layer.mode, layer.padding, geom, out)
+    else:
+        lines = layer_notes(layer, current, last)
+    shapes.append(LayerShape(index, layer.describe(), current, out, geom, tuple(lines)))
+    for path, inside in layer.paths().items():
+        shape = current
+        for j, sub in enumerate(inside):
+            _add(shapes, f"{index}.{path}.{j}", sub, shape, False)
+            shape = tuple(sub.output_shape or ())
+
+
 def describe_shapes(model: Any) -> str:
-    """:func:`layer_shapes` as text, one block per layer."""
+    """:func:`layer_shapes` as text, one block per layer (those inside a container indented)."""
     blocks = [f"input {tuple(model.input_shape)}"]
     for s in layer_shapes(model):
-        head = f"{s.index}. {s.name}: {s.input_shape} -> {s.output_shape}"
-        blocks.append("\n".join([head, *(f"   {line}" for line in s.lines)]))
+        indent = "   " * s.index.count(".main.") + "   " * s.index.count(".shortcut.")
+        head = f"{indent}{s.index}. {s.name}: {s.input_shape} -> {s.output_shape}"
+        blocks.append("\n".join([head, *(f"{indent}   {line}" for line in s.lines)]))
     return "\n".join(blocks) + "\n"

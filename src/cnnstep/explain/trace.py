@@ -1,13 +1,16 @@
-"""Traces: one step per output cell, computed by running the operation window by window."""
+"""Traces: one step per output cell, recorded while the reference loops
+(:mod:`cnnstep.ops.reference`) run, through their step hook: the loops a trace shows are the
+ones a learner reads, written once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from cnnstep.ops import reference
 from cnnstep.ops.checks import check_pool_mode
 from cnnstep.ops.geometry import (
     WindowGeometry,
@@ -74,26 +77,19 @@ class Trace:
 
 
 def corners(geom: WindowGeometry, h: int, w: int) -> tuple[int, int, int, int]:
+    """``(vert_start, vert_end, horiz_start, horiz_end)`` of output cell ``(h, w)``'s window on
+    the padded input (ends exclusive)."""
     (s_h, s_w), (e_h, e_w) = geom.stride, geom.extent
     return h * s_h, h * s_h + e_h, w * s_w, w * s_w + e_w
 
 
-def each_window(geom: WindowGeometry, m: int,
-                n_C: int) -> Iterator[tuple[int, int, int, int, int, int, int, int]]:
-    """``(i, h, w, c, vert_start, vert_end, horiz_start, horiz_end)`` for every output cell, in
-    the order of the material's four nested loops (corners on the padded input)."""
-    n_H, n_W = geom.out_hw
-    for i in range(m):
-        for h in range(n_H):
-            for w in range(n_W):
-                vs, ve, hs, he = corners(geom, h, w)
-                for c in range(n_C):
-                    yield i, h, w, c, vs, ve, hs, he
-
-
-def real_cells(geom: WindowGeometry) -> np.ndarray:
-    """True on the cells of the padded input that are real, False on the padding."""
-    return np.pad(np.ones(geom.in_hw, dtype=bool), geom.pad)
+def recorder(geom: WindowGeometry,
+             steps: list[Step]) -> Callable[[int, int, int, int, float], None]:
+    """A step hook for the reference loops that appends each step, with its window, to
+    ``steps``."""
+    def on_step(i: int, h: int, w: int, c: int, value: float) -> None:
+        steps.append(Step(i, h, w, c, *corners(geom, h, w), float(value)))
+    return on_step
 
 
 def check_size(n: int, func: str) -> None:
@@ -119,20 +115,12 @@ def conv_forward(A_prev: Any, W: Any, b: Any, hparameters: Any) -> Trace:
     W = as_array(W, "W", func)
     b = as_array(b, "b", func)
     geom = conv_geometry(A_prev, W, b, hparameters, func)
-    m, n_C = A_prev.shape[0], W.shape[3]
     n_H, n_W = geom.out_hw
-    check_size(m * n_H * n_W * n_C, func)
+    check_size(A_prev.shape[0] * n_H * n_W * W.shape[3], func)
+    steps: list[Step] = []
+    Z, _ = reference.conv_forward(A_prev, W, b, hparameters, on_step=recorder(geom, steps))
     padded = np.pad(A_prev, ((0, 0), *geom.pad, (0, 0)))
-    d_h, d_w = geom.dilation
-    Z = np.zeros((m, n_H, n_W, n_C), dtype=np.result_type(A_prev, W, b, np.float32))
-    trace = Trace("conv_forward", geom, A_prev, padded, Z)
-    bias = b.reshape(-1)
-    for i, h, w, c, vs, ve, hs, he in each_window(geom, m, n_C):
-        a_slice = padded[i, vs:ve:d_h, hs:he:d_w, :]
-        value = np.sum(a_slice * W[..., c]) + bias[c]
-        Z[i, h, w, c] = value
-        trace.steps.append(Step(i, h, w, c, vs, ve, hs, he, float(value)))
-    return trace
+    return Trace("conv_forward", geom, A_prev, padded, Z, steps)
 
 
 def pool_forward(A_prev: Any, hparameters: Any, mode: str = "max") -> Trace:
@@ -148,19 +136,12 @@ def pool_forward(A_prev: Any, hparameters: Any, mode: str = "max") -> Trace:
     A_prev = as_array(A_prev, "A_prev", func)
     mode = check_pool_mode(mode, func)
     geom = pool_geometry(A_prev, hparameters, func)
-    m, n_C = A_prev.shape[0], A_prev.shape[3]
     n_H, n_W = geom.out_hw
-    check_size(m * n_H * n_W * n_C, func)
+    check_size(A_prev.shape[0] * n_H * n_W * A_prev.shape[3], func)
+    steps: list[Step] = []
+    A, _ = reference.pool_forward(A_prev, hparameters, mode, on_step=recorder(geom, steps))
     padded = np.pad(A_prev, ((0, 0), *geom.pad, (0, 0)))
-    real = real_cells(geom)
-    A = np.zeros((m, n_H, n_W, n_C), dtype=np.result_type(A_prev, np.float32))
-    trace = Trace(f"pool_forward ({mode})", geom, A_prev, padded, A)
-    for i, h, w, c, vs, ve, hs, he in each_window(geom, m, n_C):
-        cells = padded[i, vs:ve, hs:he, c][real[vs:ve, hs:he]]
-        value = cells.max() if mode == "max" else cells.mean()
-        A[i, h, w, c] = value
-        trace.steps.append(Step(i, h, w, c, vs, ve, hs, he, float(value)))
-    return trace
+    return Trace(f"pool_forward ({mode})", geom, A_prev, padded, A, steps)
 
 
 def zero_pad(X: Any, pad: Any) -> Trace:
@@ -179,17 +160,13 @@ def zero_pad(X: Any, pad: Any) -> Trace:
     func = "explain.zero_pad"
     X = as_array(X, "X", func, ndim=4)
     pads = explicit_pad(pad, "pad", func)
-    m, n_H, n_W, n_C = X.shape
     check_size(X.size, func)
-    (top, bottom), (left, right) = pads
-    X_pad = np.zeros((m, n_H + top + bottom, n_W + left + right, n_C), dtype=X.dtype)
-    geom = WindowGeometry((1, 1), (1, 1), (1, 1), pads, (n_H, n_W), X_pad.shape[1:3])
-    trace = Trace("zero_pad", geom, X, X_pad, X_pad)
-    for i in range(m):
-        for h in range(n_H):
-            for w in range(n_W):
-                for c in range(n_C):
-                    X_pad[i, h + top, w + left, c] = X[i, h, w, c]
-                    trace.steps.append(Step(i, h, w, c, h + top, h + top + 1, w + left,
-                                            w + left + 1, float(X[i, h, w, c])))
-    return trace
+    steps: list[Step] = []
+    (top, _), (left, _) = pads
+
+    def on_step(i: int, h: int, w: int, c: int, value: float) -> None:
+        steps.append(Step(i, h, w, c, h + top, h + top + 1, w + left, w + left + 1, float(value)))
+
+    X_pad = reference.zero_pad(X, pads, on_step=on_step)
+    geom = WindowGeometry((1, 1), (1, 1), (1, 1), pads, X.shape[1:3], X_pad.shape[1:3])
+    return Trace("zero_pad", geom, X, X_pad, X_pad, steps)

@@ -67,7 +67,7 @@ def predict_proba(model: Sequential, X: Any) -> Any:
     dask.array.Array of shape (m, n_classes), the model's dtype, chunked as ``X`` along axis 0.
     """
     da = _check(model, X, "predict_proba")
-    n_classes = (model.output_shape or (0,))[0]
+    n_classes = model.n_classes or 0  # two columns for a one-output (binary) model
     return da.map_blocks(_block_proba, X, model, dtype=model.dtype, drop_axis=[2, 3],
                          chunks=(X.chunks[0], (n_classes,)), name="cnnstep-predict-proba")
 

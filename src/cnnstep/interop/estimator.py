@@ -13,7 +13,7 @@ import numpy as np
 
 from cnnstep.interop.extras import require
 from cnnstep.nn.architectures import ARCHITECTURES
-from cnnstep.nn.layers import Layer
+from cnnstep.nn.layers import Dense, Flatten, Layer, ReLU
 from cnnstep.nn.model import Sequential
 from cnnstep.nn.optimizers import optimizer_from_config
 
@@ -31,6 +31,14 @@ from sklearn.utils.validation import (  # noqa: E402
 
 Arch = str | Callable[[int], Sequence[Layer]]
 
+#: ``arch="auto"``: images of at least this many cells a side get the convolutional network
+#: (its two 2x2 max poolings need 4), smaller inputs the network of one hidden layer of
+#: ``AUTO_HIDDEN`` units.
+AUTO_MIN_IMAGE = 4
+AUTO_HIDDEN = 100
+#: ``epochs="auto"``: at least this many gradient steps (and at least 10 epochs).
+AUTO_MIN_STEPS = 200
+
 
 def _ndim(X: Any) -> int:
     """Dimensions of an array, data frame or nested list (without trusting ``np.shape``, which
@@ -38,19 +46,38 @@ def _ndim(X: Any) -> int:
     return int(X.ndim) if hasattr(X, "ndim") else np.asarray(X).ndim
 
 
+def in_float64(model: Sequential) -> Sequential:
+    """``model`` with its arrays (parameters and state) in float64: the same function, computed
+    in double precision."""
+    if model.dtype == np.float64:
+        return model
+    twin = Sequential.from_config({**model.get_config(), "dtype": "float64"})
+    arrays = model.named_arrays()
+    for key, value in twin.named_arrays().items():
+        value[...] = arrays[key]
+    return twin
+
+
 class CNNClassifier(ClassifierMixin, BaseEstimator):
     """A convolutional network trained by cnnstep, as a scikit-learn classifier.
 
     Parameters
     ----------
-    arch : str or callable, default "default"
-        A built-in architecture name (``cnnstep.nn.architectures.ARCHITECTURES``) or a function
-        ``n_classes -> list of layers``.
+    arch : str or callable, default "auto"
+        ``"auto"``: the ``default`` convolutional network for images of at least 4x4 cells (4-D
+        ``X``, or rows read with ``image_shape``), and for anything smaller (a row of features
+        is a 1x1 image) a network of one hidden layer: ``Flatten, Dense(100), ReLU,
+        Dense(n_classes)``. Or a built-in architecture name
+        (``cnnstep.nn.architectures.ARCHITECTURES``), or a function ``n_classes -> list of
+        layers``.
     image_shape : (n_H, n_W, n_C), optional
         How to read the rows of a 2-D ``X`` of shape (m, n_H * n_W * n_C) (channels last, as
         ``x.reshape(m, -1)`` of NHWC images). Without it a row of n features is one 1x1 image of
         n channels. A 4-D ``X`` (m, n_H, n_W, n_C) is taken as it is.
-    epochs : int, default 10
+    epochs : int or "auto", default "auto"
+        ``"auto"``: at least 10 epochs and at least ``AUTO_MIN_STEPS`` (200) gradient steps, so
+        that a small data set is not left half-trained (200 rows in batches of 64: 50 epochs;
+        10,000 images: 10).
     batch_size : int, default 64
     optimizer : {"adam", "sgd"}, default "adam"
     lr : float, optional
@@ -60,7 +87,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState or None
         Seeds the initial weights, shuffling, dropout and augmentation.
     threads : int, optional
-        Threads sharing each batch in training (cnnstep's default when None).
+        Threads sharing each batch in training. None means 1, as scikit-learn's ``n_jobs=None``
+        does: searches and cross-validation run several fits at once (``n_jobs``), and a small
+        network trains faster on one thread than split (``cnnstep train`` picks its own).
     verbose : int, default 0
         Print one line per epoch when > 0.
 
@@ -76,8 +105,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         Per-epoch metrics of the last ``fit``.
     """
 
-    def __init__(self, arch: Arch = "default", image_shape: Sequence[int] | None = None,
-                 epochs: int = 10, batch_size: int = 64, optimizer: str = "adam",
+    def __init__(self, arch: Arch = "auto", image_shape: Sequence[int] | None = None,
+                 epochs: int | str = "auto", batch_size: int = 64, optimizer: str = "adam",
                  lr: float | None = None, augment: int = 0, random_state: Any = None,
                  threads: int | None = None, verbose: int = 0) -> None:
         self.arch = arch
@@ -119,14 +148,31 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return x.reshape(x.shape[0], *self.image_shape_)
 
     def _layers(self, n_classes: int) -> list[Layer]:
+        if isinstance(self.arch, str) and self.arch == "auto":
+            n_H, n_W, _ = self.image_shape_
+            if min(n_H, n_W) >= AUTO_MIN_IMAGE:
+                return list(ARCHITECTURES["default"](n_classes))
+            return [Flatten(), Dense(AUTO_HIDDEN), ReLU(), Dense(n_classes)]
         if isinstance(self.arch, str):
             if self.arch not in ARCHITECTURES:
-                raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)} or a function "
+                raise ValueError(f"arch must be 'auto', one of {', '.join(ARCHITECTURES)} or a "
+                                 "function "
                                  f"n_classes -> layers, got {self.arch!r}")
             return list(ARCHITECTURES[self.arch](n_classes))
         if callable(self.arch):
             return list(self.arch(n_classes))
         raise TypeError(f"arch must be a name or a function, got {type(self.arch).__name__}")
+
+    def _epochs(self, m: int) -> int:
+        if isinstance(self.epochs, str) and self.epochs == "auto":
+            batch = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 \
+                else 1  # a wrong batch size is the training loop's to name
+            steps_per_epoch = -(-m // batch)
+            return max(10, -(-AUTO_MIN_STEPS // steps_per_epoch))
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, np.integer)) \
+                or self.epochs < 1:
+            raise ValueError(f"epochs must be 'auto' or a positive int, got {self.epochs!r}")
+        return int(self.epochs)
 
     # ------------------------------------------------------------------ estimator
 
@@ -161,16 +207,25 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                              ) from exc
         config = {} if self.lr is None else {"lr": float(self.lr)}
         opt = optimizer_from_config(self.optimizer, config)
-        self.history_ = model.fit(x, y_idx, epochs=self.epochs, batch_size=self.batch_size,
-                                  optimizer=opt, augment_shift=self.augment,
-                                  threads=self.threads, log=print if self.verbose else None)
+        self.history_ = model.fit(x, y_idx, epochs=self._epochs(len(x)),
+                                  batch_size=self.batch_size, optimizer=opt,
+                                  augment_shift=self.augment,
+                                  threads=1 if self.threads is None else self.threads,
+                                  log=print if self.verbose else None)
         self.model_ = model
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, shape (m, n_classes), columns in the order of ``classes_``."""
+        """Class probabilities, shape (m, n_classes), columns in the order of ``classes_``.
+
+        The trained network is evaluated in float64 (its float32 weights exactly, the sums in
+        double precision), as scikit-learn's own estimators compute: a row's probabilities then
+        depend on the other rows of ``X`` only by float64 rounding (about 1e-16), whatever BLAS
+        kernel or thread count sums them, where float32 sums differ by up to about 1e-7.
+        """
         check_is_fitted(self)
-        proba = self.model_.predict_proba(self._images(X, fit=False)).astype(np.float64)
+        x = self._images(X, fit=False).astype(np.float64)
+        proba = in_float64(self.model_).predict_proba(x)
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:

@@ -8,14 +8,35 @@ be permuted. Keras (channels last) matches cnnstep except for names.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 import numpy as np
 
-from cnnstep.nn.layers import Conv2D, Dense, Dropout, Flatten, Layer, Pool2D, ReLU
+from cnnstep.nn.layers import (
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPool2D,
+    Pool2D,
+    ReLU,
+)
 from cnnstep.nn.model import Sequential
 from cnnstep.ops.geometry import Pad2D, conv_geometry, pool_geometry
 
 #: Layers that keep the shape and the order of their input (the order a Flatten produced).
 ELEMENTWISE = (ReLU, Dropout)
+
+#: The stem of each layer's name in Keras (Keras's own default for its counterpart): a model's
+#: layers are named ``conv2d``, ``conv2d_1``, ... ``dense``, ... in order, in the ``.keras``
+#: files of :func:`cnnstep.interop.to_keras` and in safetensors files in Keras layout alike.
+KERAS_STEMS: dict[type[Layer], str] = {
+    Conv2D: "conv2d", Dense: "dense", MaxPool2D: "max_pooling2d", AvgPool2D: "average_pooling2d",
+    ReLU: "re_lu", Dropout: "dropout", Flatten: "flatten",
+}
 
 
 def _stand_in(shape: tuple[int, ...]) -> np.ndarray:
@@ -58,6 +79,19 @@ def flattened_inputs(model: Sequential) -> dict[int, tuple[int, int, int]]:
     return found
 
 
+def keras_layer_names(layers: Sequence[Layer]) -> dict[int, str]:
+    """``{id(layer): name}``: Keras-style names, numbered per stem in the order of ``layers``
+    (``conv2d``, ``conv2d_1``, ...), the same in every process and session."""
+    names: dict[int, str] = {}
+    seen: dict[str, int] = {}
+    for layer in layers:
+        stem = KERAS_STEMS.get(type(layer), type(layer).__name__.lower())
+        k = seen.get(stem, 0)
+        seen[stem] = k + 1
+        names[id(layer)] = stem if k == 0 else f"{stem}_{k}"
+    return names
+
+
 def hwio_to_oihw(W: np.ndarray) -> np.ndarray:
     """Conv kernel ``(f_h, f_w, n_C_prev, n_C)`` -> ``(n_C, n_C_prev, f_h, f_w)``."""
     return np.ascontiguousarray(W.transpose(3, 2, 0, 1))
@@ -87,3 +121,50 @@ def dense_from_torch(weight: np.ndarray, image: tuple[int, int, int] | None) -> 
         n_H, n_W, n_C = image
         W = W.reshape(n_C, n_H, n_W, -1).transpose(1, 2, 0, 3).reshape(n_H * n_W * n_C, -1)
     return np.ascontiguousarray(W)
+
+
+class Segment(NamedTuple):
+    """Outputs of a padded pooling along one axis that one unpadded pooling computes: the cells
+    ``[start, start + length)`` of the input, pooled by windows of ``kernel`` every ``stride``
+    cells, give ``n_out`` outputs."""
+
+    start: int
+    length: int
+    kernel: int
+    stride: int
+    n_out: int
+
+
+def pool_segments(n: int, kernel: int, stride: int, pads: tuple[int, int]) -> list[Segment]:
+    """A padded pooling along one axis as unpadded poolings over crops of the input, in order.
+
+    Each window is clipped to the real cells it covers, so a pooling over those cells alone gives
+    what cnnstep gives: the maximum never sees padding, and the mean divides by the real cells.
+    Windows that lie wholly inside form one segment; each clipped window at either border is a
+    segment of one output whose kernel is the clipped window (frameworks without explicit
+    asymmetric pooling pads compute it so, with their own unpadded pooling).
+
+    Parameters
+    ----------
+    n : int
+        Input size along the axis.
+    kernel, stride : int
+    pads : (before, after)
+        Each smaller than ``kernel`` (as cnnstep's pooling requires).
+    """
+    before, after = pads
+    n_out = (n + before + after - kernel) // stride + 1
+    segments: list[Segment] = []
+    for i in range(n_out):
+        lo, hi = i * stride - before, i * stride - before + kernel  # window, input coordinates
+        a, b = max(lo, 0), min(hi, n)
+        if b <= a:
+            raise ValueError(f"a pooling window of {kernel} at output {i} holds no real cell")
+        last = segments[-1] if segments else None
+        if (a, b) == (lo, hi) and last is not None and last.kernel == kernel \
+                and last.start + last.n_out * stride == a:
+            # one more whole window after whole ones: the same pooling, one cell row longer
+            segments[-1] = last._replace(length=b - last.start, n_out=last.n_out + 1)
+        else:
+            segments.append(Segment(a, b - a, b - a, stride, 1))
+    return segments

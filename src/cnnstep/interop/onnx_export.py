@@ -1,4 +1,5 @@
-"""ONNX export: :func:`to_onnx` writes a cnnstep model as an ONNX graph for ONNX Runtime & co.
+"""ONNX export: :func:`to_onnx` writes a cnnstep model as an ONNX graph for ONNX Runtime & co;
+:func:`weights_from_onnx` reads the weights back.
 
 The graph takes what cnnstep takes, float32 NHWC images named ``input`` with a free batch size,
 transposes them to NCHW once, and runs standard operators: ``Conv`` (OIHW kernels, explicit
@@ -7,19 +8,36 @@ transposes them to NCHW once, and runs standard operators: ``Conv`` (OIHW kernel
 ``Flatten`` first transposes back to NHWC so the values come out in cnnstep's order and the Dense
 weights keep theirs. Dropout is the identity at inference. Outputs: ``logits`` and, for a model
 that ends in class scores, ``probabilities`` (softmax).
+
+The weights are initializers named as in cnnstep's model files (``"<layer index>.W"``,
+``"<layer index>.b"``; convolution kernels in ONNX's OIHW). The file says who wrote it
+(``producer_name`` "cnnstep", ``producer_version`` the cnnstep version), what it holds (a doc
+string listing the layers, ``model_version``) and, in its metadata, ``class_names`` (a JSON
+list), ``input_layout`` ("NHWC") and ``cnnstep_config`` (the model's architecture, JSON).
+
+Adding a layer type is one function registered with :func:`onnx_export`; ``onnx`` is imported
+only when a model is exported.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from cnnstep.budget import check_bytes
+from cnnstep.errors import DataError
 from cnnstep.fileio import atomic_write
 from cnnstep.interop.extras import require
-from cnnstep.interop.layout import hwio_to_oihw, resolved_pads
-from cnnstep.nn.layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from cnnstep.interop.layout import hwio_to_oihw, oihw_to_hwio, resolved_pads
+from cnnstep.interop.weights import keras_names, load_state_dict
+from cnnstep.nn.layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
 from cnnstep.nn.model import Sequential
 
 #: The ONNX operator set the graph is written for (ONNX Runtime >= 1.13 reads it).
@@ -30,6 +48,18 @@ IR_VERSION = 8
 _TO_NCHW = [0, 3, 1, 2]
 _TO_NHWC = [0, 2, 3, 1]
 
+#: How each layer type becomes ONNX nodes: ``export(graph, layer, x, stem) -> output name``.
+ONNX_EXPORTS: dict[type[Layer], Callable[[OnnxGraph, Any, str, str], str]] = {}
+
+
+def onnx_export(*types: type[Layer]) -> Callable[[Callable[..., str]], Callable[..., str]]:
+    """Register the decorated function as the ONNX export of ``types``."""
+    def register(fn: Callable[..., str]) -> Callable[..., str]:
+        for t in types:
+            ONNX_EXPORTS[t] = fn
+        return fn
+    return register
+
 
 def onnx_pads(pads: tuple[tuple[int, int], tuple[int, int]]) -> list[int]:
     """cnnstep's ``((top, bottom), (left, right))`` as ONNX ``[top, left, bottom, right]``."""
@@ -37,96 +67,154 @@ def onnx_pads(pads: tuple[tuple[int, int], tuple[int, int]]) -> list[int]:
     return [t, left, b, r]
 
 
-def build_onnx(model: Sequential, *, name: str = "cnnstep") -> Any:
+def cnnstep_version() -> str:
+    """The version of the cnnstep package that is running."""
+    # the package is loaded before any of its modules: reading its attribute imports nothing
+    return str(getattr(sys.modules[__name__.partition(".")[0]], "__version__", "unknown"))
+
+
+class OnnxGraph:
+    """The nodes and initializers being written, and whether the current tensor is NCHW."""
+
+    def __init__(self, onnx: ModuleType) -> None:
+        self.onnx = onnx
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+        self.nchw = False
+        self._count = 0
+
+    def const(self, name: str, array: np.ndarray) -> str:
+        """An initializer ``name`` holding ``array`` as float32."""
+        self.inits.append(self.onnx.numpy_helper.from_array(
+            np.ascontiguousarray(array, dtype=np.float32), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], stem: str, **attrs: Any) -> str:
+        """A node ``op`` on ``inputs``; returns the name of its output."""
+        out = f"{stem}_{self._count}"
+        self._count += 1
+        self.nodes.append(self.onnx.helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+    def run(self, layers: list[Layer], x: str, prefix: str = "") -> str:
+        """Apply the ONNX export of each of ``layers`` to ``x`` in turn."""
+        for i, layer in enumerate(layers):
+            export = ONNX_EXPORTS.get(type(layer))
+            if export is None:
+                known = ", ".join(sorted(t.__name__ for t in ONNX_EXPORTS))
+                raise ValueError(f"layer {prefix}{i} ({layer.describe()}) has no ONNX export; "
+                                 f"exportable: {known}")
+            x = export(self, layer, x, f"{prefix}{i}")
+        return x
+
+
+@onnx_export(Conv2D)
+def _conv(g: OnnxGraph, layer: Conv2D, x: str, key: str) -> str:
+    W = g.const(f"{key}.W", hwio_to_oihw(layer.params["W"]))
+    b = g.const(f"{key}.b", layer.params["b"].reshape(-1))
+    return g.node("Conv", [x, W, b], f"{key}_conv", kernel_shape=list(layer.kernel_size),
+                  strides=list(layer.stride), dilations=list(layer.dilation),
+                  pads=onnx_pads(resolved_pads(layer)))
+
+
+@onnx_export(MaxPool2D)
+def _max_pool(g: OnnxGraph, layer: MaxPool2D, x: str, key: str) -> str:
+    return g.node("MaxPool", [x], f"{key}_maxpool", kernel_shape=list(layer.pool_size),
+                  strides=list(layer.stride), pads=onnx_pads(resolved_pads(layer)))
+
+
+@onnx_export(AvgPool2D)
+def _avg_pool(g: OnnxGraph, layer: AvgPool2D, x: str, key: str) -> str:
+    return g.node("AveragePool", [x], f"{key}_avgpool", kernel_shape=list(layer.pool_size),
+                  strides=list(layer.stride), pads=onnx_pads(resolved_pads(layer)),
+                  count_include_pad=0)
+
+
+@onnx_export(ReLU)
+def _relu(g: OnnxGraph, layer: ReLU, x: str, key: str) -> str:
+    return g.node("Relu", [x], f"{key}_relu")
+
+
+@onnx_export(Dropout)
+def _dropout(g: OnnxGraph, layer: Dropout, x: str, key: str) -> str:
+    return g.node("Identity", [x], f"{key}_dropout")  # inverted dropout: nothing at inference
+
+
+@onnx_export(Flatten)
+def _flatten(g: OnnxGraph, layer: Flatten, x: str, key: str) -> str:
+    if g.nchw:  # back to NHWC first: the values come out in cnnstep's order
+        x, g.nchw = g.node("Transpose", [x], f"{key}_to_nhwc", perm=_TO_NHWC), False
+    return g.node("Flatten", [x], f"{key}_flatten", axis=1)
+
+
+@onnx_export(Dense)
+def _dense(g: OnnxGraph, layer: Dense, x: str, key: str) -> str:
+    W = g.const(f"{key}.W", layer.params["W"])
+    b = g.const(f"{key}.b", layer.params["b"])
+    return g.node("Gemm", [x, W, b], f"{key}_dense")
+
+
+def describe(model: Sequential) -> str:
+    """One line naming the model's architecture, for the file's doc string."""
+    shape = "x".join(map(str, model.input_shape or ()))
+    return (f"cnnstep Sequential on float32 NHWC inputs of {shape}: "
+            + " -> ".join(layer.describe() for layer in model.layers))
+
+
+def build_onnx(model: Sequential, *, name: str = "cnnstep", model_version: int = 1) -> Any:
     """The ONNX ``ModelProto`` of ``model`` (see the module docstring for the graph).
 
     Parameters
     ----------
     model : Sequential
         Built (its input shape is known).
+    model_version : int, default 1
+        The file's ``model_version``.
 
     Raises
     ------
     ValueError
         If the model is not built or holds a layer with no ONNX counterpart here.
     """
-    helper = require("onnx.helper", "onnx", "ONNX export")
     onnx = require("onnx", "onnx", "ONNX export")
+    helper = require("onnx.helper", "onnx", "ONNX export")
+    require("onnx.numpy_helper", "onnx", "ONNX export")
     if not model.built:
         raise ValueError("model is not built: build it (or train it) before exporting")
-    nodes: list[Any] = []
-    inits: list[Any] = []
-    counter = iter(range(10**9))
-
-    def fresh(stem: str) -> str:
-        return f"{stem}_{next(counter)}"
-
-    def const(stem: str, array: np.ndarray) -> str:
-        tname = fresh(stem)
-        inits.append(onnx.numpy_helper.from_array(np.asarray(array, dtype=np.float32), tname))
-        return tname
-
-    def node(op: str, inputs: list[str], stem: str, **attrs: Any) -> str:
-        out = fresh(stem)
-        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
-        return out
-
+    if isinstance(model_version, bool) or not isinstance(model_version, int) \
+            or model_version < 0:
+        raise ValueError(f"model_version must be an int >= 0, got {model_version!r}")
+    g = OnnxGraph(onnx)
     x = "input"
-    nchw = False  # whether x is currently an NCHW image
     if len(model.input_shape or ()) == 3:
-        x, nchw = node("Transpose", [x], "to_nchw", perm=_TO_NCHW), True
-    for i, layer in enumerate(model.layers):
-        stem = f"{i}_{layer.name.lower()}"
-        if isinstance(layer, Conv2D):
-            W, b = layer.params["W"], layer.params["b"]
-            x = node("Conv", [x, const(f"{stem}_W", hwio_to_oihw(W)), const(f"{stem}_b",
-                                                                          b.reshape(-1))],
-                     stem, kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
-                     dilations=list(layer.dilation), pads=onnx_pads(resolved_pads(layer)))
-        elif isinstance(layer, MaxPool2D):
-            x = node("MaxPool", [x], stem, kernel_shape=list(layer.pool_size),
-                     strides=list(layer.stride), pads=onnx_pads(resolved_pads(layer)))
-        elif isinstance(layer, AvgPool2D):
-            x = node("AveragePool", [x], stem, kernel_shape=list(layer.pool_size),
-                     strides=list(layer.stride), pads=onnx_pads(resolved_pads(layer)),
-                     count_include_pad=0)
-        elif isinstance(layer, ReLU):
-            x = node("Relu", [x], stem)
-        elif isinstance(layer, Dropout):
-            x = node("Identity", [x], stem)  # inverted dropout: nothing to do at inference
-        elif isinstance(layer, Flatten):
-            if nchw:
-                x, nchw = node("Transpose", [x], f"{stem}_to_nhwc", perm=_TO_NHWC), False
-            x = node("Flatten", [x], stem, axis=1)
-        elif isinstance(layer, Dense):
-            x = node("Gemm", [x, const(f"{stem}_W", layer.params["W"]),
-                              const(f"{stem}_b", layer.params["b"])], stem)
-        else:
-            raise ValueError(f"layer {i} ({layer.describe()}) has no ONNX export; exportable: "
-                             "Conv2D, MaxPool2D, AvgPool2D, ReLU, Dropout, Flatten, Dense")
-    if nchw:
-        x = node("Transpose", [x], "to_nhwc", perm=_TO_NHWC)
+        x, g.nchw = g.node("Transpose", [x], "to_nchw", perm=_TO_NCHW), True
+    x = g.run(model.layers, x)
+    if g.nchw:
+        x = g.node("Transpose", [x], "to_nhwc", perm=_TO_NHWC)
+    float_ = onnx.TensorProto.FLOAT
     out_shape = ["batch", *(model.output_shape or ())]
-    nodes.append(helper.make_node("Identity", [x], ["logits"], name="logits"))
-    outputs = [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, out_shape)]
+    g.nodes.append(helper.make_node("Identity", [x], ["logits"], name="logits"))
+    outputs = [helper.make_tensor_value_info("logits", float_, out_shape)]
     if len(out_shape) == 2:
-        nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1,
-                                      name="probabilities"))
-        outputs.append(helper.make_tensor_value_info("probabilities", onnx.TensorProto.FLOAT,
-                                                     out_shape))
-    inputs = [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT,
-                                            ["batch", *(model.input_shape or ())])]
-    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=inits)
-    proto = helper.make_model(graph, producer_name="cnnstep",
+        g.nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1,
+                                        name="probabilities"))
+        outputs.append(helper.make_tensor_value_info("probabilities", float_, out_shape))
+    inputs = [helper.make_tensor_value_info("input", float_, ["batch", *(model.input_shape or ())])]
+    graph = helper.make_graph(g.nodes, name, inputs, outputs, initializer=g.inits,
+                              doc_string=describe(model))
+    proto = helper.make_model(graph, producer_name="cnnstep", producer_version=cnnstep_version(),
+                              doc_string=describe(model), model_version=model_version,
                               opset_imports=[helper.make_opsetid("", OPSET)])
     proto.ir_version = IR_VERSION
+    props = {"input_layout": "NHWC", "cnnstep_config": json.dumps(model.get_config())}
     if model.class_names:
-        helper.set_model_props(proto, {"class_names": "\n".join(model.class_names)})
+        props["class_names"] = json.dumps(list(model.class_names), ensure_ascii=False)
+    helper.set_model_props(proto, props)
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
 
-def to_onnx(model: Sequential, path: str | Path) -> Path:
+def to_onnx(model: Sequential, path: str | Path, *, model_version: int = 1) -> Path:
     """Write ``model`` as an ONNX file (atomically); returns the path.
 
     Parameters
@@ -135,6 +223,8 @@ def to_onnx(model: Sequential, path: str | Path) -> Path:
         Built. The file's input is ``input``, float32 of shape (batch, n_H, n_W, n_C) (NHWC, as
         cnnstep); its outputs ``logits`` (batch, n_classes) and ``probabilities`` (softmax).
     path : str or Path
+    model_version : int, default 1
+        Stored as the file's ``model_version``.
 
     Raises
     ------
@@ -143,8 +233,47 @@ def to_onnx(model: Sequential, path: str | Path) -> Path:
     MissingExtraError
         Without the ``onnx`` extra.
     """
-    proto = build_onnx(model)
+    proto = build_onnx(model, model_version=model_version)
     path = Path(path)
     data = proto.SerializeToString()
     atomic_write(path, lambda f: f.write(data))
     return path
+
+
+def class_names_of(proto: Any) -> list[str] | None:
+    """The class names an exported file stores (its ``class_names`` metadata), or None."""
+    for prop in proto.metadata_props:
+        if prop.key == "class_names":
+            names = json.loads(prop.value)
+            if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                raise DataError("class_names in the ONNX metadata is not a JSON list of strings")
+            return names
+    return None
+
+
+def weights_from_onnx(model: Sequential, path: str | Path) -> Sequential:
+    """Copy the weights of an ONNX file written by :func:`to_onnx` into ``model`` (built, same
+    architecture); returns ``model``. Shapes are checked before anything is copied."""
+    onnx = require("onnx", "onnx", "ONNX weights")
+    numpy_helper = require("onnx.numpy_helper", "onnx", "ONNX weights")
+    if not model.built:
+        raise ValueError("model is not built: build it before loading weights")
+    try:
+        # the file is parsed whole, then its tensors copied: twice its size
+        check_bytes(2 * os.path.getsize(path), str(path))
+        proto = onnx.load(str(path), load_external_data=False)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except DataError:
+        raise
+    except Exception as exc:  # onnx raises protobuf's own errors for files it cannot parse
+        raise DataError(f"{path}: not an ONNX file ({exc})") from exc
+    inits = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    arrays = {}  # in Keras layout (cnnstep's own, named), which load_state_dict checks
+    for i, name in keras_names(model).items():
+        W, b = inits.get(f"{i}.W"), inits.get(f"{i}.b")
+        if W is not None:
+            arrays[f"{name}/kernel"] = oihw_to_hwio(W) if W.ndim == 4 else W
+        if b is not None:
+            arrays[f"{name}/bias"] = b
+    return load_state_dict(model, arrays, "keras", source=str(path))

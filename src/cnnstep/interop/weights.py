@@ -25,6 +25,7 @@ from cnnstep.interop.layout import (
     dense_to_torch,
     flattened_inputs,
     hwio_to_oihw,
+    keras_layer_names,
     oihw_to_hwio,
 )
 from cnnstep.nn.layers import Conv2D, Dense
@@ -45,17 +46,12 @@ def _check(model: Sequential, layout: str) -> None:
 
 
 def keras_names(model: Sequential) -> dict[int, str]:
-    """``{layer index: Keras default name}`` for the layers with weights."""
-    names: dict[int, str] = {}
-    seen = {"conv2d": 0, "dense": 0}
-    for i, layer in enumerate(model.layers):
-        stem = "conv2d" if isinstance(layer, Conv2D) else "dense" if isinstance(layer, Dense) \
-            else None
-        if stem is None:
-            continue
-        names[i] = stem if seen[stem] == 0 else f"{stem}_{seen[stem]}"
-        seen[stem] += 1
-    return names
+    """``{layer index: Keras name}`` for the layers with weights (the names of
+    :func:`cnnstep.interop.layout.keras_layer_names`, which :func:`cnnstep.interop.to_keras`
+    gives its layers)."""
+    names = keras_layer_names(model.layers)
+    return {i: names[id(layer)] for i, layer in enumerate(model.layers)
+            if isinstance(layer, (Conv2D, Dense))}
 
 
 def _keys(model: Sequential, layout: str) -> dict[int, tuple[str, str]]:

@@ -4,7 +4,8 @@ their parameters step by step.
 Lives here: ``layers/`` (the :class:`~cnnstep.nn.layers.base.Layer` base class, its registry, one
 module per family), ``model`` (:class:`Sequential`, the container), ``architectures`` (the named
 built-in networks, registered), ``losses``, ``initializers``, ``optimizers`` (registered),
-``schedules`` (learning-rate schedules, registered), ``gradcheck`` and ``io`` (the model file).
+``schedules`` (learning-rate schedules, registered), ``gradcheck``, ``io`` (the model file) and
+``summary`` (the text of ``Sequential.summary``).
 
 May import: :mod:`cnnstep.ops` and this folder (plus top-level modules such as
 ``cnnstep.errors``). Never the training loop, data or the CLI.

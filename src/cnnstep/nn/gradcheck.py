@@ -8,11 +8,21 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.nn.layers.base import walk
+
+
+def _parts(obj: Any) -> list[Any]:
+    """A layer or model, and every layer in it (the layers inside containers too)."""
+    if hasattr(obj, "layers"):
+        return [obj, *walk(obj.layers)]
+    paths = obj.paths() if hasattr(obj, "paths") else {}
+    return [obj, *walk(layer for path in paths.values() for layer in path)]
+
 
 def _rngs(obj: Any) -> list[np.random.Generator]:
     """Random generators a layer or model draws from (dropout), to replay the same draws."""
     found: list[np.random.Generator] = []
-    for item in [obj, *getattr(obj, "layers", [])]:
+    for item in _parts(obj):
         rng = getattr(item, "rng", None)
         if isinstance(rng, np.random.Generator) and all(rng is not r for r in found):
             found.append(rng)
@@ -22,7 +32,7 @@ def _rngs(obj: Any) -> list[np.random.Generator]:
 def _to_float64(obj: Any) -> Any:
     """A float64 copy of a layer or model (float32 is too coarse for finite differences)."""
     obj = copy.deepcopy(obj)
-    for item in [obj, *getattr(obj, "layers", [])]:
+    for item in _parts(obj):
         for attr in ("params", "state"):
             arrays = getattr(item, attr, None)
             if isinstance(arrays, dict):

@@ -18,7 +18,7 @@ import numpy as np
 
 from cnnstep.budget import check_bytes, check_shape
 from cnnstep.errors import DataError
-from cnnstep.fileio import write_npz
+from cnnstep.fileio import check_regular, write_npz
 from cnnstep.npzfile import NpzArchive
 from cnnstep.ops.shapes import conv_output_shape
 
@@ -53,8 +53,9 @@ def read_npz(path: str | Path, kind: str = "cnnstep model file") -> dict[str, np
     is an error.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path}: no such file")
+    check_regular(path)  # a folder, FIFO or device: said so, never opened
     with NpzArchive(path, kind) as archive:
         total = sum(info.file_size for info in archive.members.values())
         check_bytes(total, f"{path} (all arrays together)")
@@ -112,6 +113,8 @@ def model_header(arrays: dict[str, np.ndarray], path: Path) -> dict:
         not isinstance(names, list) or not all(isinstance(n, str) for n in names)
     ):
         raise DataError(f"{path}: class_names must be a list of strings, got {names!r}")
+    if names is not None:
+        check_class_names(names, path)
     if not isinstance(header.get("dtype", "float32"), str) or header.get(
         "dtype", "float32"
     ) not in ("float32", "float64"):
@@ -120,13 +123,28 @@ def model_header(arrays: dict[str, np.ndarray], path: Path) -> dict:
     return header
 
 
+def check_class_names(names: list[str], path: Path) -> None:
+    """DataError unless ``names`` are distinct, non-empty and at most 200 characters each (a
+    prediction printed as a name must say which class it is). Control characters are allowed
+    but escaped wherever the CLI prints them."""
+    for name in names:
+        if not name or len(name) > 200:
+            raise DataError(f"{path}: class names must have 1 to 200 characters, got one of "
+                            f"{len(name)}")
+    if len(set(names)) != len(names):
+        seen = sorted({n for n in names if names.count(n) > 1})
+        raise DataError(f"{path}: class names must be distinct; repeated: "
+                        f"{', '.join(map(repr, seen[:5]))}")
+
+
 def check_architecture(layers: list[Any], input_shape: tuple[int, ...], itemsize: int,
                        path: Path) -> None:
     """Check every size the architecture declares against the memory budget, before building.
 
     Output shapes come from each layer's ``output_shape_for`` (geometry, no allocation); the
     weights of a layer with ``units`` (Dense) or ``filters`` and ``kernel_size`` (Conv2D) are
-    counted from those.
+    counted from those. The layers inside a container (``Residual``) are checked the same way,
+    and its paths must end in one shape.
 
     Parameters
     ----------
@@ -141,26 +159,43 @@ def check_architecture(layers: list[Any], input_shape: tuple[int, ...], itemsize
     """
     shape = tuple(input_shape)
     for i, layer in enumerate(layers):
-        n_in = math.prod(shape)
-        weights = 0
-        if hasattr(layer, "units"):
-            weights = n_in * int(layer.units) + int(layer.units)
-        elif hasattr(layer, "filters") and hasattr(layer, "kernel_size"):
+        shape = _check_layer(layer, shape, itemsize, path, f"layer {i}")
+
+
+def _check_layer(layer: Any, shape: tuple[int, ...], itemsize: int, path: Path,
+                 where: str) -> tuple[int, ...]:
+    """The output shape of ``layer`` on ``shape``, its weights and output checked."""
+    n_in = math.prod(shape)
+    weights = 0
+    conv = hasattr(layer, "filters") and hasattr(layer, "kernel_size")
+    if hasattr(layer, "units"):
+        weights = n_in * int(layer.units) + int(layer.units)
+    elif conv:
+        k_h, k_w = layer.kernel_size
+        weights = (k_h * k_w * int(shape[-1]) + 1) * int(layer.filters)
+    check_bytes(weights * itemsize * 3, f"{path}: {where} ({layer.describe()}) weights")
+    try:
+        if conv:
             k_h, k_w = layer.kernel_size
-            weights = (k_h * k_w * int(shape[-1]) + 1) * int(layer.filters)
-        check_bytes(weights * itemsize * 3, f"{path}: layer {i} ({layer.describe()}) weights")
-        try:
-            if hasattr(layer, "filters") and hasattr(layer, "kernel_size"):
-                k_h, k_w = layer.kernel_size
-                w_shape = (k_h, k_w, int(shape[-1]), int(layer.filters))
-                shape = tuple(conv_output_shape(shape, w_shape, layer.hparameters, "Conv2D"))
-            else:
-                shape = tuple(layer.output_shape_for(shape, np.float32))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise DataError(
-                f"{path}: layer {i} ({layer.describe()}) does not fit input {shape} ({exc})"
-            ) from exc
-        check_shape(shape, itemsize, f"{path}: layer {i} ({layer.describe()}) output {shape}")
+            w_shape = (k_h, k_w, int(shape[-1]), int(layer.filters))
+            out = tuple(conv_output_shape(shape, w_shape, layer.hparameters, "Conv2D"))
+        elif layer.paths():
+            ends = {name: shape for name in ("main", "shortcut")}
+            for name, inside in layer.paths().items():
+                for j, sub in enumerate(inside):
+                    ends[name] = _check_layer(sub, ends[name], itemsize, path,
+                                              f"{where}.{name}.{j}")
+            if len(set(ends.values())) > 1:
+                raise ValueError(f"its paths end in different shapes {ends}")
+            out = ends["main"]
+        else:
+            out = tuple(layer.output_shape_for(shape, np.float32))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DataError(
+            f"{path}: {where} ({layer.describe()}) does not fit input {shape} ({exc})"
+        ) from exc
+    check_shape(out, itemsize, f"{path}: {where} ({layer.describe()}) output {out}")
+    return out
 
 
 def copy_weights(expected: dict[str, np.ndarray], arrays: dict[str, np.ndarray],

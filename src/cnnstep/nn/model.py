@@ -18,11 +18,17 @@ from cnnstep.nn.io import (
     write_model_file,
 )
 from cnnstep.nn.layers import Layer, MaxPool2D, ReLU, layer_from_config
-from cnnstep.nn.losses import softmax, softmax_cross_entropy
+from cnnstep.nn.layers.base import run_backward, walk
+from cnnstep.nn.losses import classification_loss, predicted_classes, probabilities
+from cnnstep.nn.summary import summary_text
 
 
 class Sequential:
     """Layers applied one after the other; the last one outputs class scores (logits).
+
+    A last layer of K >= 2 units scores K classes (softmax cross-entropy); a last layer of one
+    unit is a binary classifier: its logit is class 1's (sigmoid and binary cross-entropy,
+    :mod:`cnnstep.nn.losses`), and :meth:`predict_proba` still gives two columns.
 
     Parameters
     ----------
@@ -129,7 +135,47 @@ class Sequential:
                 for i, layer in enumerate(self.layers) for k in layer.params}
 
     def count_params(self) -> int:
+        """The number of trainable values (all of :meth:`parameters`)."""
         return int(sum(p.size for p in self.parameters()))
+
+    def count_state(self) -> int:
+        """The number of non-trainable values (the layers' ``state``, such as running
+        statistics); saved in model files like the parameters."""
+        return int(sum(a.size for layer in self.layers for a in layer.state.values()))
+
+    @property
+    def n_classes(self) -> int | None:
+        """The classes the model tells apart: its outputs, or 2 for a single output (binary);
+        None before it is built."""
+        if not self.output_shape:
+            return None
+        return max(int(self.output_shape[-1]), 2)
+
+    def state_arrays(self) -> list[np.ndarray]:
+        """All non-trainable arrays, in a fixed order (layer by layer)."""
+        return [a for layer in self.layers for a in layer.state.values()]
+
+    def statistics(self) -> list[np.ndarray]:
+        """The layers' additive summaries of their last training batch
+        (:meth:`~cnnstep.nn.layers.base.Layer.statistics`), layer by layer; summed over the
+        parts of a batch they are the whole batch's."""
+        return [s for layer in self.layers for s in layer.statistics()]
+
+    def statistics_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of :meth:`statistics`' arrays, known once the model is built."""
+        return [s for layer in self.layers for s in layer.statistics_shapes()]
+
+    def update_state(self, statistics: Sequence[np.ndarray]) -> None:
+        """Fold summed :meth:`statistics` of one batch into the layers' state (in place)."""
+        start = 0
+        for layer in self.layers:
+            n = len(layer.statistics_shapes())
+            if n:
+                layer.update_state(statistics[start:start + n])
+            start += n
+        if start != len(statistics):
+            raise ValueError(f"update_state: the model keeps {start} statistics, got "
+                             f"{len(statistics)}")
 
     def get_config(self) -> dict:
         """JSON-able description: layers, input shape, dtype, class names."""
@@ -153,19 +199,10 @@ class Sequential:
         )
 
     def summary(self) -> str:
-        """A table of layers, output shapes and parameter counts (also returned as text)."""
+        """A table of layers, output shapes and value counts, then the totals of trainable and
+        non-trainable parameters (:func:`cnnstep.nn.summary.summary_text`); also returned."""
         self._require_built()
-        rows = [("layer", "output shape", "params")]
-        rows.append(("Input", str((None, *(self.input_shape or ()))), "0"))
-        for layer in self.layers:
-            n = sum(p.size for p in layer.params.values())
-            rows.append((layer.describe(), str((None, *(layer.output_shape or ()))), f"{n:,}"))
-        widths = [max(len(r[i]) for r in rows) for i in range(3)]
-        lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
-        rule = "-" * len(lines[0])
-        text = "\n".join([lines[0], rule, *lines[1:], rule,
-                          f"total parameters: {self.count_params():,}"])
-        return text
+        return summary_text(self)
 
     # ------------------------------------------------------------------ computation
 
@@ -195,12 +232,19 @@ class Sequential:
         return order
 
     def replica(self) -> Sequential:
-        """A model that shares this one's parameter arrays but keeps its own caches and
-        gradients, so that several threads can each run forward/backward on part of a batch."""
+        """A model that shares this one's parameter and state arrays but keeps its own caches
+        and gradients, so that several threads can each run forward/backward on part of a batch.
+
+        A replica's training-mode forward records its layers' :meth:`statistics` without
+        updating the shared state: the caller sums the parts' statistics and calls
+        :meth:`update_state` on the model once per step.
+        """
         clone = copy.copy(self)
         clone.layers = [copy.copy(layer) for layer in self.layers]
         for layer in clone.layers:
             layer.grads = {}
+        for layer in walk(clone.layers):
+            layer.defer_state = True
         clone._order = clone.run_order()
         return clone
 
@@ -218,35 +262,26 @@ class Sequential:
         false (training): then the layers before the first one with parameters are not run
         backward at all, and that one skips its input gradient.
         """
-        order = self._order
-        first = 0
-        if not need_input_grad:
-            first = next((i for i, layer in enumerate(order) if layer.params), len(order))
-        for i in range(len(order) - 1, first - 1, -1):
-            if i == first and not need_input_grad:
-                return order[i].backward(dout, need_input_grad=False)
-            grad = order[i].backward(dout)
-            assert grad is not None  # asked for
-            dout = grad
-        return None if not need_input_grad else dout
+        return run_backward(self._order, dout, need_input_grad)
 
     def train_step(self, x: np.ndarray, y: np.ndarray,
                    optimizer: Any) -> tuple[float, np.ndarray]:
         """One gradient step on a batch; returns the loss and the logits (before the step)."""
         logits = self.forward(x, training=True)
-        loss, dlogits, _ = softmax_cross_entropy(logits, y)
+        loss, dlogits, _ = classification_loss(logits, y)
         if np.isfinite(loss):
             self.backward(dlogits, need_input_grad=False)
             optimizer.step(self.parameters(), self.gradients())
         return loss, logits
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities, shape (m, n_classes), computed in batches."""
+        """Class probabilities, shape (m, n_classes), computed in batches (two columns for a
+        binary classifier: ``1 - sigmoid(logit)``, ``sigmoid(logit)``)."""
         x = self.prepare_input(x)
-        out = [softmax(self.forward(x[i:i + batch_size]))
+        out = [probabilities(self.forward(x[i:i + batch_size]))
                for i in range(0, x.shape[0], batch_size)]
         if not out:
-            return np.zeros((0, *(self.output_shape or ())), dtype=self.dtype)
+            return np.zeros((0, self.n_classes or 0), dtype=self.dtype)
         return np.concatenate(out)
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -254,15 +289,16 @@ class Sequential:
         return self.predict_proba(x, batch_size).argmax(axis=1)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> dict:
-        """``{"loss": mean cross-entropy, "accuracy": fraction correct}`` on ``(x, y)``."""
+        """``{"loss": mean cross-entropy, "accuracy": fraction correct}`` on ``(x, y)`` (binary
+        cross-entropy for a one-output model)."""
         x = self.prepare_input(x)
         y = np.asarray(y, dtype=np.int64)
         total, correct = 0.0, 0
         for i in range(0, x.shape[0], batch_size):
             logits = self.forward(x[i:i + batch_size])
-            loss, _, _ = softmax_cross_entropy(logits, y[i:i + batch_size])
+            loss, _, _ = classification_loss(logits, y[i:i + batch_size])
             total += loss * logits.shape[0]
-            correct += int((logits.argmax(axis=1) == y[i:i + batch_size]).sum())
+            correct += int((predicted_classes(logits) == y[i:i + batch_size]).sum())
         m = max(x.shape[0], 1)
         return {"loss": total / m, "accuracy": correct / m}
 
@@ -324,11 +360,11 @@ def model_from_arrays(arrays: dict[str, np.ndarray], path: Path) -> tuple[Sequen
     except (ValueError, TypeError, KeyError) as exc:
         raise DataError(f"{path}: invalid architecture ({exc})") from exc
     copy_weights(model.named_arrays(), arrays, path)
-    names = model.class_names
-    n_out = model.output_shape[-1] if model.output_shape else None
-    if names is not None and n_out is not None and len(names) != n_out:
+    names, n_classes = model.class_names, model.n_classes
+    if names is not None and n_classes is not None and len(names) != n_classes:
         raise DataError(
-            f"{path}: class_names has {len(names)} entries but the model has {n_out} outputs"
+            f"{path}: class_names has {len(names)} entries but the model tells {n_classes} "
+            "classes apart"
         )
     return model, header.get("metadata") or {}
 

@@ -3,14 +3,29 @@
 These are slow on purpose: one Python iteration per example, output cell and channel, exactly as
 the formulas read. They give the same results as the fast functions in :mod:`cnnstep` (the test
 suite checks this) and accept the same options. Only the hyperparameter parsing and padding are
-shared with the fast path (:mod:`cnnstep.geometry`, :mod:`cnnstep.padding`).
+shared with the fast path (:mod:`cnnstep.ops.geometry`, :mod:`cnnstep.ops.padding`).
 
 Notation: ``m`` examples; ``n_H_prev, n_W_prev, n_C_prev`` the input's height, width, channels;
 ``n_H, n_W, n_C`` the output's; ``f_h x f_w`` the window; ``stride``, ``pad``, ``dilation``.
+
+The step hook: every function here except the two helpers of the backward pass takes a
+keyword-only ``on_step`` callback (default None: nothing is called and nothing changes).
+It is called as ``on_step(i, h, w, c, value)`` once per step of the loops, in their order:
+
+- ``conv_forward``, ``pool_forward``: after output cell ``(i, h, w, c)`` is computed, with its
+  value;
+- ``conv_backward``, ``pool_backward``: after the gradient cell ``dZ[i, h, w, c]`` (or
+  ``dA[i, h, w, c]``) is routed back into its window, with that gradient;
+- ``zero_pad``: for each input cell ``X[i, h, w, c]`` (which lands at ``h + top, w + left``),
+  with its value.
+
+The window of a step follows from ``h``, ``w`` and the geometry. :mod:`cnnstep.explain` records
+its traces with this hook, so the loops it animates are these.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,6 +41,9 @@ from cnnstep.ops.geometry import (
 )
 from cnnstep.ops.padding import crop_hw, pad_hw
 
+#: ``on_step(i, h, w, c, value)``: see the module's docstring
+StepHook = Callable[[int, int, int, int, float], None]
+
 __all__ = [
     "zero_pad",
     "conv_single_step",
@@ -38,13 +56,15 @@ __all__ = [
 ]
 
 
-def zero_pad(X: np.ndarray, pad: Any) -> np.ndarray:
+def zero_pad(X: np.ndarray, pad: Any, *, on_step: StepHook | None = None) -> np.ndarray:
     """Pad the height and width of every image in ``X`` with zeros.
 
     Parameters
     ----------
     X : ndarray of shape (m, n_H, n_W, n_C)
     pad : int, (pad_h, pad_w) or ((top, bottom), (left, right))
+    on_step : callable, optional
+        ``on_step(i, h, w, c, value)`` at each step (see the module's docstring).
 
     Returns
     -------
@@ -53,8 +73,12 @@ def zero_pad(X: np.ndarray, pad: Any) -> np.ndarray:
     X = as_array(X, "X", "zero_pad", ndim=4)
     (top, bottom), (left, right) = explicit_pad(pad, "pad", "zero_pad")
     # Axis by axis: no padding on the examples, top/bottom, left/right, none on the channels.
-    return np.pad(X, ((0, 0), (top, bottom), (left, right), (0, 0)), mode="constant",
-                  constant_values=0)
+    X_pad = np.pad(X, ((0, 0), (top, bottom), (left, right), (0, 0)), mode="constant",
+                   constant_values=0)
+    if on_step is not None:  # one step per input cell, in loop order
+        for i, h, w, c in np.ndindex(*X.shape):
+            on_step(i, h, w, c, X[i, h, w, c])
+    return X_pad
 
 
 def conv_single_step(a_slice_prev: np.ndarray, W: np.ndarray, b: Any) -> np.floating:
@@ -77,8 +101,8 @@ def conv_single_step(a_slice_prev: np.ndarray, W: np.ndarray, b: Any) -> np.floa
     return dtype.type(Z)  # type: ignore[no-any-return]
 
 
-def conv_forward(A_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
-                 hparameters: dict[str, Any]) -> tuple[np.ndarray, tuple[Any, ...]]:
+def conv_forward(A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, hparameters: dict[str, Any],
+                 *, on_step: StepHook | None = None) -> tuple[np.ndarray, tuple[Any, ...]]:
     """Convolution forward pass, one output cell at a time.
 
     Parameters
@@ -87,6 +111,8 @@ def conv_forward(A_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
     W : ndarray of shape (f_h, f_w, n_C_prev, n_C)
     b : ndarray of shape (1, 1, 1, n_C)
     hparameters : dict with "stride", "pad" and optionally "dilation"
+    on_step : callable, optional
+        ``on_step(i, h, w, c, value)`` at each step (see the module's docstring).
 
     Returns
     -------
@@ -121,17 +147,21 @@ def conv_forward(A_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
                 for c in range(n_C):        # loop over the filters (output channels)
                     Z[i, h, w, c] = conv_single_step(a_slice_prev, W_in[:, :, :, c],
                                                      b_in[:, :, :, c])
+                    if on_step is not None:
+                        on_step(i, h, w, c, Z[i, h, w, c])
     return Z, (A_prev, W, b, hparameters)
 
 
-def conv_backward(dZ: np.ndarray,
-                  cache: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conv_backward(dZ: np.ndarray, cache: tuple[Any, ...], *,
+                  on_step: StepHook | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Convolution backward pass, one output cell at a time.
 
     Parameters
     ----------
     dZ : ndarray of shape (m, n_H, n_W, n_C)
     cache : (A_prev, W, b, hparameters) from :func:`conv_forward`
+    on_step : callable, optional
+        ``on_step(i, h, w, c, value)`` at each step (see the module's docstring).
 
     Returns
     -------
@@ -178,6 +208,8 @@ def conv_backward(dZ: np.ndarray,
                     da_prev_pad[window] += W[:, :, :, c] * dZ[i, h, w, c]
                     dW[:, :, :, c] += a_slice * dZ[i, h, w, c]
                     db[:, :, :, c] += dZ[i, h, w, c]
+                    if on_step is not None:
+                        on_step(i, h, w, c, dZ[i, h, w, c])
     # Un-pad by position, not with [pad:-pad], which is empty when pad is 0.
     dA_prev[:] = crop_hw(dA_prev_pad, geom.pad, (n_H_prev, n_W_prev))
     return dA_prev, dW, db
@@ -221,8 +253,8 @@ def distribute_value(dz: Any, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(np.ones((n_H, n_W), dtype=dtype) * average)
 
 
-def pool_forward(A_prev: np.ndarray, hparameters: dict[str, Any],
-                 mode: str = "max") -> tuple[np.ndarray, tuple[Any, ...]]:
+def pool_forward(A_prev: np.ndarray, hparameters: dict[str, Any], mode: str = "max", *,
+                 on_step: StepHook | None = None) -> tuple[np.ndarray, tuple[Any, ...]]:
     """Pooling forward pass, one output cell at a time.
 
     Parameters
@@ -230,6 +262,8 @@ def pool_forward(A_prev: np.ndarray, hparameters: dict[str, Any],
     A_prev : ndarray of shape (m, n_H_prev, n_W_prev, n_C)
     hparameters : dict with "f", "stride" and optionally "pad"
     mode : {"max", "average"}
+    on_step : callable, optional
+        ``on_step(i, h, w, c, value)`` at each step (see the module's docstring).
 
     Returns
     -------
@@ -261,10 +295,13 @@ def pool_forward(A_prev: np.ndarray, hparameters: dict[str, Any],
                         A[i, h, w, c] = np.max(a_prev_slice)
                     else:
                         A[i, h, w, c] = np.mean(a_prev_slice)
+                    if on_step is not None:
+                        on_step(i, h, w, c, A[i, h, w, c])
     return A, (A_prev, hparameters)
 
 
-def pool_backward(dA: np.ndarray, cache: tuple[Any, ...], mode: str = "max") -> np.ndarray:
+def pool_backward(dA: np.ndarray, cache: tuple[Any, ...], mode: str = "max", *,
+                  on_step: StepHook | None = None) -> np.ndarray:
     """Pooling backward pass, one output cell at a time.
 
     Parameters
@@ -272,6 +309,8 @@ def pool_backward(dA: np.ndarray, cache: tuple[Any, ...], mode: str = "max") -> 
     dA : ndarray of shape (m, n_H, n_W, n_C)
     cache : (A_prev, hparameters) from :func:`pool_forward`
     mode : {"max", "average"}
+    on_step : callable, optional
+        ``on_step(i, h, w, c, value)`` at each step (see the module's docstring).
 
     Returns
     -------
@@ -312,4 +351,6 @@ def pool_backward(dA: np.ndarray, cache: tuple[Any, ...], mode: str = "max") -> 
                         da = dA[i, h, w, c]
                         shape = (vert_end - vert_start, horiz_end - horiz_start)
                         dA_prev[i][window][:, :, c] += distribute_value(da, shape)
+                    if on_step is not None:
+                        on_step(i, h, w, c, dA[i, h, w, c])
     return dA_prev

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.nn.losses import predicted_classes
 from cnnstep.train.callbacks import (
     Callback,
     EpochLog,
@@ -151,7 +152,7 @@ def train(
                     loss, logits = runner.train_step(xb, yb, optimizer)
                     if math.isfinite(loss):
                         state.loss_sum += loss * len(idx)
-                        state.correct += int((logits.argmax(axis=1) == yb).sum())
+                        state.correct += int((predicted_classes(logits) == yb).sum())
                         state.seen += len(idx)
                     state.batch, state.step = b + 1, state.step + 1
                     for cb in hooks:
@@ -190,9 +191,10 @@ def train(
 
 
 def _n_outputs(model: Any) -> int | None:
-    """The number of classes a built model predicts; None before it is built."""
+    """The number of classes a built model predicts (2 for one output); None before it is
+    built."""
     shape = getattr(model, "output_shape", None)
-    return int(shape[-1]) if shape else None
+    return max(int(shape[-1]), 2) if shape else None
 
 
 def fit(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.nn.losses import softmax_cross_entropy
+from cnnstep.nn.losses import classification_loss
 from cnnstep.ops.kernels.threads import blas_one_thread, serial
 
 
@@ -52,7 +52,7 @@ def part_step(model: Any, x: np.ndarray, y: np.ndarray, m: int) -> tuple[float, 
     # A part of a batch is one thread's work: its ops do not split again (ops.threads).
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), serial():
         logits = model.forward(x, training=True)
-        loss, dlogits, _ = softmax_cross_entropy(logits, y)
+        loss, dlogits, _ = classification_loss(logits, y)
         if math.isfinite(loss):
             dlogits *= dlogits.dtype.type(len(y) / m)  # this part's share of the batch mean
             model.backward(dlogits, need_input_grad=False)
@@ -64,6 +64,8 @@ class DataParallel:
 
     Each thread has a :meth:`~cnnstep.nn.model.Sequential.replica` of the model (shared parameters,
     own caches and gradients); the parts' gradients are summed and one optimizer step is taken.
+    The parts' batch statistics (batch normalisation) are summed too and update the model's
+    running statistics once, as the whole batch would.
     """
 
     def __init__(self, model: Any, n: int) -> None:
@@ -86,8 +88,9 @@ class DataParallel:
             results += [f.result() for f in futures]
         loss = sum(part_loss * (b - a) for (part_loss, _), (a, b) in zip(results, parts)) / m
         logits = np.concatenate([r[1] for r in results])
+        used = self.replicas[:len(parts)]
+        self.model.update_state([sum(s) for s in zip(*(r.statistics() for r in used))])
         if math.isfinite(loss):
-            used = self.replicas[:len(parts)]
             grads = [sum(g) for g in zip(*(r.gradients() for r in used))]
             optimizer.step(self.model.parameters(), grads)
         return loss, logits

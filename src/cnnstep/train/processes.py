@@ -10,10 +10,10 @@ interpreter each.
 :class:`ProcessParallel` runs the first part of each batch in the calling process and each other
 part in a worker (:mod:`cnnstep.train.worker`, a fresh ``python -c``, so no user script is
 run again). They share one memory mapping per worker (a ``memfd``, or an unlinked temporary
-file): the parameters are copied in before each step, the worker's gradients, logits and loss are
-read out after it; commands and replies are a few bytes on the worker's stdin and stdout. The sum
-of the gradients and the optimizer step happen here, in the same order as with threads, so both
-give the same numbers.
+file): the parameters and state are copied in before each step, the worker's gradients, batch
+statistics, logits and loss are read out after it; commands and replies are a few bytes on the
+worker's stdin and stdout. The sum of the gradients, the update of the running statistics and the
+optimizer step happen here, in the same order as with threads, so both give the same numbers.
 
 A worker that cannot start, or stops, is not an error for the run: the runner goes on with
 threads from that step on (with a warning), and the step is done again in this process. Only a
@@ -106,6 +106,8 @@ class Worker:
         self.arrays = layout.views(self.buf)
         self.params = layout.split_params(self.arrays["params"])
         self.grads = layout.split_params(self.arrays["grads"])
+        self.state = layout.split_params(self.arrays["state"], layout.state_shapes)
+        self.stats = layout.split_params(self.arrays["stats"], layout.stat_shapes)
         # the worker's stderr, read if it fails; closed by close()
         self.log = tempfile.TemporaryFile()  # noqa: SIM115
         env = dict(os.environ)
@@ -140,10 +142,11 @@ class Worker:
             raise WorkerError(self._why(f"cannot reach it ({exc})")) from None
 
     def start(self, command: int, x: np.ndarray, y: np.ndarray, total: int,
-              params: list[np.ndarray]) -> None:
-        """Give the worker rows ``x, y`` of a batch of ``total`` rows, with these parameters."""
+              params: list[np.ndarray], state: list[np.ndarray] | None = None) -> None:
+        """Give the worker rows ``x, y`` of a batch of ``total`` rows, with these parameters
+        and state."""
         rows = len(y)
-        for dst, p in zip(self.params, params):
+        for dst, p in zip([*self.params, *self.state], [*params, *(state or [])]):
             np.copyto(dst, p)
         self.arrays["x"][:rows] = x
         self.arrays["y"][:rows] = y
@@ -237,6 +240,8 @@ class ProcessParallel:
         self.layout = Layout(
             tuple(tuple(p.shape) for p in model.parameters()), tuple(model.input_shape),
             int(model.output_shape[-1]), max(1, capacity), model.dtype.name,
+            tuple(tuple(a.shape) for a in model.state_arrays()),
+            tuple(model.statistics_shapes()),
         )
         self.workers: list[Worker] = []
         self.pool = pool
@@ -279,27 +284,30 @@ class ProcessParallel:
             return self.threads.train_step(x, y, optimizer)
         m = len(y)
         parts = split_rows(m, self.n)
-        params = self.model.parameters()
+        params, state = self.model.parameters(), self.model.state_arrays()
         try:
             busy = []
             for w, (a, b) in zip(self.workers, parts[1:]):
-                w.start(STEP, x[a:b], y[a:b], m, params)
+                w.start(STEP, x[a:b], y[a:b], m, params, state)
                 busy.append(w)
             a, b = parts[0]
             with blas_one_thread():  # as the workers (and the threads runner) do
                 loss, logits = part_step(self.local, x[a:b], y[a:b], m)
             losses, all_logits = [loss * (b - a)], [logits]
             grads = self.local.gradients() if math.isfinite(loss) else None
+            stats = self.local.statistics()
             for w, (a, b) in zip(busy, parts[1:]):
                 w.wait()
                 part_loss = float(w.arrays["sums"][0])
                 losses.append(part_loss * (b - a))
                 all_logits.append(w.arrays["logits"][: b - a].copy())
+                stats = [s + ws for s, ws in zip(stats, w.stats)]
                 if grads is not None and math.isfinite(part_loss):
                     grads = [g + wg for g, wg in zip(grads, w.grads)]
         except WorkerError as exc:  # this step again, on threads
             self._switch_to_threads(exc)
             return self.threads.train_step(x, y, optimizer)
+        self.model.update_state(stats)
         total = sum(losses) / m
         if math.isfinite(total) and grads is not None:
             optimizer.step(params, grads)
@@ -312,13 +320,13 @@ class ProcessParallel:
         y = np.asarray(y, dtype=np.int64)
         size = max(1, min(self.layout.capacity, -(-len(y) // self.n)))
         pieces = [(i, min(i + size, len(y))) for i in range(0, len(y), size)]
-        params = self.model.parameters()
+        params, state = self.model.parameters(), self.model.state_arrays()
         loss_sum, correct = 0.0, 0
         try:
             for r in range(0, len(pieces), self.n):
                 mine, *theirs = pieces[r:r + self.n]
                 for w, (a, b) in zip(self.workers, theirs):
-                    w.start(EVALUATE, x[a:b], y[a:b], b - a, params)
+                    w.start(EVALUATE, x[a:b], y[a:b], b - a, params, state)
                 a, b = mine
                 with blas_one_thread():
                     result = self.local.evaluate(x[a:b], y[a:b], batch_size=size)

@@ -4,9 +4,9 @@ batch on its own copy of the model.
 Started by :class:`cnnstep.train.processes.Worker` (which runs :func:`main`), with a shared memory
 mapping on an inherited file descriptor. It reads one setup frame (JSON: the model's config, the
 mapping, the layout), then commands (:data:`HEADER`) on stdin, and answers each with :data:`REPLY`
-on stdout; the arrays (parameters in, gradients, logits and sums out, the batch part in) live in
-the mapping, laid out by :class:`Layout`. Ctrl-C is the main process's to handle: the worker
-ignores SIGINT, and it exits when its stdin closes.
+on stdout; the arrays (parameters and state in, gradients, batch statistics, logits and sums out,
+the batch part in) live in the mapping, laid out by :class:`Layout`. Ctrl-C is the main
+process's to handle: the worker ignores SIGINT, and it exits when its stdin closes.
 """
 
 from __future__ import annotations
@@ -53,6 +53,12 @@ class Layout:
         Most rows of a part.
     dtype : str
         The model's float dtype.
+    state_shapes : list of tuple
+        The model's non-trainable state (running statistics), in
+        :meth:`~cnnstep.nn.model.Sequential.state_arrays` order.
+    stat_shapes : list of tuple
+        The model's batch statistics (float64), in
+        :meth:`~cnnstep.nn.model.Sequential.statistics` order.
     """
 
     param_shapes: tuple[tuple[int, ...], ...]
@@ -60,14 +66,20 @@ class Layout:
     n_out: int
     capacity: int
     dtype: str
+    state_shapes: tuple[tuple[int, ...], ...] = ()
+    stat_shapes: tuple[tuple[int, ...], ...] = ()
 
     def _sections(self) -> list[tuple[str, tuple[int, ...], np.dtype]]:
         f = np.dtype(self.dtype)
         n_params = sum(math.prod(s) for s in self.param_shapes)
+        n_state = sum(math.prod(s) for s in self.state_shapes)
+        n_stats = sum(math.prod(s) for s in self.stat_shapes)
         return [
             ("sums", (2,), np.dtype(np.float64)),  # loss (summed over rows), correct
             ("params", (n_params,), f),
             ("grads", (n_params,), f),
+            ("state", (n_state,), f),
+            ("stats", (n_stats,), np.dtype(np.float64)),
             ("x", (self.capacity, *self.input_shape), f),
             ("y", (self.capacity,), np.dtype(np.int64)),
             ("logits", (self.capacity, self.n_out), f),
@@ -92,10 +104,12 @@ class Layout:
                                     offset=offset).reshape(shape)
                 for name, shape, dt, offset in self._placed()[:-1]}
 
-    def split_params(self, flat: np.ndarray) -> list[np.ndarray]:
-        """Views of the flat parameter (or gradient) section, one per parameter."""
+    def split_params(self, flat: np.ndarray,
+                     shapes: tuple[tuple[int, ...], ...] | None = None) -> list[np.ndarray]:
+        """Views of the flat parameter (or gradient) section, one per parameter; with
+        ``shapes``, of another section (state, statistics) of those shapes."""
         out, start = [], 0
-        for shape in self.param_shapes:
+        for shape in self.param_shapes if shapes is None else shapes:
             n = math.prod(shape)
             out.append(flat[start:start + n].reshape(shape))
             start += n
@@ -104,12 +118,16 @@ class Layout:
     def to_json(self) -> dict:
         return {"param_shapes": [list(s) for s in self.param_shapes],
                 "input_shape": list(self.input_shape), "n_out": self.n_out,
-                "capacity": self.capacity, "dtype": self.dtype}
+                "capacity": self.capacity, "dtype": self.dtype,
+                "state_shapes": [list(s) for s in self.state_shapes],
+                "stat_shapes": [list(s) for s in self.stat_shapes]}
 
     @classmethod
     def from_json(cls, data: dict) -> Layout:
         return cls(tuple(tuple(s) for s in data["param_shapes"]), tuple(data["input_shape"]),
-                   int(data["n_out"]), int(data["capacity"]), str(data["dtype"]))
+                   int(data["n_out"]), int(data["capacity"]), str(data["dtype"]),
+                   tuple(tuple(s) for s in data.get("state_shapes", ())),
+                   tuple(tuple(s) for s in data.get("stat_shapes", ())))
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
@@ -131,6 +149,19 @@ def _reply(out: BinaryIO, error: BaseException | None = None, payload: bytes = b
     out.flush()
 
 
+def _bind(model: Any, kind: str, views: list[np.ndarray]) -> None:
+    """Make the mapping's ``views`` the model's ``params`` or ``state`` (``kind``): the main
+    process sets them before each command."""
+    for layer in model.layers:
+        arrays = getattr(layer, kind)
+        for name in list(arrays):
+            view = views.pop(0)
+            if view.shape != arrays[name].shape:
+                raise ValueError(f"{kind} {name} of {layer.name}: shape {view.shape} in the "
+                                 f"layout, {arrays[name].shape} in the model")
+            arrays[name] = view
+
+
 def _serve(inp: BinaryIO, out: BinaryIO) -> None:
     from cnnstep.config import get_config, set_config
     from cnnstep.nn.model import Sequential
@@ -141,16 +172,12 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
     set_config(**setup["settings"])  # processes.worker_settings(): every setting, as there
     buf = mmap.mmap(setup["fd"], layout.nbytes)  # lives until the process ends
     arrays = layout.views(buf)
-    model = Sequential.from_config(setup["config"])
-    params = layout.split_params(arrays["params"])
+    # a replica: its batch statistics go back to the main process, which updates the state
+    model = Sequential.from_config(setup["config"]).replica()
     grads = layout.split_params(arrays["grads"])
-    for layer in model.layers:  # the parameters are the mapping's: the main process sets them
-        for name in layer.params:
-            view = params.pop(0)
-            if view.shape != layer.params[name].shape:
-                raise ValueError(f"parameter {name} of {layer.name}: shape {view.shape} in "
-                                 f"the layout, {layer.params[name].shape} in the model")
-            layer.params[name] = view
+    stats = layout.split_params(arrays["stats"], layout.stat_shapes)
+    _bind(model, "params", layout.split_params(arrays["params"]))
+    _bind(model, "state", layout.split_params(arrays["state"], layout.state_shapes))
     _reply(out, payload=json.dumps(get_config()).encode())  # ready, with the settings applied
     idle = float(setup.get("idle_timeout", 300.0))
     while True:
@@ -167,6 +194,8 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
                 loss, logits = part_step(model, x, y, total)
                 arrays["logits"][:rows] = logits
                 arrays["sums"][0] = loss
+                for dst, s in zip(stats, model.statistics()):
+                    np.copyto(dst, s)
                 if math.isfinite(loss):
                     for dst, g in zip(grads, model.gradients()):
                         np.copyto(dst, g)

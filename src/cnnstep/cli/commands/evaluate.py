@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.cli.options import add_data_arguments, add_model_argument, check_shapes, load_dataset
+from cnnstep.cli.text import for_terminal
 from cnnstep.data.builtin import BUILTINS
 from cnnstep.errors import UserError
 
@@ -72,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.model}: its metadata names data {data_spec!r}; pass --data")
     if not args.data:
         # a path written in a model file decides what is read: say so
-        print(f"data: {data_spec} (recorded in {args.model}; choose other data with --data)",
-              file=sys.stderr)
+        print(f"data: {for_terminal(data_spec)} (recorded in {args.model}; choose other data "
+              "with --data)", file=sys.stderr)
     if args.data:
         test_data, image_size = args.test_data, args.image_size
         test_fraction = args.test_fraction
@@ -95,18 +96,18 @@ def run(args: argparse.Namespace) -> int:
     names = model.class_names or data.class_names
     result = model.evaluate(x, y)
     y_pred = model.predict(x)
-    n = max(len(names), model.output_shape[-1])
+    n = max(len(names), model.n_classes)
     cm = confusion_matrix(y, y_pred, n)
     precision, recall, support = per_class_scores(cm)
     part = f"all {len(y)} images, --all" if args.all else f"{len(y)} test images"
     print(f"{args.model} on {data.name} ({part}): "
           f"accuracy {result['accuracy']:.2%}, loss {result['loss']:.4f}")
-    width = max(5, *(len(str(c)) for c in names))
+    width = max(5, *(len(for_terminal(c)) for c in names))
     print(f"{'class':<{width}}  precision   recall  support")
     for k in range(n):
         if support[k] == 0 and cm[:, k].sum() == 0:
             continue
-        label = names[k] if k < len(names) else str(k)
+        label = for_terminal(names[k]) if k < len(names) else str(k)
         p = "-" if np.isnan(precision[k]) else f"{precision[k]:.2%}"
         r = "-" if np.isnan(recall[k]) else f"{recall[k]:.2%}"
         print(f"{label:<{width}}  {p:>9}  {r:>7}  {support[k]:>7}")

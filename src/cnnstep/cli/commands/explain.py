@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from cnnstep import explain
 from cnnstep.errors import UserError
+from cnnstep.explain.trace import check_size
 from cnnstep.fileio import atomic_write
 
 # Place in `cnnstep --help`.
@@ -23,7 +25,26 @@ def _pad(value: str) -> int | str:
     return value if value in ("same", "valid") else int(value)
 
 
+def _steps(args: argparse.Namespace) -> int:
+    """How many steps the trace will have, from the shapes alone (nothing is allocated)."""
+    from cnnstep.ops.shapes import conv_output_shape, pool_output_shape
+
+    h, w, c = args.input
+    if min(h, w, c) < 1:
+        raise ValueError(f"--input: expected three positive sizes H W C, got {h} {w} {c}")
+    if args.op == "pad":
+        return h * w * c
+    if args.op in ("conv", "conv-backward"):
+        hp = {"stride": args.stride, "pad": args.pad, "dilation": args.dilation}
+        return math.prod(conv_output_shape((h, w, c), (args.f, args.f, c, args.filters), hp,
+                                           "explain"))
+    hp = {"f": args.f, "stride": args.stride, "pad": args.pad}
+    return math.prod(pool_output_shape((h, w, c), hp, "explain"))
+
+
 def _trace(args: argparse.Namespace) -> explain.Trace:
+    # refused before the input is drawn: --input 30000 30000 3 would be gigabytes
+    check_size(_steps(args), f"explain {args.op}")
     rng = np.random.default_rng(args.seed)
     h, w, c = args.input
     A = np.round(rng.standard_normal((1, h, w, c)), 2)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.cli.options import add_model_argument, positive_int
+from cnnstep.cli.text import csv_cell, for_terminal
 from cnnstep.errors import UserError
 
 # Place in `cnnstep --help`.
@@ -61,11 +62,24 @@ def expand(patterns: list[str]) -> list[Path]:
         elif path.exists() or not glob.has_magic(pattern):
             files.append(path)  # a missing plain path gets its own error line
         else:
-            matched = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
+            matched = _glob(pattern)
             if not matched:
                 raise UserError(f"{pattern}: matches no file")
             files += [p for p in matched if p.is_file()]
     return files
+
+
+def _glob(pattern: str) -> list[Path]:
+    """The paths ``pattern`` matches, ``**`` included, without entering symbolic links to
+    folders (``glob.glob`` follows them, so a link to a parent folder never ends)."""
+    parts = Path(pattern).parts
+    first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    root = Path(*parts[:first]) if first else Path(".")
+    rest = str(Path(*parts[first:]))
+    if not root.is_dir():
+        return []
+    # pathlib's "**" walks real folders only (it never recurses through a symlink)
+    return sorted(p for p in root.glob(rest) if not p.name.startswith("."))
 
 
 def _unusual(path: Path, pixels: np.ndarray, meta: dict, input_hw: tuple[int, int]) -> str | None:
@@ -95,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                         "shape (H, W, 1) or (H, W, 3) can be read from image files")
     h, w, c = shape
     files = expand(args.images)
-    n_out = model.output_shape[-1]
+    n_out = model.n_classes
     names = model.class_names or [str(k) for k in range(n_out)]
     top = min(args.top, n_out)
     rows: list[dict] = []
@@ -135,14 +149,17 @@ def _write(rows: list[dict], fmt: str, top: int) -> None:
             for i in range(top):
                 t = row.get("top", [])
                 cells += [t[i]["class"], f"{t[i]['probability']:.4f}"] if i < len(t) else ["", ""]
-            writer.writerow([*cells, row.get("error", ""), row.get("warning", "")])
+            cells += [row.get("error", ""), row.get("warning", "")]
+            writer.writerow([csv_cell(cell) for cell in cells])
         return
     for row in rows:
+        path = for_terminal(row["path"])
         if "error" in row:
-            print(f"{row['path']}\terror: {row['error']}")
+            print(f"{path}\terror: {for_terminal(row['error'])}")
             continue
-        ranked = "\t".join(f"{t['class']}\t{t['probability']:.4f}" for t in row["top"])
-        print(f"{row['path']}\t{ranked}")
+        ranked = "\t".join(f"{for_terminal(t['class'])}\t{t['probability']:.4f}"
+                           for t in row["top"])
+        print(f"{path}\t{ranked}")
         if "warning" in row:
-            print(f"cnnstep: warning: {row['path']}: {row['warning']}; the prediction may be "
-                  "meaningless", file=sys.stderr)
+            print(f"cnnstep: warning: {path}: {for_terminal(row['warning'])}; the prediction may "
+                  "be meaningless", file=sys.stderr)

@@ -15,6 +15,7 @@ import numpy as np
 from cnnstep.budget import check_shape
 from cnnstep.data.dataset import Dataset, stratified_split
 from cnnstep.errors import DataError
+from cnnstep.fileio import open_regular
 
 __all__ = [
     "CHUNK_BYTES",
@@ -72,7 +73,7 @@ def reason(exc: BaseException) -> str:
 def read_head(path: Path, n: int) -> bytes:
     """The first ``n`` bytes of ``path`` (fewer for a shorter file); DataError if unreadable."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO or device is refused, never waited on
             return f.read(n)
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({reason(exc)})") from exc

@@ -15,11 +15,12 @@ import numpy as np
 
 from cnnstep.budget import check_shape
 from cnnstep.data.dataset import Dataset
-from cnnstep.data.images import IMAGE_SUFFIXES, load_image, pillow
+from cnnstep.data.images import IMAGE_FORMATS, IMAGE_SUFFIXES, load_image, pillow
 from cnnstep.data.readers.common import LoadOptions, available_memory, reason, split, warn
 from cnnstep.data.readers.idx import idx_files
 from cnnstep.data.readers.registry import Reader, register
 from cnnstep.errors import DataError
+from cnnstep.fileio import open_regular
 
 __all__ = ["load_image_folder"]
 
@@ -72,13 +73,15 @@ def _image_header(path: Path) -> tuple[int, int, bool]:
     """``(height, width, is_colour)`` of an image file, from its header only."""
     Image, _ = pillow()
     try:
-        with Image.open(path) as img:
+        with open_regular(path) as f, Image.open(f, formats=IMAGE_FORMATS) as img:
             colour = img.mode not in _GRAY_MODES
             if img.mode == "P":  # a palette of only grays is a grayscale image
                 palette = np.asarray(img.getpalette() or [], dtype=np.int64)
                 triples = palette[: palette.size // 3 * 3].reshape(-1, 3)
                 colour = bool(triples.size) and not (triples == triples[:, :1]).all()
             return int(img.height), int(img.width), colour
+    except Image.UnidentifiedImageError as exc:
+        raise DataError(f"{path}: not a readable image (not a PNG, JPEG, BMP or GIF file)") from exc
     except (OSError, SyntaxError, ValueError, EOFError, struct.error,
             Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: not a readable image ({reason(exc)})") from exc

@@ -13,8 +13,18 @@ Every layer has the same small interface:
 A layer holds two kinds of arrays: ``params`` (trainable: the optimizer updates them from
 ``grads``) and ``state`` (not trainable, such as a normalisation layer's running statistics).
 Both are saved in model files, cast by :func:`cnnstep.nn.gradcheck.gradient_check` and shared by
-the thread replicas of a model. A layer whose training step draws random numbers or updates its
-``state`` sets ``serial_training = True``, so training keeps it on one thread.
+the thread replicas of a model. A layer whose training step draws random numbers sets
+``serial_training = True``, so training keeps it on one thread.
+
+A layer whose ``state`` follows the training batches (batch normalisation's running statistics)
+records, at each training-mode forward, additive summaries of its batch (:meth:`Layer.statistics`)
+and folds them into ``state`` with :meth:`Layer.update_state`. Alone it does both at once; in a
+replica (``defer_state = True``, set by :meth:`cnnstep.nn.model.Sequential.replica`) it only
+records, so that a batch split between threads or processes sums its parts' summaries and
+updates the shared state once, as the whole batch would.
+
+A container layer (:class:`~cnnstep.nn.layers.residual.Residual`) holds other layers in named
+paths (:meth:`Layer.paths`); :func:`walk` visits them all.
 
 Layer classes register themselves with :func:`register_layer`; model files name layers by their
 registered name.
@@ -22,6 +32,7 @@ registered name.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -106,6 +117,9 @@ class Layer:
     #: True when a training step draws random numbers or updates ``state``: such a model is
     #: trained on one thread, so that its draws and updates stay in a fixed order
     serial_training: bool = False
+    #: True in a replica: a training-mode forward records :meth:`statistics` but leaves
+    #: ``state`` alone (the runner sums the parts' statistics and calls :meth:`update_state`)
+    defer_state: bool = False
 
     def __init__(self) -> None:
         self.params = {}
@@ -147,6 +161,24 @@ class Layer:
         cfg = ", ".join(str(v) for v in self.get_config().values())
         return f"{self.name}({cfg})"
 
+    def paths(self) -> dict[str, list[Layer]]:
+        """The layers this one contains, by path name (none for a plain layer)."""
+        return {}
+
+    def statistics(self) -> list[np.ndarray]:
+        """Additive float64 summaries of the last training-mode batch, one array per kind of
+        ``state`` kept (empty for a layer without such state): the sums of two parts of a batch
+        are the summaries of the whole batch."""
+        return []
+
+    def statistics_shapes(self) -> list[Shape]:
+        """The shapes of the arrays :meth:`statistics` returns (known once built)."""
+        return []
+
+    def update_state(self, statistics: Sequence[np.ndarray]) -> None:
+        """Fold summed :meth:`statistics` (of one batch, maybe from several parts) into
+        ``state``, in place."""
+
     def need_cache(self, cache: Any) -> Any:
         """``cache`` from the last training-mode forward, or an error saying it is missing."""
         if cache is None:
@@ -154,6 +186,33 @@ class Layer:
                 f"{self.name}.backward needs a preceding forward(x, training=True)"
             )
         return cache
+
+
+def walk(layers: Iterable[Layer]) -> Iterator[Layer]:
+    """Each layer of ``layers`` and, after it, every layer it contains (depth first)."""
+    for layer in layers:
+        yield layer
+        for path in layer.paths().values():
+            yield from walk(path)
+
+
+def run_backward(order: Sequence[Layer], dout: np.ndarray,
+                 need_input_grad: bool = True) -> np.ndarray | None:
+    """Back-propagate ``dout`` through ``order`` (layers run in that order, forward).
+
+    Without ``need_input_grad`` the layers before the first one with parameters are not run
+    backward at all, and that one skips its input gradient; ``None`` is returned then.
+    """
+    first = 0
+    if not need_input_grad:
+        first = next((i for i, layer in enumerate(order) if layer.params), len(order))
+    for i in range(len(order) - 1, first - 1, -1):
+        if i == first and not need_input_grad:
+            return order[i].backward(dout, need_input_grad=False)
+        grad = order[i].backward(dout)
+        assert grad is not None  # asked for
+        dout = grad
+    return None if not need_input_grad else dout
 
 
 def layer_from_config(spec: dict) -> Layer:
