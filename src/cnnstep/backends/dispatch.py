@@ -33,6 +33,7 @@ from cnnstep.ops.geometry import WindowGeometry, as_array, pool_geometry
 from cnnstep.ops.kernels.im2col import conv_inputs
 
 ONEDNN = "onednn"
+NO_AVG = "cnnstep uses oneDNN for max pooling only"
 
 
 @dataclass
@@ -68,8 +69,9 @@ class PoolContext:
 def _onednn_why_not(cheap: str | None) -> str | None:
     """Why oneDNN does not run a pass: the setting, ``cheap`` (what the kernel's own refusal
     found), or the library's state (loaded once, on the first pass that asks)."""
-    if setting("backend") != "auto":
-        return f"the backend setting is {setting('backend')!r} (cnnstep.config)"
+    backend = setting("backend")
+    if backend != "auto":
+        return f"the backend setting is {backend!r} (cnnstep.config)"
     if cheap is not None:
         return cheap
     made = library.engine()
@@ -101,7 +103,7 @@ def conv2d_forward(
     context : ConvContext or None
     """
     A_in, W_, b_, geom, dtype = conv_inputs(x, W, b, hparameters, "conv_forward")
-    key = ("conv forward", A_in.shape, geom, dtype.name, W_.shape[3])
+    key = ("conv forward", A_in.shape, geom, dtype, W_.shape[3])
     why = _onednn_why_not(onednn_conv.refusal(geom, A_in.shape, W_.shape, A_in, W_, b_))
     if why is None:
         try:
@@ -140,7 +142,7 @@ def conv2d_backward(
     if ctx.backend == ONEDNN and ctx.checked is not None:
         A_in, W_, geom = ctx.checked
         dZ_arr = np.asarray(dZ)
-        key = ("conv backward", A_in.shape, geom, dZ_arr.dtype.name, W_.shape[3])
+        key = ("conv backward", A_in.shape, geom, dZ_arr.dtype, W_.shape[3])
         why = _onednn_why_not(None)
         if dZ_arr.dtype != np.float32 or dZ_arr.shape != (A_in.shape[0], *geom.out_hw,
                                                            W_.shape[3]):
@@ -169,9 +171,13 @@ def pool2d_forward(
     x (m, n_H_prev, n_W_prev, n_C); returns A (m, n_H, n_W, n_C) and the context.
     """
     mode = check_pool_mode(mode, "pool_forward")
+    if mode != "max":  # no native kernel: NumPy's checks the arguments (once)
+        A, cache, taps = numpy_backend.pool_pass(x, hparameters, mode, training)
+        record.note((f"{mode} pool forward", np.shape(x), None, A.dtype), f"numpy: {NO_AVG}")
+        return A, (PoolContext("numpy", cache, mode, A, taps) if training else None)
     A_in = as_array(x, "A_prev", "pool_forward")
     geom = pool_geometry(A_in, hparameters, "pool_forward")
-    key = (f"{mode} pool forward", A_in.shape, geom, A_in.dtype.name)
+    key = (f"{mode} pool forward", A_in.shape, geom, A_in.dtype)
     why = _onednn_why_not(onednn_pool.refusal(A_in, geom, mode))
     if why is None:
         try:
@@ -195,7 +201,7 @@ def pool2d_backward(dA: Any, ctx: PoolContext, need_input_grad: bool = True) -> 
     if ctx.backend == ONEDNN and ctx.workspace is not None and ctx.geom is not None:
         A_in = np.asarray(ctx.cache[0])
         dA_arr = np.asarray(dA)
-        key = (f"{ctx.mode} pool backward", A_in.shape, ctx.geom, dA_arr.dtype.name)
+        key = (f"{ctx.mode} pool backward", A_in.shape, ctx.geom, dA_arr.dtype)
         why = _onednn_why_not(None)
         if dA_arr.dtype != np.float32 or dA_arr.shape != ctx.output.shape:
             why = "dA is not float32 of the output's shape"

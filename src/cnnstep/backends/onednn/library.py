@@ -135,15 +135,24 @@ _lock = threading.RLock()
 
 def _once(find: Callable[[], T]) -> Callable[[], T]:
     """``find`` cached, computed by one thread only (two threads that ask first must not get
-    two engines: a primitive runs only on the engine that made it)."""
+    two engines: a primitive runs only on the engine that made it). Once found, no lock."""
     cached = functools.cache(find)
+    found: list[T] = []
 
     @functools.wraps(find)
     def once() -> T:
+        if found:
+            return found[0]
         with _lock:
-            return cached()
+            value = cached()
+            found[:] = [value]
+            return value
 
-    once.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    def clear() -> None:
+        found.clear()
+        cached.cache_clear()
+
+    once.cache_clear = clear  # type: ignore[attr-defined]
     once.cache_info = cached.cache_info  # type: ignore[attr-defined]
     return once
 
