@@ -22,13 +22,17 @@ Rows whose library is not installed are left out; ``--no-cluster`` leaves out th
 Each row is the best of ``--repeats`` runs. Usage::
 
     PYTHONPATH=src python bench/interop.py [--images 20000] [--chunk 2500] [--repeats 3]
-                                           [--no-cluster]
+                                           [--no-cluster] [--json docs/perf/interop.json]
+
+``--json`` also writes what was measured, where and when (``bench/record.py``); the
+documentation's performance page shows ``docs/perf/interop.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 import warnings
@@ -40,6 +44,9 @@ import numpy as np
 from cnnstep.interop import dask as cdask
 from cnnstep.interop import save_torch, to_keras, to_onnx, to_torch
 from cnnstep.nn.architectures import build_architecture
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import record  # noqa: E402  (bench/record.py, beside this file)
 
 
 def best(fn: Callable[[], object], repeats: int) -> float:
@@ -126,6 +133,8 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=2_500)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-cluster", action="store_true", help="leave out the dask rows")
+    ap.add_argument("--json", metavar="PATH",
+                    help="also write what was measured, where and when, as JSON")
     args = ap.parse_args()
     # the 'data sent' row ships the images with the graph on purpose; dask warns about it
     warnings.filterwarnings("ignore", message="Sending large graph")
@@ -144,6 +153,16 @@ def main() -> None:
     print("| where | seconds | images/s |\n|---|---:|---:|")
     for name, seconds in rows:
         print(f"| {name} | {seconds:.2f} | {args.images / seconds:,.0f} |")
+    if args.json:
+        report = record.Report("interop", "Inference throughput of the default model")
+        table = report.table(
+            f"{args.images:,} images 28x28x1, default model, chunks of {args.chunk:,}, best of "
+            f"{args.repeats}",
+            [{"title": "where"}, {"title": "seconds", "format": ".2f"},
+             {"title": "images/s", "format": ",.0f", "bold": True}])
+        for name, seconds in rows:
+            table.add(name, seconds, args.images / seconds)
+        report.write(args.json)
 
 
 if __name__ == "__main__":

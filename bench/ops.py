@@ -19,7 +19,9 @@ your own, written as the table writes them (``"conv 64x14x14x16->32 f3 s1 psame"
 ``"max pool 64x28x28x16 f2 s2"``, ``"average pool 32x32x32x32 f3 s1 p1"``).
 
 Run: ``PYTHONPATH=src python bench/ops.py [--threads 1 2] [--pairs 21] [--layers]
-[--case SHAPE ...] [--quick] [--spin]``.
+[--case SHAPE ...] [--quick] [--spin] [--json PATH]``; ``--json`` also writes what was measured,
+where and when (``bench/record.py``): ``--json docs/perf/ops.json`` (``ops-layers.json`` with
+``--layers``) is what the documentation's performance page shows.
 ``--quick`` runs tiny shapes with a few pairs (the CI smoke test: it checks that the benchmark
 runs, not how fast). ``--spin`` keeps the libraries' default idle-thread spinning (see
 ``bench/paired.py``). PyTorch and threadpoolctl are needed here only (test/bench dependencies).
@@ -32,6 +34,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import paired  # noqa: E402  (bench/paired.py, beside this file)
+import record  # noqa: E402  (bench/record.py)
 
 if __name__ == "__main__":
     paired.quiet_idle_threads()  # before NumPy and PyTorch start their thread pools
@@ -287,7 +290,7 @@ def workspace_mib(m: int = 256) -> tuple[float, float]:
 _CALLS = 20  # calls per timing of a published case: they take microseconds each
 
 
-def reference_speedups(repeat: int) -> None:
+def reference_speedups(repeat: int, table: record.Table | None = None) -> None:
     """Fast path vs the loops of cnnstep.reference on each published case (float64)."""
     print(f"\n{'loops ms':>9} {'fast ms':>9} {'speed-up':>9}  published case (float64)")
     speedups = []
@@ -299,8 +302,13 @@ def reference_speedups(repeat: int) -> None:
         t_slow = best_ms(lambda f=slow, a=args: [f(*a) for _ in range(_CALLS)], repeat) / _CALLS
         speedups.append(t_slow / t_fast)
         print(f"{t_slow:9.4f} {t_fast:9.4f} {t_slow / t_fast:8.1f}x  {case.function}: {case.label}")
+        if table is not None:
+            table.add(f"{case.function}: {case.label}", t_slow, t_fast, t_slow / t_fast)
     geo = math.exp(sum(map(math.log, speedups)) / len(speedups))
     print(f"geometric-mean speed-up of the fast path over the loops: {geo:.1f}x")
+    if table is not None:
+        table.notes.append(f"Geometric-mean speed-up of the fast path over the loops: "
+                           f"{geo:.1f}x.")
 
 
 def run_table(cases, pairs: int, rng, layers: bool = False) -> list[tuple[Case, paired.Paired]]:
@@ -317,13 +325,27 @@ def run_table(cases, pairs: int, rng, layers: bool = False) -> list[tuple[Case, 
     return rows
 
 
-def summarize(rows: list[tuple[Case, paired.Paired]]) -> None:
+def summarize(rows: list[tuple[Case, paired.Paired]]) -> str:
+    """Print (and return) the geometric mean of the ratios and the worst one."""
     ratios = [p.ratio for _, p in rows]
     few = [p.ratio for c, p in rows if c.kind == "conv" and c.C <= 4]
     worst = max(rows, key=lambda r: r[1].ratio)
-    print(f"geometric mean of the median ratios: {paired.geomean(ratios):.2f}; worst "
-          f"{worst[1].ratio:.2f} ({worst[0].label})"
-          + (f"; convolutions with <= 4 input channels: worst {max(few):.2f}" if few else ""))
+    text = (f"geometric mean of the median ratios: {paired.geomean(ratios):.2f}; worst "
+            f"{worst[1].ratio:.2f} ({worst[0].label})"
+            + (f"; convolutions with <= 4 input channels: worst {max(few):.2f}" if few else ""))
+    print(text)
+    return text
+
+
+def add_table(report: record.Report, title: str, rows: list[tuple[Case, paired.Paired]],
+              summary: str) -> None:
+    """The rows of one thread count in the JSON report."""
+    table = report.table(title, [*record.paired_columns("shape (NHWC, float32)"),
+                                 {"title": "GFLOP/s", "format": ".1f"}])
+    for case, p in rows:
+        table.add(case.label, *record.paired_values(p),
+                  case.flops() / (p.ms()[0] * 1e-3) / 1e9)
+    table.notes.append(summary[0].upper() + summary[1:] + ".")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,19 +365,33 @@ def main(argv: list[str] | None = None) -> int:
 
     what = "layers (training forward + backward)" if args.layers else "ops, forward + backward"
     paired.header(f"cnnstep {what} / PyTorch ops, median of paired ratios")
+    from cnnstep.ops import onednn
+
+    report = record.Report("ops-layers" if args.layers else "ops",
+                           f"cnnstep {what} against PyTorch, {pairs} paired calls per shape")
+    report.set("onednn", onednn.status())
     cases = args.case or (QUICK if args.quick else SUITE)
     for n in args.threads:
         with paired.threads(n):
-            print(f"\n{n} thread{'s' if n > 1 else ''} (NumPy BLAS and PyTorch):")
+            title = f"{n} thread{'s' if n > 1 else ''} (NumPy BLAS and PyTorch)"
+            print(f"\n{title}:")
             rows = run_table(cases, pairs, np.random.default_rng(0), args.layers)
-            summarize(rows)
+            add_table(report, title, rows, summarize(rows))
             print(f"load average: {paired.load_average()}")
-    if args.quick or args.case or args.layers:
-        return 0
-    ws, budget = workspace_mib()
-    print(f"\nworkspace of conv fwd+bwd 256x64x64x16->32 f3 p1 float32 (tracemalloc, beyond "
-          f"inputs and outputs): {ws:.1f} MiB (budget setting {budget:.0f} MiB)")
-    reference_speedups(5)
+    if not (args.quick or args.case or args.layers):
+        ws, budget = workspace_mib()
+        print(f"\nworkspace of conv fwd+bwd 256x64x64x16->32 f3 p1 float32 (tracemalloc, beyond "
+              f"inputs and outputs): {ws:.1f} MiB (budget setting {budget:.0f} MiB)")
+        report.set("workspace_mib", {"conv 256x64x64x16->32 f3 p1": round(ws, 2),
+                                     "budget": round(budget, 2)})
+        table = report.table("The fast path against the loops of cnnstep.reference "
+                             "(published cases, float64)",
+                             [{"title": "published case"}, {"title": "loops ms", "format": ".4f"},
+                              {"title": "fast ms", "format": ".4f"},
+                              {"title": "speed-up", "format": ".1f", "bold": True}])
+        reference_speedups(5, table)
+    if args.json:
+        report.write(args.json)
     return 0
 
 

@@ -184,12 +184,15 @@ def table_head(first: str, width: int = 44) -> str:
 
 
 def add_common_options(parser: Any, quick_help: str) -> None:
-    """The options both benchmarks take: ``--threads``, ``--quick``, ``--spin``."""
+    """The options both benchmarks take: ``--threads``, ``--quick``, ``--spin``, ``--json``."""
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="thread counts to compare at, both libraries (default: 1 2)")
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--spin", action="store_true",
                         help="keep the libraries' default idle-thread spinning")
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write what was measured, where and when, as JSON "
+                             "(bench/record.py; docs/perf/ holds what the site shows)")
 
 
 def repeats(parser: Any, args: Any, flag: str, quick: int, least: int) -> int:

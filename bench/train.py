@@ -24,7 +24,11 @@ its wall time, test accuracy and peak memory.
 
 Usage::
 
-    PYTHONPATH=src python bench/train.py [--epochs 3] [--threads 1 2] [--cli] [--quick]
+    PYTHONPATH=src python bench/train.py [--epochs 3] [--threads 1 2] [--cli] [--quick] \
+        [--json docs/perf/train.json]
+
+``--json`` also writes what was measured, where and when (``bench/record.py``); the
+documentation's performance page shows ``docs/perf/train.json``.
 
 ``--quick`` runs a few small batches of each (the CI smoke test: it checks that the benchmark
 runs, not how fast).
@@ -37,6 +41,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import paired  # noqa: E402  (bench/paired.py, beside this file)
+import record  # noqa: E402  (bench/record.py)
 
 if __name__ == "__main__":
     paired.quiet_idle_threads()  # before NumPy and PyTorch start their thread pools
@@ -226,24 +231,33 @@ def fit_epochs(b: Bench, threads: int, epochs: int, rng) -> paired.Paired:
         sides.close()
 
 
-def model_rows(b: Bench, threads: int, epochs: int) -> list[str]:
+def model_rows(b: Bench, threads: int, epochs: int) -> list[tuple[str, list]]:
+    """Each row as printed, with its values for the JSON report (``bench/record.py``)."""
     rng = np.random.default_rng(0)
     ours, theirs, calls, sides = paired_epochs(b, threads, epochs, rng)
     acc = sides.model.evaluate(b.x_test, b.y_test)["accuracy"]
     sides.close()
     ratios = [a / t for a, t in zip(ours, theirs)]
     lo, hi = paired.percentile(calls, 10), paired.percentile(calls, 90)
-    lines = [f"{b.arch + ' (CLI path)':<24} {statistics.median(ours):10.3f} "
-             f"{statistics.median(theirs):10.3f} {statistics.median(ratios):7.2f} "
-             f"{lo:6.2f}-{hi:<6.2f}  epochs {', '.join(f'{r:.2f}' for r in ratios)}; "
-             f"test acc {acc:.1%}"]
+    values = [f"{b.arch} (CLI path)", statistics.median(ours), statistics.median(theirs),
+              statistics.median(ratios), lo, hi, acc]
+    lines = [(f"{b.arch + ' (CLI path)':<24} {statistics.median(ours):10.3f} "
+              f"{statistics.median(theirs):10.3f} {statistics.median(ratios):7.2f} "
+              f"{lo:6.2f}-{hi:<6.2f}  epochs {', '.join(f'{r:.2f}' for r in ratios)}; "
+              f"test acc {acc:.1%}", values)]
     with paired.threads(threads):  # fit as a user calls it: BLAS on as many threads
         p = fit_epochs(b, threads, epochs, rng)
     lo, hi = p.spread()
-    lines.append(f"{b.arch + ' (Sequential.fit)':<24} {p.ms()[0] / 1e3:10.3f} "
-                 f"{p.ms()[1] / 1e3:10.3f} {p.ratio:7.2f} {lo:6.2f}-{hi:<6.2f}  "
-                 f"epochs {', '.join(f'{r:.2f}' for r in p.ratios)}")
+    lines.append((f"{b.arch + ' (Sequential.fit)':<24} {p.ms()[0] / 1e3:10.3f} "
+                  f"{p.ms()[1] / 1e3:10.3f} {p.ratio:7.2f} {lo:6.2f}-{hi:<6.2f}  "
+                  f"epochs {', '.join(f'{r:.2f}' for r in p.ratios)}",
+                  [f"{b.arch} (Sequential.fit)", *record.paired_values(p, 1e-3), None]))
     return lines
+
+
+# The columns of the JSON report's tables (seconds per epoch; accuracy of the CLI path's model).
+COLUMNS = [*record.paired_columns("model", unit="s"),
+           {"title": "test accuracy", "format": ".1%"}]
 
 
 # Runs the CLI in a child that reports its own peak resident memory (VmHWM, of this process
@@ -264,8 +278,9 @@ runpy.run_module("cnnstep", run_name="__main__", alter_sys=True)
 """
 
 
-def cli_end_to_end() -> str:
-    """``cnnstep train`` with its defaults, in a child: wall time, test accuracy, peak memory."""
+def cli_end_to_end(report: record.Report | None = None) -> str:
+    """``cnnstep train`` with its defaults, in a child: wall time, test accuracy, peak memory
+    (also recorded in ``report``)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
@@ -282,9 +297,16 @@ def cli_end_to_end() -> str:
               if line.startswith("worker-kib")]
     if worker and worker[-1] != "0":
         peak += f" (and {int(worker[-1]) / 1024:.0f} MiB in each worker process)"
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    if report is not None:
+        report.set("cli", {"threads": metrics["settings"]["threads"],
+                           "epochs": len(metrics["epochs"]), "wall_s": round(wall, 2),
+                           "cpu_s": round(cpu, 2),
+                           "seconds_per_epoch": round(metrics["seconds_per_epoch"], 3),
+                           "test_accuracy": metrics["test_accuracy"], "peak_memory": peak})
     return (f"cnnstep train (defaults, {metrics['settings']['threads']} threads, "
             f"{len(metrics['epochs'])} epochs): {wall:.1f} s wall "
-            f"({after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime:.1f} s of "
+            f"({cpu:.1f} s of "
             f"CPU: what a busy machine does not inflate as much), "
             f"{metrics['seconds_per_epoch']:.2f} s/epoch, test accuracy "
             f"{metrics['test_accuracy']:.2%}, peak memory {peak}")
@@ -301,7 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     epochs = paired.repeats(parser, args, "epochs", quick=1, least=1)
 
-    paired.header("cnnstep / PyTorch, seconds per epoch (train steps + scoring the test set)")
+    title = "cnnstep / PyTorch, seconds per epoch (train steps + scoring the test set)"
+    paired.header(title)
+    from cnnstep.ops import onednn
+
+    report = record.Report("train", f"{title}, median of {epochs} epochs")
+    report.set("onednn", onednn.status())
     benches = {"default": default_bench, "signs": signs_bench}
     for n in args.threads:
         parts = (f"splits each batch into {n} parts (all but one in worker processes for runs of "
@@ -310,15 +337,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{n} thread{'s' if n > 1 else ''}: PyTorch set_num_threads({n}); cnnstep "
               f"{parts}, BLAS on 1 thread each")
         print(f"{'model':<24} {'cnnstep s':>10} {'torch s':>10} {'ratio':>7} {'10-90%':>13}")
+        table = report.table(f"{n} thread{'s' if n > 1 else ''}: cnnstep {parts}", COLUMNS)
         for name in args.models:
             b = benches[name](args.quick)
             with paired.threads(n, blas=1):
-                for line in model_rows(b, n, epochs):
+                for line, values in model_rows(b, n, epochs):
                     print(line, flush=True)
+                    table.add(*values)
         print(f"load average: {paired.load_average()}")
     if args.cli:
-        print("\n" + cli_end_to_end())
+        print("\n" + cli_end_to_end(report))
         print(f"load average: {paired.load_average()}")
+    if args.json:
+        report.write(args.json)
     return 0
 
 

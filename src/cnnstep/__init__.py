@@ -1,6 +1,6 @@
 """cnnstep: convolutional networks in NumPy, step by step and fast.
 
-The eight step-by-step functions are importable from here::
+The eight step-by-step functions are importable from here:
 
     from cnnstep import conv_forward, conv_backward, pool_forward, pool_backward
 

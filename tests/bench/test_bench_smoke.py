@@ -3,6 +3,7 @@ checked here (performance is measured in bench/, never asserted in a test)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -24,20 +25,35 @@ def run_bench(script: str, *args: str, code: int = 0) -> subprocess.CompletedPro
     return done
 
 
-def test_ops_bench_prints_paired_table_at_1_and_2_threads():
-    out = run_bench("ops.py").stdout
+def test_ops_bench_prints_paired_table_at_1_and_2_threads(tmp_path):
+    out = run_bench("ops.py", "--json", str(tmp_path / "ops.json")).stdout
     assert "1 thread (" in out and "2 threads (" in out
     assert out.count("geometric mean of the median ratios") == 2
     assert "conv 2x8x8x3->4 f4 s1 psame" in out
     assert "load average" in out
+    # the JSON the documentation's performance page is rendered from (bench/record.py)
+    report = json.loads((tmp_path / "ops.json").read_text())
+    assert report["benchmark"] == "ops" and report["command"].startswith("python bench/ops.py")
+    assert {"cpu", "cores", "cpu_flags", "blas", "load_average"} <= set(report["machine"])
+    assert "numpy" in report["versions"] and "torch" in report["versions"]
+    assert [t["title"].split(" (")[0] for t in report["tables"]] == ["1 thread", "2 threads"]
+    rows = report["tables"][0]["rows"]
+    assert [r[0] for r in rows][1] == "conv 2x8x8x3->4 f4 s1 psame"
+    assert all(isinstance(v, float) and v > 0 for r in rows for v in r[1:6])
 
 
-def test_train_bench_prints_both_models_and_fit():
-    out = run_bench("train.py").stdout
-    for label in ("default (CLI path)", "default (Sequential.fit)", "signs (CLI path)",
-                  "signs (Sequential.fit)"):
+def test_train_bench_prints_both_models_and_fit(tmp_path):
+    out = run_bench("train.py", "--json", str(tmp_path / "train.json")).stdout
+    labels = ("default (CLI path)", "default (Sequential.fit)", "signs (CLI path)",
+              "signs (Sequential.fit)")
+    for label in labels:
         assert out.count(label) == 2, label  # once per thread count
     assert "load average" in out
+    report = json.loads((tmp_path / "train.json").read_text())
+    assert report["benchmark"] == "train" and len(report["tables"]) == 2
+    for table in report["tables"]:
+        assert tuple(r[0] for r in table["rows"]) == labels
+        assert 0 <= table["rows"][0][-1] <= 1  # the CLI path's test accuracy
 
 
 def test_ops_bench_times_the_layers_and_shapes_of_your_own():

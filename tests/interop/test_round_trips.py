@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from interop_models import builtin_models, every_option_models, inputs_for
+from interop_models import builtin_models, every_option_models, inputs_for, not_yet_exported
 
 from cnnstep.interop import (
     to_keras,
@@ -90,6 +90,9 @@ def framework(request):
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_same_probabilities_and_weights_back(framework, name, mnist_images, tmp_path):
     model = MODELS[name]
+    missing = not_yet_exported(model)
+    if missing:
+        pytest.skip(f"no export yet for {', '.join(missing)} (issue 23's layers, issue 27)")
     x = inputs_for(model, mnist_images[:16])
     exported = framework.export(model, tmp_path)
     proba = framework.proba(exported, x)

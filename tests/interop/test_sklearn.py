@@ -91,7 +91,7 @@ def test_clear_errors(digits):
     with pytest.raises(ValueError, match=r"image_shape must be .* = 64"):
         CNNClassifier(image_shape=(8, 8, 3), epochs=1).fit(rows, y)
     with pytest.raises(ValueError, match="arch must be 'auto', one of"):
-        CNNClassifier(arch="resnet", epochs=1).fit(x, y)
+        CNNClassifier(arch="resnet50", epochs=1).fit(x, y)
     with pytest.raises(ValueError, match="only one class"):
         CNNClassifier(epochs=1).fit(x, np.zeros(len(x)))
     with pytest.raises(ValueError, match="unknown optimizer"):

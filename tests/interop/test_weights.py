@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from interop_models import every_option_models
+from interop_models import every_option_models, not_yet_exported
 
 from cnnstep.errors import DataError
 from cnnstep.interop import load_weights, save_weights, state_dict
@@ -25,6 +25,9 @@ def models():
 @pytest.mark.parametrize("name", sorted(models()))
 def test_torch_layout_loads_into_the_twin(name, mnist_images, tmp_path):
     model = models()[name]
+    missing = not_yet_exported(model)
+    if missing:
+        pytest.skip(f"no torch layout yet for {', '.join(missing)} (issue 23's layers, issue 27)")
     path = save_weights(model, tmp_path / "w.safetensors", layout="torch")
     twin = torch_twin(model)
     twin.load_state_dict(st_torch.load_file(str(path)), strict=True)

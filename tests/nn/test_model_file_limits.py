@@ -104,3 +104,20 @@ def test_budget_can_be_raised_for_a_big_model(saved, monkeypatch):
 def test_dense_only_model_loads(tmp_path):
     Sequential([Flatten(), Dense(3)], input_shape=(4, 4, 1)).save(tmp_path / "d.npz")
     assert load_model(tmp_path / "d.npz").output_shape == (3,)
+
+
+@pytest.mark.parametrize("kind", ["dilation", "pad", "pool"])
+def test_a_padded_input_beyond_the_budget_is_refused_before_it_is_made(tmp_path, monkeypatch,
+                                                                       kind):
+    """A small file can imply a huge padded input: 'same' with a dilation of 20,000 pads a
+    28x28 image by 20,000 on each side (6 GB), and so does an explicit pad."""
+    from cnnstep import AvgPool2D
+
+    first = {"dilation": Conv2D(1, 3, padding="same", dilation=20_000),
+             "pad": Conv2D(1, 3, stride=20_000, padding=20_000),
+             "pool": AvgPool2D(40_001, stride=40_001, padding=20_000)}[kind]
+    monkeypatch.setenv("CNNSTEP_MAX_MEMORY", "256M")
+    path = tmp_path / "model.npz"
+    Sequential([first, Flatten(), Dense(2)], (28, 28, 1), seed=0).save(path)
+    with pytest.raises(DataError, match="padded input .* more than the memory budget"):
+        load_model(path)

@@ -2,7 +2,9 @@
 
 Each sub-command is one module of :mod:`cnnstep.cli.commands`, found there by name: it defines
 ``ORDER`` (its place in ``cnnstep --help``) and ``register(subparsers)``, which adds its parser and
-sets ``handler`` to a function ``(args) -> int``. Adding a command is adding one module. Any
+sets ``handler`` to a function ``(args) -> int``; a command that reads no file sets
+``READS_FILES = False`` and gets no ``--max-memory``. Adding a command is adding one module.
+Every parser shows each option's default (:class:`~cnnstep.cli.options.HelpFormatter`). Any
 :class:`~cnnstep.errors.UserError` (and argument errors) become one line on stderr and exit
 code 2; Ctrl-C becomes exit code 130.
 """
@@ -19,6 +21,7 @@ from typing import Any
 
 from cnnstep import __version__
 from cnnstep.budget import parse_size, set_memory_budget
+from cnnstep.cli.options import HelpFormatter
 from cnnstep.cli.text import for_terminal
 from cnnstep.errors import UserError
 
@@ -33,7 +36,12 @@ def command_modules() -> list[Any]:
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (no usage dump) with exit code 2."""
+    """argparse, but a usage error is one line (no usage dump) with exit code 2, and the help
+    shows each option's default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
@@ -41,6 +49,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``cnnstep`` parser with every command of :mod:`cnnstep.cli.commands`."""
     parser = _OneLineParser(
         prog="cnnstep",
         description="Convolutional networks in NumPy, step by step and fast.",
@@ -49,12 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     sub.required = True
     for module in command_modules():
+        before = set(sub.choices)
         module.register(sub)
-    for command in sub.choices.values():  # every command reads files: one budget option
-        command.add_argument(
-            "--max-memory", metavar="SIZE", default=None,
-            help="largest array a file may declare, e.g. 8G (default: 4G or half the memory; "
-                 "also CNNSTEP_MAX_MEMORY)")
+        if not getattr(module, "READS_FILES", True):
+            continue
+        for name in set(sub.choices) - before:  # one budget option for what files declare
+            sub.choices[name].add_argument(
+                "--max-memory", metavar="SIZE", default=None,
+                help="largest array a file may declare, e.g. 8G (default: 4G or half the "
+                     "memory; also CNNSTEP_MAX_MEMORY)")
     return parser
 
 

@@ -1,13 +1,24 @@
-"""Argument types and options that several ``cnnstep`` commands share.
+"""Argument types, options and wordings that several ``cnnstep`` commands share.
 
 Choices come from the registries (built-in data sets, architectures, optimizers, schedules), so
-adding one of those never touches the CLI.
+adding one of those never touches the CLI. The conventions every command follows (a test checks
+them on every parser):
+
+- every option has a help text, and :class:`HelpFormatter` ends it with the default, unless the
+  default is None or False (nothing to show) or the help already names it;
+- a value's metavar says what it is, in capitals: ``N`` (a count), ``X`` (a number), ``SIZE``
+  (bytes, ``8G``), ``FILE`` or ``DIR`` (a path), ``NAME`` (one of a list given in the help),
+  ``H W`` and ``H W C`` (image sizes);
+- an argument error names the flag as the user typed it: the argparse ``type`` functions below
+  raise :class:`argparse.ArgumentTypeError` with "expected ..., got ...";
+- a file that is not there is ``PATH: no such file`` (:func:`missing_file`), in every command.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +26,44 @@ from typing import Any
 from cnnstep.data.builtin import BUILTINS
 from cnnstep.data.dataset import Dataset, check_fraction
 from cnnstep.errors import UserError
+
+# The one wording of a path that is not there (the library's readers say the same).
+MISSING_FILE = "{path}: no such file"
+MISSING_PATH = "{path}: no such file or folder"
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, each option's text ending with ``(default: ...)`` where there is one.
+
+    Left alone: positionals, flags and options whose default is None or False, help texts that
+    already say ``default``, and ``--help``/``--version``.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or default is None or default is False
+                or default == argparse.SUPPRESS or "default" in text):
+            return action.help
+        shown = (" ".join(map(str, default)) if isinstance(default, (list, tuple))
+                 else str(default))
+        return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
+
+
+def missing_file(path: object, folder: bool = False) -> UserError:
+    """The error for a path that is not there: ``PATH: no such file`` (``... or folder``)."""
+    return UserError((MISSING_PATH if folder else MISSING_FILE).format(path=path))
+
+
+def existing_file(path: str, folder: bool = False) -> str:
+    """``path`` itself, if a file (or, with ``folder``, a folder) is there; else
+    :func:`missing_file`'s error. For commands that check a path before their work starts."""
+    if not (os.path.isfile(path) or (folder and os.path.isdir(path))):
+        if os.path.exists(path):
+            kind = "a file" if not folder else "a file or folder"
+            raise UserError(f"{path}: not {kind}")
+        raise missing_file(path, folder)
+    return path
 
 
 @contextlib.contextmanager
@@ -56,6 +105,20 @@ def number_option(convert: Callable[[str], Any], valid: Callable[[Any], bool],
 positive_int = number_option(int, lambda v: v >= 1, "a positive integer")
 non_negative_int = number_option(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = number_option(float, lambda v: 0 < v < float("inf"), "a positive number")
+
+
+def pad_value(text: str) -> int | str:
+    """An argparse ``type`` for a padding: an integer >= 0, ``same`` or ``valid``."""
+    if text in ("same", "valid"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 0, 'same' or 'valid', got {text!r}")
+    return value
 
 
 def fraction(text: str) -> float:

@@ -20,7 +20,7 @@ from cnnstep.budget import check_bytes, check_shape
 from cnnstep.errors import DataError
 from cnnstep.fileio import check_regular, write_npz
 from cnnstep.npzfile import NpzArchive
-from cnnstep.ops.shapes import conv_output_shape
+from cnnstep.ops.shapes import conv_output_shape, conv_window_geometry, pool_window_geometry
 
 FORMAT = "cnnstep-model"
 FORMAT_VERSION = 1
@@ -194,8 +194,27 @@ def _check_layer(layer: Any, shape: tuple[int, ...], itemsize: int, path: Path,
         raise DataError(
             f"{path}: {where} ({layer.describe()}) does not fit input {shape} ({exc})"
         ) from exc
+    padded = _padded_input(layer, shape, conv)
+    if padded is not None:  # zero_pad allocates it: dilation and "same" can make it huge
+        check_shape(padded, itemsize, f"{path}: {where} ({layer.describe()}) padded input "
+                                      f"{padded}")
     check_shape(out, itemsize, f"{path}: {where} ({layer.describe()}) output {out}")
     return out
+
+
+def _padded_input(layer: Any, shape: tuple[int, ...], conv: bool) -> tuple[int, ...] | None:
+    """The padded input a windowed layer (convolution, pooling) makes of ``shape``, or None."""
+    hp = getattr(layer, "hparameters", None)
+    if not isinstance(hp, dict) or "pad" not in hp or len(shape) != 3:
+        return None
+    if conv:
+        k_h, k_w = layer.kernel_size
+        geom = conv_window_geometry(shape, (k_h, k_w, int(shape[-1]), int(layer.filters)), hp,
+                                    "Conv2D")
+    else:
+        geom = pool_window_geometry(shape, hp, layer.describe())
+    (top, bottom), (left, right) = geom.pad
+    return shape[0] + top + bottom, shape[1] + left + right, shape[2]
 
 
 def copy_weights(expected: dict[str, np.ndarray], arrays: dict[str, np.ndarray],

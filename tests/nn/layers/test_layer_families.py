@@ -185,3 +185,19 @@ def test_backward_before_a_training_forward_says_so():
         layer.forward(np.ones((1, 2, 2, 1)), training=False)
         with pytest.raises(RuntimeError, match="forward"):
             layer.backward(np.ones((1, *layer.output_shape)))
+
+
+@pytest.mark.parametrize("make, shape", [c for c in CASES if len(c[1]) == 3])
+def test_model_file_round_trip(make, shape, tmp_path):
+    from cnnstep import Flatten, Sequential, load_model
+
+    model = Sequential([make(), Flatten(), Dense(2)], shape, seed=3)
+    x = np.random.default_rng(4).standard_normal((5, *shape)).astype(np.float32)
+    model.forward(x, training=True)  # moves any running statistics away from their start
+    model.save(tmp_path / "m.npz")
+    again = load_model(tmp_path / "m.npz")
+    assert again.get_config() == json.loads(json.dumps(model.get_config()))
+    assert set(again.named_arrays()) == set(model.named_arrays())
+    for key, value in model.named_arrays().items():
+        np.testing.assert_array_equal(again.named_arrays()[key], value)
+    np.testing.assert_array_equal(again.predict_proba(x), model.predict_proba(x))

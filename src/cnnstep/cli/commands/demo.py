@@ -14,6 +14,9 @@ from cnnstep.ops.published import PUBLISHED_CASES, matches
 
 # Place in `cnnstep --help`.
 ORDER = 10
+# It reads no file, so it takes no --max-memory (see cnnstep.cli.main).
+READS_FILES = False
+
 
 def _short(value: Any) -> str:
     if isinstance(value, tuple):

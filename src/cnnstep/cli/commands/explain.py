@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep import explain
+from cnnstep.cli.options import non_negative_int, pad_value, positive_int
 from cnnstep.errors import UserError
 from cnnstep.explain.trace import check_size
 from cnnstep.fileio import atomic_write
@@ -19,10 +20,8 @@ ORDER = 60
 
 FORMATS = (".html", ".txt", ".gif", ".png")
 OPERATIONS = ("pad", "conv", "pool", "conv-backward", "pool-backward")
-
-
-def _pad(value: str) -> int | str:
-    return value if value in ("same", "valid") else int(value)
+# `explain pad` with no --pad shows one ring of zeros (padding by 0 would show nothing).
+PAD_DEFAULTS = {"pad": 1}
 
 
 def _steps(args: argparse.Namespace) -> int:
@@ -43,6 +42,8 @@ def _steps(args: argparse.Namespace) -> int:
 
 
 def _trace(args: argparse.Namespace) -> explain.Trace:
+    if args.pad is None:
+        args.pad = PAD_DEFAULTS.get(args.op, 0)
     # refused before the input is drawn: --input 30000 30000 3 would be gigabytes
     check_size(_steps(args), f"explain {args.op}")
     rng = np.random.default_rng(args.seed)
@@ -161,16 +162,30 @@ def register(subparsers: Any) -> None:
                              "file and an image: every layer's output as one .html page)")
     parser.add_argument("model", nargs="?", metavar="MODEL|IMAGE",
                         help="shapes: a model.npz (instead of --arch); after MODEL: the image")
-    parser.add_argument("--arch", help="shapes: a built-in architecture (default: default)")
-    parser.add_argument("--classes", type=int, default=10, help="shapes: outputs of --arch")
-    parser.add_argument("--input", nargs=3, type=int, default=(5, 5, 1), metavar=("H", "W", "C"))
-    parser.add_argument("--filters", type=int, default=1)
-    parser.add_argument("--f", type=int, default=3, help="window size")
-    parser.add_argument("--stride", type=int, default=1)
-    parser.add_argument("--dilation", type=int, default=1)
-    parser.add_argument("--pad", type=_pad, default=0, help='int, "same" or "valid"')
-    parser.add_argument("--mode", choices=("max", "average"), default="max")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", help="output file (.html, .txt, .gif or .png frames); "
-                        "text on stdout if omitted")
+    parser.add_argument("--arch", metavar="NAME",
+                        help="shapes: a built-in architecture (default: default)")
+    parser.add_argument("--classes", type=positive_int, default=10, metavar="N",
+                        help="shapes: the number of classes --arch is built for")
+    parser.add_argument("--input", nargs=3, type=positive_int, default=(5, 5, 1),
+                        metavar=("H", "W", "C"),
+                        help="height, width and channels of the random input (shapes: of "
+                             "--arch's input)")
+    parser.add_argument("--filters", type=positive_int, default=1, metavar="N",
+                        help="conv: the number of filters (output channels)")
+    parser.add_argument("--f", type=positive_int, default=3, metavar="N",
+                        help="conv, pool: the window's size (N x N)")
+    parser.add_argument("--stride", type=positive_int, default=1, metavar="N",
+                        help="conv, pool: the window's step")
+    parser.add_argument("--dilation", type=positive_int, default=1, metavar="N",
+                        help="conv: the spacing of the window's taps (1: next to each other)")
+    parser.add_argument("--pad", type=pad_value, metavar="P",
+                        help='zero padding: an integer, "same" or "valid" (conv, pool) '
+                             "(default: 1 for pad, 0 otherwise)")
+    parser.add_argument("--mode", choices=("max", "average"), default="max",
+                        help="pool, pool-backward: the pooling's reduction")
+    parser.add_argument("--seed", type=non_negative_int, default=0, metavar="N",
+                        help="seed of the random input, weights and gradients")
+    parser.add_argument("--out", metavar="FILE",
+                        help="output file (.html, .txt, .gif, or .png for one file per step); "
+                             "text on stdout if omitted")
     parser.set_defaults(handler=run)

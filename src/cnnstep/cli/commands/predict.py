@@ -39,10 +39,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("images", metavar="IMAGE", nargs="+",
                    help="PNG/JPEG/BMP/GIF files, folders (their images, recursively) or glob "
                         "patterns such as 'photos/*.jpg'")
-    p.add_argument("--top", type=positive_int, default=1, metavar="K",
-                   help="show the K most likely classes (default 1)")
+    p.add_argument("--top", type=positive_int, default=1, metavar="N",
+                   help="show the N most likely classes")
     p.add_argument("--format", choices=("text", "csv", "json"), default="text",
-                   help="output format (default text: tab-separated)")
+                   help="output format (text: tab-separated)")
     p.set_defaults(handler=run)
 
 
