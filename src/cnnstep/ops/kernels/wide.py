@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from cnnstep.ops.geometry import WindowGeometry
-from cnnstep.ops.im2col import ProductSum, Scratch
-from cnnstep.ops.windows import block_input_rows, padded_rows
-from cnnstep.ops.workspace import CACHE_BLOCK_BYTES, row_blocks
+from cnnstep.ops.kernels.im2col import ProductSum, Scratch
+from cnnstep.ops.kernels.windows import block_input_rows, padded_rows
+from cnnstep.ops.kernels.workspace import CACHE_BLOCK_BYTES, row_blocks
 
 #: Output columns per row of the wide window matrix.
 GROUP = 4

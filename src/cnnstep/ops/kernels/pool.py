@@ -26,8 +26,8 @@ from cnnstep.ops.geometry import (
     pool_geometry,
     unpack_cache,
 )
-from cnnstep.ops.threads import batch_parts, run_parts
-from cnnstep.ops.windows import (
+from cnnstep.ops.kernels.threads import batch_parts, run_parts
+from cnnstep.ops.kernels.windows import (
     add_few_channels,
     is_tiled,
     row_tiles,
@@ -140,7 +140,7 @@ def _reduce_windows(
 
 
 def _work(A_in: np.ndarray, geom: WindowGeometry) -> int:
-    """A pooling's size for :func:`cnnstep.ops.threads.batch_parts`: window taps plus inputs."""
+    """A pooling's size for :func:`~.threads.batch_parts`: window taps plus inputs."""
     (n_H, n_W), (f_h, f_w) = geom.out_hw, geom.kernel
     return int(A_in.shape[0] * A_in.shape[3] * n_H * n_W * f_h * f_w + A_in.size)
 
@@ -164,8 +164,8 @@ def _pool_windows(
 
 
 #: From this many channels on, tiled backward passes broadcast each window's value over its taps
-#: along the channels (:func:`~cnnstep.ops.windows.window_tiles`); below, the channel runs are
-#: too short for that and each value is first repeated over its window's width (measured:
+#: along the channels (:func:`~cnnstep.ops.kernels.windows.window_tiles`); below, the channel
+#: runs are too short for that and each value is first repeated over its window's width (measured:
 #: 64x28x28x16 2x2 max backward 1.3 ms against 4.5 ms; 64x64x64x8 8x8 3.0 against 4.8 ms the
 #: other way).
 WIDE_CHANNELS = 16

@@ -2,7 +2,8 @@
 
 Convolution copies each window into a matrix (im2col); for a large batch that matrix is many
 times the size of the input. The ops therefore process the batch in blocks of output rows whose
-scratch arrays fit in the budget set here (default 128 MiB). Results do not depend on the budget
+scratch arrays fit in the budget set here (the ``workspace_budget`` setting of
+:mod:`cnnstep.config`, default 128 MiB). Results do not depend on the budget
 (up to float rounding in the sums over the batch).
 
 Blocks are also kept small on purpose (:data:`CACHE_BLOCK_BYTES`, 4 MiB): a window matrix that is
@@ -16,8 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-_DEFAULT_BUDGET = 128 * 2**20
-_budget = _DEFAULT_BUDGET
+from cnnstep.config import config_context, set_config, setting
 
 #: Target scratch of one block, in bytes: well inside the last-level cache, yet big enough that
 #: a multi-threaded matrix product per block is not dominated by waking its threads.
@@ -25,35 +25,32 @@ CACHE_BLOCK_BYTES = 4 * 2**20
 
 
 def get_workspace_budget() -> int:
-    """The scratch-memory budget of one op, in bytes."""
-    return _budget
+    """The scratch-memory budget of one op, in bytes (the ``workspace_budget`` setting)."""
+    return int(setting("workspace_budget"))
 
 
 def set_workspace_budget(nbytes: int | None) -> None:
-    """Set the scratch-memory budget of one op, in bytes (``None`` restores the default).
+    """Set the scratch-memory budget of one op, in bytes (``None`` restores the default); the
+    same as ``cnnstep.config.set_config(workspace_budget=nbytes)``.
 
     Results do not depend on it (up to float rounding in the sums over the batch). A budget
     smaller than one output row's scratch still works: the rows are then processed one at a
     time.
     """
-    global _budget
-    if nbytes is None:
-        _budget = _DEFAULT_BUDGET
-        return
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes <= 0:
+    set_config(workspace_budget=_checked(nbytes))
+
+
+def workspace_budget(nbytes: int | None) -> contextlib.AbstractContextManager[None]:
+    """Temporarily set the scratch-memory budget: ``with workspace_budget(64 * 2**20): ...``
+    (``cnnstep.config.config_context(workspace_budget=nbytes)``)."""
+    return config_context(workspace_budget=_checked(nbytes))
+
+
+def _checked(nbytes: int | None) -> int | None:
+    if nbytes is not None and (isinstance(nbytes, bool) or not isinstance(nbytes, int)
+                               or nbytes <= 0):
         raise ValueError(f"workspace budget must be a positive number of bytes, got {nbytes!r}")
-    _budget = nbytes
-
-
-@contextlib.contextmanager
-def workspace_budget(nbytes: int | None) -> Iterator[None]:
-    """Temporarily set the scratch-memory budget: ``with workspace_budget(64 * 2**20): ...``."""
-    old = _budget
-    set_workspace_budget(nbytes)
-    try:
-        yield
-    finally:
-        set_workspace_budget(old)
+    return nbytes
 
 
 def row_blocks(
@@ -78,9 +75,10 @@ def row_blocks(
     (examples, h0, h1) : (slice, int, int)
         Examples ``examples`` (a step-1 slice), output rows ``h0:h1`` of each.
     """
+    budget = setting("workspace_budget")
     if target is None:
-        target = min(CACHE_BLOCK_BYTES, _budget)
-    target = min(target, _budget)
+        target = min(CACHE_BLOCK_BYTES, budget)
+    target = min(target, budget)
     bytes_per_row = max(1, bytes_per_row)
     per_example = n_H * bytes_per_row
     if per_example <= target:

@@ -1,13 +1,13 @@
 """Convolution, vectorized: window copies (im2col) and matrix products, block by block.
 
 The output rows are processed in blocks small enough that each block's window matrix is still in
-cache when the matrix product reads it (:func:`cnnstep.ops.workspace.row_blocks`); scratch buffers
-are allocated once per call and reused by every block, so one call's scratch is a few MiB
-whatever the batch size.
+cache when the matrix product reads it (:func:`~cnnstep.ops.kernels.workspace.row_blocks`);
+scratch buffers are allocated once per call and reused by every block, so one call's scratch is a
+few MiB whatever the batch size.
 
 A 1x1 convolution with stride 1 and no padding is a single matrix product each way.
 
-The gradients are in :mod:`cnnstep.ops.conv_grads`.
+The gradients are in :mod:`cnnstep.ops.kernels.conv_grads`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,18 @@ from typing import Any
 import numpy as np
 
 from cnnstep.ops.checks import single_step_args
-from cnnstep.ops.conv_grads import ConvCache, conv_grads, conv_work
-from cnnstep.ops.im2col import Scratch, block_cols, conv_inputs, is_pointwise, window_rows
-from cnnstep.ops.threads import batch_parts, run_parts
-from cnnstep.ops.wide import forward_wide, uses_wide_windows, wide_shape
-from cnnstep.ops.workspace import get_workspace_budget, row_blocks
+from cnnstep.ops.kernels.conv_grads import ConvCache, conv_grads, conv_work
+from cnnstep.ops.kernels.im2col import (
+    Scratch,
+    all_finite,
+    block_cols,
+    conv_inputs,
+    is_pointwise,
+    window_rows,
+)
+from cnnstep.ops.kernels.threads import batch_parts, run_parts
+from cnnstep.ops.kernels.wide import forward_wide, uses_wide_windows, wide_shape
+from cnnstep.ops.kernels.workspace import get_workspace_budget, row_blocks
 
 
 def conv_single_step(a_slice_prev: np.ndarray, W: np.ndarray, b: Any) -> np.floating:
@@ -88,7 +95,7 @@ def conv_forward_windows(
     The backward pass builds ``dW`` from window copies of ``A_prev`` when there are few input
     channels (and always for a network's first layer): with the matrix kept, those copies are
     made once per training step instead of twice. It is kept only while it fits the workspace
-    budget (:func:`cnnstep.ops.workspace.get_workspace_budget`), else ``None``.
+    budget (:func:`cnnstep.ops.kernels.workspace.get_workspace_budget`), else ``None``.
 
     Parameters
     ----------
@@ -104,8 +111,8 @@ def conv_forward_windows(
     Z, cache
         As :func:`conv_forward`.
     windows : ndarray of shape (m * n_H * n_W, f_h * f_w * n_C_prev), or None
-        (of :func:`cnnstep.ops.wide.wide_shape` where the wide windows are used)
-        Pass it to :func:`conv_backward_params` or :func:`cnnstep.ops.conv_grads.conv_grads`
+        (of :func:`cnnstep.ops.kernels.wide.wide_shape` where the wide windows are used)
+        Pass it to :func:`conv_backward_params` or :func:`cnnstep.ops.kernels.conv_grads.conv_grads`
         with the same cache.
     """
     Z, windows = _forward(A_prev, W, b, hparameters, keep_windows=True, out=out)
@@ -133,7 +140,9 @@ def _forward(
                   out=Z.reshape(-1, n_C))
         Z += bias
         return Z, None
-    wide = uses_wide_windows(geom, n_C_prev)
+    # The wide windows multiply cells outside each window by zero weights: a NaN or an infinity
+    # there would spread to its neighbours (inf * 0 is NaN), where the loops leave them alone.
+    wide = uses_wide_windows(geom, n_C_prev) and all_finite(A_in)
     windows = None
     shape = wide_shape(geom, m, n_C_prev) if wide else (m * n_H * n_W, K)
     if keep_windows and shape[0] * shape[1] * dtype.itemsize <= get_workspace_budget():

@@ -11,8 +11,8 @@ The input gradient takes one of two routes, chosen by a cost model (:func:`prefe
   at once): one GEMM for the gradient of every window, then a scatter-add tap by tap on strided
   slices.
 
-:func:`conv_grads` computes them; :func:`cnnstep.ops.conv.conv_backward` and
-:func:`cnnstep.ops.conv.conv_backward_params` are its public faces.
+:func:`conv_grads` computes them; :func:`cnnstep.ops.conv_backward` and
+:func:`cnnstep.ops.kernels.conv.conv_backward_params` are its public faces.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.ops.geometry import WindowGeometry, as_array, compute_dtype, unpack_cache
-from cnnstep.ops.im2col import (
+from cnnstep.ops.kernels.im2col import (
     ProductSum,
     Scratch,
     batch_sums,
@@ -33,10 +33,10 @@ from cnnstep.ops.im2col import (
     rows_of,
     window_rows,
 )
-from cnnstep.ops.threads import batch_parts, run_parts
-from cnnstep.ops.wide import MAX_CHANNELS, dA_planar, dW_wide, uses_wide_windows, wide_shape
-from cnnstep.ops.windows import col2im_add
-from cnnstep.ops.workspace import row_blocks
+from cnnstep.ops.kernels.threads import batch_parts, run_parts
+from cnnstep.ops.kernels.wide import MAX_CHANNELS, dA_planar, dW_wide, uses_wide_windows, wide_shape
+from cnnstep.ops.kernels.windows import col2im_add
+from cnnstep.ops.kernels.workspace import row_blocks
 
 ConvCache = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]
 
@@ -160,7 +160,7 @@ DW_FROM_DZ_MIN_CHANNELS = 8
 
 
 def conv_work(geom: WindowGeometry, m: int, W_shape: tuple[int, ...]) -> int:
-    """A convolution's size for :func:`cnnstep.ops.threads.batch_parts`: output cells times
+    """A convolution's size for :func:`cnnstep.ops.kernels.threads.batch_parts`: output cells times
     taps times input and output channels."""
     f_h, f_w, n_C_prev, n_C = W_shape
     return m * geom.out_hw[0] * geom.out_hw[1] * f_h * f_w * (n_C_prev + n_C)
@@ -198,7 +198,7 @@ def conv_grads(
 
     Training never uses the input gradient of a network's first layer; with
     ``need_dA_prev=False`` it is not computed (``None`` in its place), only ``dW`` and ``db``.
-    ``windows`` is the window matrix that :func:`cnnstep.ops.conv.conv_forward_windows` kept for
+    ``windows`` is the window matrix that :func:`~.conv.conv_forward_windows` kept for
     this cache; where ``dW`` would be built from window copies of ``A_prev``, it is read from
     there instead.
     """
@@ -215,17 +215,7 @@ def conv_grads(
     dZ = np.ascontiguousarray(dZ, dtype=np.result_type(dtype, compute_dtype(func, dZ=dZ)))
     dtype = dZ.dtype
     W_ = W_.astype(dtype, copy=False)
-    n_H, n_W = geom.out_hw
-    K = W_.shape[0] * W_.shape[1] * n_C_prev
-    W_mat = W_.reshape(K, n_C)
-    wide = uses_wide_windows(geom, n_C_prev)
-    shape = wide_shape(geom, m, n_C_prev) if wide else (m * n_H * n_W, K)
-    if windows is not None and (windows.shape != shape or windows.dtype != dtype):
-        raise ValueError(
-            f"{func}: windows must be the window matrix of this cache, shape "
-            f"{shape} {dtype}, got shape {windows.shape} {windows.dtype}"
-        )
-    dW_of = dW_wide if wide else dW_from_windows
+    wide = _kept_layout(geom, m, n_C_prev, W_.shape, windows, dtype, func)
     parts = None if windows is not None else \
         batch_parts(m, conv_work(geom, m, W_.shape), "conv")
     if parts:  # several threads: each its part of the batch, then the parameter sums
@@ -237,20 +227,57 @@ def conv_grads(
             dW_sum += dW_part
             db_sum += db_part
         return (np.concatenate(dA_parts) if need_dA_prev else None), dW_sum, db_sum
+    scratch = Scratch(dtype)
+    dA_prev, dW, db = _grads(A_in, dZ, W_, geom, need_dA_prev, windows, wide, scratch)
+    if not (np.isfinite(dW).all() and np.isfinite(db).all()):
+        # A NaN or an infinity came in. The wide windows and the correlations pair A_prev or dZ
+        # with zeros the loops never multiply (inf * 0 is NaN), and leave out padding the loops
+        # multiply (0 * NaN is NaN): dW again from A_prev's windows, which pair exactly as the
+        # loops do. (dA_prev's routes all pair dZ with W as the loops do.) Rare: no cost else.
+        dW = dW_from_windows(A_in, dZ, geom, W_.shape, dtype, scratch,
+                             None if wide else windows)
+    return dA_prev, dW, db
 
+
+def _kept_layout(geom: WindowGeometry, m: int, n_C_prev: int, W_shape: tuple[int, ...],
+                 windows: np.ndarray | None, dtype: np.dtype, func: str) -> bool:
+    """Whether the forward pass's window matrix is (or would be) in the wide layout; a
+    ``ValueError`` when ``windows`` is given but is neither layout's of this cache."""
+    wide = uses_wide_windows(geom, n_C_prev)
+    if windows is None:
+        return wide
+    n_H, n_W = geom.out_hw
+    plain = (m * n_H * n_W, W_shape[0] * W_shape[1] * n_C_prev)
+    # the forward pass takes the plain layout for an input with a NaN or an infinity
+    shapes = [wide_shape(geom, m, n_C_prev), plain] if wide else [plain]
+    if windows.shape not in shapes or windows.dtype != dtype:
+        raise ValueError(
+            f"{func}: windows must be the window matrix of this cache, shape "
+            f"{shapes[0]} {dtype}, got shape {windows.shape} {windows.dtype}"
+        )
+    return windows.shape == shapes[0] and wide
+
+
+def _grads(
+    A_in: np.ndarray, dZ: np.ndarray, W_: np.ndarray, geom: WindowGeometry, need_dA_prev: bool,
+    windows: np.ndarray | None, wide: bool, scratch: Scratch,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """:func:`conv_grads` of one part of the batch, by the cheapest route."""
+    dtype = dZ.dtype
+    m, n_C_prev, n_C = A_in.shape[0], W_.shape[2], W_.shape[3]
     if is_pointwise(geom):
         A_mat = A_in.astype(dtype, copy=False).reshape(-1, n_C_prev)
         dZ_mat = dZ.reshape(-1, n_C)
         dA_prev = None
         if need_dA_prev:
             dA_prev = np.empty(A_in.shape, dtype=dtype)
-            np.matmul(dZ_mat, W_mat.T, out=dA_prev.reshape(-1, n_C_prev))
+            np.matmul(dZ_mat, W_.reshape(-1, n_C).T, out=dA_prev.reshape(-1, n_C_prev))
         dW_mat = A_mat.T @ dZ_mat
         db = batch_sums(dZ_mat)
         return dA_prev, np.asarray(dW_mat.reshape(W_.shape)), db.reshape(1, 1, 1, n_C)
 
     db = batch_sums(dZ.reshape(-1, n_C)).reshape(1, 1, 1, n_C)
-    scratch = Scratch(dtype)
+    dW_of = dW_wide if wide else dW_from_windows
     if not need_dA_prev:
         return None, dW_of(A_in, dZ, geom, W_.shape, dtype, scratch, windows), db
     if n_C_prev <= MAX_CHANNELS:  # few input channels: dA_prev plane by plane
@@ -267,11 +294,22 @@ def conv_grads(
         # A_prev are cheap here instead.
         grads(None, dZ, W_, geom, dA_prev, scratch)
         return dA_prev, dW_of(A_in, dZ, geom, W_.shape, dtype, scratch, windows), db
+    # kept windows of the other layout: this route builds its own
+    dA_prev, dW = _scatter(A_in, dZ, W_, geom, None if wide else windows, scratch)
+    return dA_prev, dW, db
 
+
+def _scatter(
+    A_in: np.ndarray, dZ: np.ndarray, W_: np.ndarray, geom: WindowGeometry,
+    windows: np.ndarray | None, scratch: Scratch,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(dA_prev, dW)``: one product for the gradient of every window, scattered tap by tap."""
+    dtype = dZ.dtype
+    m, (n_H, n_W), n_C = A_in.shape[0], geom.out_hw, W_.shape[3]
+    K = W_.shape[0] * W_.shape[1] * W_.shape[2]
+    W_mat = W_.reshape(K, n_C)
     dW_mat = ProductSum((K, n_C), dtype)
     dA_prev = np.zeros(A_in.shape, dtype=dtype)
-    if wide:  # kept windows of the other layout: this route builds its own
-        windows = None
     for ex, h0, h1 in row_blocks(m, n_H, 2 * n_W * K * dtype.itemsize):
         cols = (block_cols(A_in, geom, ex, h0, h1, dtype, scratch) if windows is None
                 else windows[window_rows(geom, ex, h0, h1)])
@@ -281,6 +319,4 @@ def conv_grads(
             dz, W_mat.T, out=scratch("dcols", cols.size)[: cols.size].reshape(cols.shape)
         )
         col2im_add(dcols, geom, dA_prev[ex], h0)
-    return dA_prev, dW_mat.total.reshape(W_.shape), db
-
-
+    return dA_prev, dW_mat.total.reshape(W_.shape)

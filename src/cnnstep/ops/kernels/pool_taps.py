@@ -1,6 +1,6 @@
 """Max pooling that records, in its forward pass, which tap of each window holds the maximum.
 
-:func:`cnnstep.ops.pool.pool_backward` finds each window's first maximum again by comparing the
+:func:`cnnstep.ops.pool_backward` finds each window's first maximum again by comparing the
 input with the output, tap by tap. In a network that input was written long before the backward
 pass runs, so those strided reads come from main memory: the first pooling of the default model
 takes 2.2-2.8 ms backward in a training step against 1.0 ms with the input in cache. Here the
@@ -10,7 +10,7 @@ byte per output value; the backward pass reads only those bytes and the upstream
 Only where it wins (measured in the default model): windows that tile the input (stride ==
 window, no padding) with at most :data:`MAX_TAPS` taps and at least :data:`MIN_CHANNELS`
 channels. :func:`keeps_taps` says when; elsewhere :func:`max_pool_forward_taps` keeps none
-(``None``) and a layer uses :func:`cnnstep.ops.pool.pool_backward_with_output`.
+(``None``) and a layer uses :func:`cnnstep.ops.kernels.pool.pool_backward_with_output`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from cnnstep.ops.geometry import WindowGeometry, as_array, pool_geometry
-from cnnstep.ops.pool import PoolCache, pool_backward_inputs, pool_forward
-from cnnstep.ops.windows import is_tiled, tiles_cover, window_tiles
+from cnnstep.ops.kernels.pool import PoolCache, pool_backward_inputs, pool_forward
+from cnnstep.ops.kernels.windows import is_tiled, tiles_cover, window_tiles
 
 #: Most taps per window (2x2 windows): with more, the chain of comparisons costs the forward pass
 #: more than the backward pass saves.
@@ -74,13 +74,13 @@ def first_max_taps(A_prev: np.ndarray, A: np.ndarray, geom: WindowGeometry) -> n
 def max_pool_forward_taps(
     A_prev: np.ndarray, hparameters: dict[str, Any]
 ) -> tuple[np.ndarray, PoolCache, np.ndarray | None]:
-    """:func:`cnnstep.ops.pool.pool_forward` (max) that also keeps each window's first
+    """:func:`cnnstep.ops.pool_forward` (max) that also keeps each window's first
     maximum's tap, for :func:`max_pool_backward_taps`.
 
     Returns
     -------
     A, cache
-        As :func:`cnnstep.ops.pool.pool_forward`.
+        As :func:`cnnstep.ops.pool_forward`.
     taps : ndarray of shape (m, n_H, n_W, n_C), uint8, or None
         Of :func:`first_max_taps`; ``None`` where :func:`keeps_taps` is false.
     """
@@ -107,7 +107,7 @@ def max_pool_backward_taps(dA: Any, cache: PoolCache, taps: np.ndarray) -> np.nd
     Returns
     -------
     dA_prev : ndarray of shape (m, n_H_prev, n_W_prev, n_C)
-        The same as :func:`cnnstep.ops.pool.pool_backward`: each window's gradient at its first
+        The same as :func:`cnnstep.ops.pool_backward`: each window's gradient at its first
         maximum, 0 elsewhere (and in rows or columns no window covers).
     """
     func = "pool_backward"

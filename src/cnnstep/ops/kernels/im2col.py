@@ -1,8 +1,8 @@
 """The building blocks of the vectorized convolution: window matrices built block by block in
 reused scratch buffers, and sums of matrix products.
 
-Shared by the forward pass (:mod:`cnnstep.ops.conv`) and the gradients
-(:mod:`cnnstep.ops.conv_grads`).
+Shared by the forward pass (:mod:`cnnstep.ops.kernels.conv`) and the gradients
+(:mod:`cnnstep.ops.kernels.conv_grads`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from cnnstep.ops.geometry import WindowGeometry, as_array, compute_dtype, conv_geometry
-from cnnstep.ops.windows import block_geometry, block_input_rows, im2col, padded_rows
-from cnnstep.ops.workspace import row_blocks
+from cnnstep.ops.kernels.windows import block_geometry, block_input_rows, im2col, padded_rows
+from cnnstep.ops.kernels.workspace import row_blocks
 
 
 def conv_inputs(
@@ -120,6 +120,18 @@ def dW_from_windows(
                 else windows[window_rows(geom, ex, h0, h1)])
         dW_mat.add(cols.T, dZ[ex, h0:h1].reshape(-1, n_C))
     return dW_mat.total.reshape(W_shape)
+
+
+def all_finite(X: np.ndarray) -> bool:
+    """Whether every value of ``X`` is finite, cheaply: one sum over it (no array of flags).
+
+    A NaN or an infinity makes the sum non-finite; so can finite values near the dtype's
+    largest, which then merely send the caller down its exact route. Integers are finite.
+    """
+    if X.dtype.kind not in "fc":
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.sum(X)))
 
 
 def batch_sums(X: np.ndarray, rows: int = 4096) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""The few calls of oneDNN's C API (v3) that :mod:`cnnstep.ops.onednn` and
-:mod:`cnnstep.ops.onednn_pool` need, through ctypes.
+"""The few calls of oneDNN's C API (v3) that :mod:`cnnstep.backends.onednn.conv` and
+:mod:`cnnstep.backends.onednn.pool` need, through ctypes.
 
 oneDNN is the library behind PyTorch's and OpenVINO's CPU convolutions. Its wheels
 (``onednn-cpu-gomp``, the ``onednn`` extra) hold only the shared library, no Python binding, so
@@ -7,27 +7,19 @@ the handful of C calls used here are declared with ctypes: an engine, memory des
 plain layouts (NHWC activations, HWIO weights), convolution and pooling primitives and reorders,
 run on a stream per thread. :class:`Owned` destroys what one geometry made.
 
-:func:`library` finds and loads ``libdnnl.so.3``; nothing is loaded at import. The enum values
-below are those of oneDNN's ``dnnl_types.h`` and ``dnnl_common_types.h`` (C API v3, stable
-since 3.0).
+:mod:`cnnstep.backends.onednn.library` finds, loads and checks ``libdnnl.so.3``; nothing is
+loaded at import. The enum values below are those of oneDNN's ``dnnl_types.h`` and
+``dnnl_common_types.h`` (C API v3: values are only ever added within a major version).
 """
 
 from __future__ import annotations
 
 import ctypes
-import functools
-import os
 import threading
 from collections.abc import Iterable, Sequence
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-#: The distributions that install ``libdnnl.so.3`` (into the environment's ``lib`` folder).
-DISTRIBUTIONS = ("onednn-cpu-gomp", "onednn-cpu-iomp", "onednn")
-LIBRARY = "libdnnl.so.3"
 
 # dnnl_common_types.h / dnnl_types.h (C API v3)
 F32 = 3
@@ -53,8 +45,25 @@ class ExecArg(ctypes.Structure):
     _fields_ = [("arg", ctypes.c_int), ("memory", _vp)]
 
 
+class Version(ctypes.Structure):
+    """``dnnl_version_t``: what :func:`dnnl_version` returns a pointer to."""
+
+    _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int),
+                ("hash", ctypes.c_char_p), ("cpu_runtime", ctypes.c_uint),
+                ("gpu_runtime", ctypes.c_uint)]
+
+
+#: ``dnnl_version_t.cpu_runtime`` of a library threaded with OpenMP (``DNNL_RUNTIME_OMP``).
+RUNTIME_OMP = 2
+
+
 class DnnlError(RuntimeError):
     """A oneDNN call returned an error status."""
+
+
+class ReferenceOnlyError(DnnlError):
+    """oneDNN offers only its reference implementation for a primitive: far slower than NumPy's
+    kernels, so cnnstep does not use it."""
 
 
 def dims(values: Iterable[int]) -> Any:
@@ -65,45 +74,12 @@ def dims(values: Iterable[int]) -> Any:
     return out
 
 
-def _candidates() -> list[Path]:
-    found = []
-    for name in DISTRIBUTIONS:
-        try:
-            files = metadata.files(name) or []
-        except metadata.PackageNotFoundError:
-            continue
-        found += [Path(str(f.locate())) for f in files if f.name == LIBRARY]
-    return found
-
-
-@functools.cache
-def library() -> tuple[Any, Any] | str:
-    """``(libdnnl, libgomp-or-None)`` loaded, or a line saying why not (not installed, or it
-    would not load: the ``onednn-cpu-gomp`` wheel needs the system's ``libgomp.so.1``)."""
-    paths = _candidates()
-    if not paths:
-        return "not installed (pip install \"cnnstep[onednn]\")"
-    errors = []
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(os.fspath(path))
-        except OSError as exc:
-            errors.append(str(exc))
-            continue
-        _declare(lib)
-        try:  # the OpenMP runtime it was built with, to set its thread count per call
-            omp: Any = ctypes.CDLL("libgomp.so.1")
-            omp.omp_set_num_threads.argtypes = [ctypes.c_int]
-        except OSError:
-            omp = None
-        return lib, omp
-    return "could not be loaded: " + "; ".join(errors)
-
-
-def _declare(lib: Any) -> None:
-    """Argument and result types, so that pointers are never cut to C ints."""
+def declare(lib: Any) -> None:
+    """Argument and result types of the calls used, so that pointers are never cut to C ints
+    (an ``AttributeError`` names a symbol the library lacks)."""
     p, i = _vp, ctypes.c_int
     sigs: dict[str, tuple[list[Any], Any]] = {
+        "dnnl_version": ([], ctypes.POINTER(Version)),
         "dnnl_engine_create": ([ctypes.POINTER(_vp), i, ctypes.c_size_t], i),
         "dnnl_stream_create": ([ctypes.POINTER(_vp), p, ctypes.c_uint], i),
         "dnnl_stream_wait": ([p], i),
@@ -154,8 +130,8 @@ def check(status: int, what: str) -> None:
 class Api:
     """The loaded library, its CPU engine and a stream per thread."""
 
-    def __init__(self, lib: Any, omp: Any) -> None:
-        self.lib, self.omp = lib, omp
+    def __init__(self, lib: Any, set_omp_threads: Any) -> None:
+        self.lib, self._set_omp_threads = lib, set_omp_threads
         self.engine = _vp()
         check(lib.dnnl_engine_create(ctypes.byref(self.engine), ENGINE_CPU, 0), "engine")
         self._local = threading.local()
@@ -163,8 +139,7 @@ class Api:
     def set_threads(self, threads: int) -> None:
         """OpenMP's thread count for this calling thread (it is thread-local), which oneDNN
         reads both when it makes a primitive (how the work is split) and when it runs one."""
-        if self.omp is not None:
-            self.omp.omp_set_num_threads(threads)
+        self._set_omp_threads(threads)
 
     def stream(self) -> Any:
         """This thread's stream (a stream is not to be shared between threads; it is destroyed
@@ -255,14 +230,13 @@ class Api:
 class Owned:
     """What one geometry makes in oneDNN (descriptors, primitives), destroyed with the object.
 
-    ``fast`` turns false when a descriptor gets only oneDNN's reference implementation, which
-    is far slower than NumPy's ops: callers then use those instead.
+    A primitive descriptor for which oneDNN offers only its reference implementation raises
+    :class:`ReferenceOnlyError` (:meth:`pd`): callers then run NumPy's kernels instead.
     """
 
     def __init__(self, api: Api) -> None:
         self._owned: list[tuple[str, Any]] = []  # first: __del__ runs after a failed __init__
         self.api = api
-        self.fast = True
 
     def __del__(self) -> None:
         for kind, handle in reversed(getattr(self, "_owned", ())):  # primitives, then descs
@@ -284,7 +258,10 @@ class Owned:
         """A primitive descriptor (see :meth:`Api.primitive_desc`), destroyed with this
         object."""
         pd = self._own("primitive_desc", self.api.primitive_desc(kind, *args))
-        self.fast = self.fast and not self.api.impl(pd).startswith("ref")
+        impl = self.api.impl(pd)
+        if impl.startswith("ref"):
+            raise ReferenceOnlyError(f"oneDNN offers only its reference implementation "
+                                     f"({impl}) for this {kind.replace('_', ' ')}")
         return pd
 
     def primitive(self, pd: Any) -> Any:
@@ -308,12 +285,3 @@ class _Stream:
             self.api.destroy("stream", self.handle)
         except Exception:  # noqa: BLE001
             pass
-
-
-@functools.cache
-def api() -> Api | None:
-    """The :class:`Api`, or ``None`` where :func:`library` could not load oneDNN."""
-    loaded = library()
-    if isinstance(loaded, str):
-        return None
-    return Api(*loaded)

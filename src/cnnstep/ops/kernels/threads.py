@@ -1,4 +1,5 @@
-"""How many threads one op may use: :func:`set_num_threads`, as ``torch.set_num_threads``.
+"""How many threads one op may use: the ``threads`` setting (:mod:`cnnstep.config`), or
+:func:`set_num_threads`, as ``torch.set_num_threads``.
 
 With more than one, a large convolution or pooling (forward or backward) splits its batch into
 that many parts, run side by side on a small thread pool with NumPy's BLAS held to one thread
@@ -13,12 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
+
+from cnnstep.config import set_config, setting
 
 T = TypeVar("T")
 
@@ -29,22 +33,23 @@ T = TypeVar("T")
 #: 11.9 -> 7.7 ms).
 MIN_WORK = {"conv": 12_000_000, "pool": 2_000_000}
 
-_settings = {"threads": 1}
 _local = threading.local()
 _lock = threading.Lock()
 _pool: dict[str, Any] = {"executor": None, "workers": 0}
 
 
 def set_num_threads(n: int) -> None:
-    """Let each op use up to ``n`` threads (1: no splitting, the default)."""
+    """Let each op use up to ``n`` threads (1: no splitting, the default); the same as
+    ``cnnstep.config.set_config(threads=n)``."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"n: expected a positive number of threads, got {n!r}")
-    _settings["threads"] = int(n)
+    set_config(threads=int(n))
 
 
 def get_num_threads() -> int:
-    """The number of threads an op may use (see :func:`set_num_threads`)."""
-    return _settings["threads"]
+    """The number of threads an op may use: the ``threads`` setting (see
+    :func:`set_num_threads`)."""
+    return int(setting("threads"))
 
 
 def op_threads() -> int:
@@ -103,6 +108,15 @@ def _executor(workers: int) -> ThreadPoolExecutor:
             _pool["workers"] = workers
         executor: ThreadPoolExecutor = _pool["executor"]
         return executor
+
+
+def _after_fork_in_child() -> None:
+    # The pool's threads were not copied into the child: a part handed to them would wait
+    # forever. The child starts a pool of its own when it first splits an op.
+    _pool.update(executor=None, workers=0)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @functools.cache
