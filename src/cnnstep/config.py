@@ -13,7 +13,8 @@ The settings (each checked here, with a ``ValueError`` naming it otherwise):
 
 ``threads``
     How many threads one op (a convolution or pooling, forward or backward) may split its batch
-    between; default 1 (:mod:`cnnstep.ops.kernels.threads`).
+    between, and ``Sequential.predict``/``predict_proba``/``evaluate`` their inputs' chunks;
+    default 1 (:mod:`cnnstep.ops.kernels.threads`, :mod:`cnnstep.nn.inference`).
 ``workspace_budget``
     Bytes of scratch memory one op may use at once; default 128 MiB; ``None`` restores it
     (:mod:`cnnstep.ops.kernels.workspace`).

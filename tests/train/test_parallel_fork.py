@@ -31,9 +31,11 @@ SCRIPT = textwrap.dedent("""
     model = build_architecture("default", (28, 28, 1), 10, seed=0)
     set_config(threads=2)
     op_threads.MIN_WORK.update(conv=0, pool=0)  # every op splits
-    model.predict(x)  # oneDNN (where installed) on 2 threads
+    # the layers' passes split their ops (predict splits its chunks between Python threads,
+    # each running oneDNN on one OpenMP thread)
+    model.forward(x)  # oneDNN (where installed) on 2 threads: an OpenMP team
     with config_context(backend="numpy"):
-        model.predict(x)  # NumPy's kernels, split between the ops' threads
+        model.forward(x)  # NumPy's kernels, split between the ops' threads
     runner = make_runner(model, 2, parallel="processes", batch_size=64, workers=True)
     runner.ready(wait=True)
     runner.close()  # kept in the process-wide pool

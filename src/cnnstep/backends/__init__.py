@@ -2,9 +2,12 @@
 
 Lives here: ``dispatch`` (the one API the layers call: :func:`conv2d_forward`,
 :func:`conv2d_backward`, :func:`pool2d_forward`, :func:`pool2d_backward`; it decides per pass
-and falls back to NumPy), ``numpy`` (NumPy's kernels of :mod:`cnnstep.ops.kernels` as the
-layers use them), ``record`` (where each pass ran and why) and ``onednn/`` (oneDNN's
-convolution and max pooling through ctypes, the optional ``onednn`` extra, version-checked).
+and falls back to NumPy), ``inference`` (runs of layers for inference at once: a
+:class:`~cnnstep.backends.inference.Chain` of convolutions with their ReLU fused, poolings and a
+last ``Dense``, on oneDNN where it applies), ``numpy`` (NumPy's kernels of
+:mod:`cnnstep.ops.kernels` as the layers use them), ``record`` (where each pass ran and why) and
+``onednn/`` (oneDNN's convolution, pooling and inner product through ctypes, the optional
+``onednn`` extra, version-checked).
 
 :func:`status` says what is in use and why; the ``backend`` setting of :mod:`cnnstep.config`
 chooses (``"auto"`` or ``"numpy"``).

@@ -49,7 +49,7 @@ def describe_refused(key: tuple[Any, ...]) -> str:
     :data:`cnnstep.backends.onednn.primitives.REFUSED`."""
     words = [str(key[0])]
     for part in key[1:]:
-        if isinstance(part, tuple):
+        if isinstance(part, tuple) and all(isinstance(v, int) for v in part):
             words.append(_shape(part))
         elif hasattr(part, "kernel") and hasattr(part, "stride"):
             words.append(f"{part.kernel[0]}x{part.kernel[1]} stride "

@@ -2,12 +2,15 @@
 their parameters step by step.
 
 Lives here: ``layers/`` (the :class:`~cnnstep.nn.layers.base.Layer` base class, its registry, one
-module per family), ``model`` (:class:`Sequential`, the container), ``architectures`` (the named
-built-in networks, registered), ``losses``, ``initializers``, ``optimizers`` (registered),
-``schedules`` (learning-rate schedules, registered), ``gradcheck``, ``io`` (the model file),
+module per family), ``model`` (:class:`Sequential`, the container), ``inference`` (its forward
+pass over many inputs for ``predict_proba``, ``predict`` and ``evaluate``: runs of layers as
+chains for :mod:`cnnstep.backends.inference`, chunks shared between threads), ``architectures``
+(the named built-in networks, registered), ``losses``, ``initializers``, ``optimizers``
+(registered), ``schedules`` (learning-rate schedules, registered), ``gradcheck``, ``io`` (the
+model file),
 ``summary`` (the text of ``Sequential.summary``) and ``trainer`` (how ``Sequential.fit`` finds
 the training loop, which lives above, in :mod:`cnnstep.train`, by its name).
 
-May import: :mod:`cnnstep.ops` and this folder (plus top-level modules such as
-``cnnstep.errors``). Never the training loop, data or the CLI.
+May import: :mod:`cnnstep.ops`, :mod:`cnnstep.backends` and this folder (plus top-level modules
+such as ``cnnstep.errors``). Never the training loop, data or the CLI.
 """

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.errors import DataError
+from cnnstep.nn.inference import outputs
 from cnnstep.nn.io import (
     check_architecture,
     copy_weights,
@@ -276,14 +277,17 @@ class Sequential:
         return loss, logits
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities, shape (m, n_classes), computed in batches (two columns for a
-        binary classifier: ``1 - sigmoid(logit)``, ``sigmoid(logit)``)."""
+        """Class probabilities, shape (m, n_classes) (two columns for a binary classifier:
+        ``1 - sigmoid(logit)``, ``sigmoid(logit)``).
+
+        Computed in chunks of at most ``batch_size`` inputs, on as many threads as the
+        ``threads`` setting says, with the fastest kernels that apply
+        (:mod:`cnnstep.nn.inference`); the same numbers whatever the ``threads`` setting.
+        """
         x = self.prepare_input(x)
-        out = [probabilities(self.forward(x[i:i + batch_size]))
-               for i in range(0, x.shape[0], batch_size)]
-        if not out:
+        if not x.shape[0]:
             return np.zeros((0, self.n_classes or 0), dtype=self.dtype)
-        return np.concatenate(out)
+        return probabilities(outputs(self, x, batch_size))
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Predicted class indices, shape (m,)."""
@@ -291,15 +295,17 @@ class Sequential:
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> dict:
         """``{"loss": mean cross-entropy, "accuracy": fraction correct}`` on ``(x, y)`` (binary
-        cross-entropy for a one-output model)."""
+        cross-entropy for a one-output model); the loss is summed ``batch_size`` rows at a
+        time, the outputs computed as :meth:`predict_proba` computes them."""
         x = self.prepare_input(x)
         y = np.asarray(y, dtype=np.int64)
+        logits = outputs(self, x, batch_size)
         total, correct = 0.0, 0
         for i in range(0, x.shape[0], batch_size):
-            logits = self.forward(x[i:i + batch_size])
-            loss, _, _ = classification_loss(logits, y[i:i + batch_size])
-            total += loss * logits.shape[0]
-            correct += int((predicted_classes(logits) == y[i:i + batch_size]).sum())
+            part = logits[i:i + batch_size]
+            loss, _, _ = classification_loss(part, y[i:i + batch_size])
+            total += loss * part.shape[0]
+            correct += int((predicted_classes(part) == y[i:i + batch_size]).sum())
         m = max(x.shape[0], 1)
         return {"loss": total / m, "accuracy": correct / m}
 

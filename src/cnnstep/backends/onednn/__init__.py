@@ -4,7 +4,9 @@ layers' float32 passes.
 Lives here: ``api`` (the few C calls, declared with ctypes), ``library`` (finding, loading and
 checking the library: version, OpenMP runtime; once per process), ``primitives`` (when a call
 pays, thread counts, each thread's primitives, the geometries oneDNN refused), ``conv`` and
-``pool`` (the kernels). Which pass runs here is decided by :mod:`cnnstep.backends.dispatch`.
+``pool`` (the kernels of the layers' passes) and ``chain`` (a run of layers for inference in one
+go, activations in oneDNN's own layouts between them). Which pass runs here is decided by
+:mod:`cnnstep.backends.dispatch` and :mod:`cnnstep.backends.inference`.
 
 May import: this folder and :mod:`cnnstep.ops` (the contract: geometry, thread counts).
 """

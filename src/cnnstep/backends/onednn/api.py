@@ -23,16 +23,17 @@ import numpy as np
 
 # dnnl_common_types.h / dnnl_types.h (C API v3)
 F32 = 3
-TAG_ANY, TAG_X, TAG_NHWC, TAG_HWIO = 1, 2, 22, 28
-FORWARD_TRAINING = 64
-CONVOLUTION_DIRECT, POOLING_MAX = 1, 0x1FF
+TAG_ANY, TAG_X, TAG_AB, TAG_NHWC, TAG_HWIO = 1, 2, 3, 22, 28
+FORWARD_TRAINING, FORWARD_INFERENCE = 64, 96
+CONVOLUTION_DIRECT, POOLING_MAX, POOLING_AVG_EXCLUDE_PADDING = 1, 0x1FF, 0x3FF
+ELTWISE_RELU = 0x20
 ENGINE_CPU = 1
 STREAM_DEFAULT_FLAGS = 1
 ARG_SRC, ARG_DST, ARG_WEIGHTS, ARG_BIAS = 1, 17, 33, 41
 ARG_DIFF_SRC, ARG_DIFF_DST, ARG_DIFF_WEIGHTS, ARG_DIFF_BIAS = 129, 145, 161, 169
 ARG_WORKSPACE = 64
 QUERY_IMPL_INFO_STR, QUERY_WEIGHTS_MD, QUERY_DIFF_WEIGHTS_MD = 8, 131, 132
-QUERY_WORKSPACE_MD = 135
+QUERY_SRC_MD, QUERY_DST_MD, QUERY_WORKSPACE_MD = 129, 133, 135
 MAX_NDIMS = 12
 
 Dims = ctypes.c_int64 * MAX_NDIMS
@@ -107,6 +108,15 @@ def declare(lib: Any) -> None:
             [ctypes.POINTER(_vp), p, i, i, p, p, Dims, Dims, Dims, Dims, Dims, p], i),
         "dnnl_pooling_backward_primitive_desc_create": (
             [ctypes.POINTER(_vp), p, i, p, p, Dims, Dims, Dims, Dims, Dims, p, p], i),
+        "dnnl_inner_product_forward_primitive_desc_create": (
+            [ctypes.POINTER(_vp), p, i, p, p, p, p, p], i),
+        "dnnl_primitive_attr_create": ([ctypes.POINTER(_vp)], i),
+        "dnnl_primitive_attr_destroy": ([p], i),
+        "dnnl_primitive_attr_set_post_ops": ([p, p], i),
+        "dnnl_post_ops_create": ([ctypes.POINTER(_vp)], i),
+        "dnnl_post_ops_destroy": ([p], i),
+        "dnnl_post_ops_append_eltwise": ([p, i, ctypes.c_float, ctypes.c_float], i),
+        "dnnl_memory_set_data_handle": ([p, p], i),
     }
     for name, (args, result) in sigs.items():
         fn = getattr(lib, name)
@@ -190,6 +200,23 @@ class Api:
         check(self.lib.dnnl_primitive_create(ctypes.byref(prim), pd), "primitive")
         return prim
 
+    def relu_attr(self) -> Any:
+        """Primitive attributes with one post-op, ReLU (the caller destroys them; a primitive
+        descriptor keeps a copy)."""
+        lib, attr, ops = self.lib, _vp(), _vp()
+        check(lib.dnnl_primitive_attr_create(ctypes.byref(attr)), "attributes")
+        try:
+            check(lib.dnnl_post_ops_create(ctypes.byref(ops)), "post-ops")
+            try:
+                check(lib.dnnl_post_ops_append_eltwise(ops, ELTWISE_RELU, 0.0, 0.0), "ReLU")
+                check(lib.dnnl_primitive_attr_set_post_ops(attr, ops), "post-ops")
+            finally:
+                lib.dnnl_post_ops_destroy(ops)
+        except BaseException:
+            lib.dnnl_primitive_attr_destroy(attr)
+            raise
+        return attr
+
     def reorder(self, src: Any, dst: Any) -> Any:
         """A primitive that copies a memory of layout ``src`` into layout ``dst`` (the caller
         destroys it)."""
@@ -200,6 +227,18 @@ class Api:
             return self.primitive(pd)
         finally:  # a primitive keeps what it needs of its descriptor
             self.destroy("primitive_desc", pd)
+
+    def bind(self, mem: Any, array: np.ndarray) -> None:
+        """Point the memory object ``mem`` at ``array``'s data (C-contiguous, of its size)."""
+        check(self.lib.dnnl_memory_set_data_handle(mem, array.ctypes.data), "memory")
+
+    def run(self, prim: Any, args: Any, n_args: int) -> None:
+        """Run ``prim`` on packed ``ExecArg`` ``args`` of memory objects (no waiting: call
+        :meth:`wait` after the last one)."""
+        check(self.lib.dnnl_primitive_execute(prim, self.stream(), n_args, args), "execute")
+
+    def wait(self) -> None:
+        check(self.lib.dnnl_stream_wait(self.stream()), "stream wait")
 
     def execute(self, prim: Any, args: Sequence[tuple[int, Any, np.ndarray]],
                 threads: int) -> None:
@@ -269,6 +308,15 @@ class Owned:
 
     def reorder(self, src: Any, dst: Any) -> Any:
         return self._own("primitive", self.api.reorder(src, dst))
+
+    def memory(self, md: Any, array: np.ndarray | None) -> Any:
+        """A memory object of descriptor ``md`` on ``array``'s data (``None``: no data yet;
+        :meth:`Api.bind` points it at an array before each run), destroyed with this object."""
+        mem = _vp()
+        check(self.api.lib.dnnl_memory_create(
+            ctypes.byref(mem), md, self.api.engine,
+            None if array is None else _vp(array.ctypes.data)), "memory")
+        return self._own("memory", mem)
 
 
 class _Stream:
