@@ -64,3 +64,21 @@ def test_ops_bench_times_the_layers_and_shapes_of_your_own():
     assert out.count("geometric mean of the median ratios") == 1
     bad = run_bench("ops.py", "--case", "conv 2x9x9x5 f3", code=2)
     assert "--case: a convolution needs '->filters'" in bad.stderr
+
+
+def test_infer_bench_compares_both_models_and_writes_nothing_else(tmp_path):
+    pytest.importorskip("onnxruntime", reason="bench/infer.py compares with onnxruntime")
+    before = set(ROOT.iterdir())
+    out = run_bench("infer.py", "--json", str(tmp_path / "infer.json")).stdout
+    assert "1 thread:" in out and "2 threads:" in out and "load average" in out
+    report = json.loads((tmp_path / "infer.json").read_text())
+    assert report["benchmark"] == "infer"
+    assert [t["title"] for t in report["tables"]] == ["1 thread", "2 threads"]
+    for table in report["tables"]:
+        rows = [(r[0].split(" (")[0], r[1], r[2]) for r in table["rows"]]
+        for model in ("default", "signs"):
+            assert (model, "predict_proba", "onnxruntime") in rows
+            assert (model, "predict_proba", "PyTorch") in rows
+            assert (model, "predict_proba, NumPy only", "onnxruntime") in rows
+        assert all(r[5] > 0 for r in table["rows"])  # the ratios
+    assert set(ROOT.iterdir()) == before  # no profile or model file left in the repository
