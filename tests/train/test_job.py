@@ -126,6 +126,7 @@ def test_resume_may_change_only_some_settings():
 def test_stored_settings_schema(monkeypatch):
     good = js.resolve_run_settings({**js.DEFAULTS, "arch": "default", "lr": 0.005,
                                     "batch_size": 64, "augment": 2})
+    good["patience"] = 12  # what the job stores once the data is known
     notes: list[str] = []
     assert js.check_stored(good, notes)["arch"] == "default" and notes == []
     for key, value, fragment in [("arch", "nope", "settings.arch"), ("epochs", "x", "epochs"),
@@ -173,7 +174,8 @@ def test_no_option_runs_auto_and_says_what_it_chose(tmp_path, capsys):
     assert main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     first, last = lines[0], lines[-1]
-    assert "chosen for" in first and "epochs auto: until 12 epochs bring no better accuracy" \
+    # 34 training images are 2 batches: the patience is 300 steps (150 epochs), not 12
+    assert "chosen for" in first and "epochs auto: until 150 epochs bring no better accuracy" \
         in first and "at most 150 epochs or 0.0001 min" in first
     assert "6 validation images held out of the training part" in first
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())

@@ -170,6 +170,7 @@ def _prepare(folder: Path, given: dict, resume: bool) -> tuple[Prepared, dict, D
         run = prepare(model, optimizer, data.x_train, data.y_train, validation, loop, ck)
     except ValueError as exc:
         raise UserError(f"{folder / CHECKPOINT if ck else 'settings'}: {exc}") from None
+    settings["patience"] = run.config.patience  # "auto" is a number once the data is known
     return run, settings, data, notes
 
 
