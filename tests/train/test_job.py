@@ -66,13 +66,13 @@ def test_a_second_job_into_a_folder_in_use_is_refused_in_one_line(tmp_path, caps
 def test_a_second_job_into_the_default_folder_takes_the_next_number(tmp_path, monkeypatch,
                                                                     capsys):
     monkeypatch.chdir(tmp_path)
-    holder = _holder(tmp_path / "runs" / "auto-digits")
+    holder = _holder(tmp_path / "runs" / "default-digits")
     try:
         assert main(["train", *FAST]) == 0
     finally:
         _kill(holder)
-    assert (tmp_path / "runs/auto-digits-2/model.npz").is_file()
-    assert not (tmp_path / "runs/auto-digits/model.npz").exists()
+    assert (tmp_path / "runs/default-digits-2/model.npz").is_file()
+    assert not (tmp_path / "runs/default-digits/model.npz").exists()
 
 
 def test_claim_folder_in_process(tmp_path):
