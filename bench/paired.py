@@ -143,9 +143,11 @@ def header(title: str) -> None:
     print(f"numpy {np.__version__} [{blas_name()}], torch {torch.__version__}; "
           f"environment: {env or 'library defaults'}")
     print(f"load average at start: {load_average()}")
-    from cnnstep.ops import onednn
+    from cnnstep.backends import onednn
 
-    print(f"oneDNN kernels for the layers (the onednn extra): {onednn.status()}")
+    state = ("on: " if onednn.enabled() else "off (the backend setting is 'numpy'): "
+             if onednn.available() else "off: ") + onednn.describe()
+    print(f"oneDNN kernels for the layers (the onednn extra): {state}")
 
 
 @contextlib.contextmanager

@@ -32,11 +32,6 @@ MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80
 MAX_FOLDER_MODULES = 12
 
-#: Rooms being rebuilt as this is written (issue 22); the lists may only shrink: an entry that
-#: no longer breaks the rule fails the test until it is removed.
-KNOWN_LONG = {"cnnstep.checker.grade.grade", "cnnstep.checker.hints.value_hint",
-              "cnnstep.ops.conv_grads.conv_grads"}
-KNOWN_CROWDED = {"cnnstep/ops", "cnnstep/checker"}
 
 
 def _modules() -> dict[str, Path]:
@@ -156,9 +151,8 @@ def test_no_function_over_80_lines():
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 n = (node.end_lineno or node.lineno) - node.lineno + 1
                 if n > MAX_FUNCTION_LINES:
-                    long.append(f"{module}.{node.name}")
-    assert sorted(set(long) - KNOWN_LONG) == [], "functions over 80 lines"
-    assert sorted(KNOWN_LONG - set(long)) == [], "fixed: remove them from KNOWN_LONG"
+                    long.append(f"{module}.{node.name}: {n} lines")
+    assert not long, "\n".join(long)
 
 
 def test_no_folder_over_12_modules():
@@ -166,9 +160,8 @@ def test_no_folder_over_12_modules():
     for folder in [PACKAGE, *(p for p in PACKAGE.rglob("*") if p.is_dir())]:
         modules = [p for p in folder.glob("*.py") if p.name != "__init__.py"]
         if folder != PACKAGE and len(modules) > MAX_FOLDER_MODULES:
-            crowded.append(str(folder.relative_to(PACKAGE.parent)))
-    assert sorted(set(crowded) - KNOWN_CROWDED) == [], "folders over 12 modules"
-    assert sorted(KNOWN_CROWDED - set(crowded)) == [], "fixed: remove them from KNOWN_CROWDED"
+            crowded.append(f"{folder.relative_to(PACKAGE.parent)}: {len(modules)} modules")
+    assert not crowded, "\n".join(crowded)
 
 
 @pytest.mark.parametrize("init", sorted(p for p in PACKAGE.rglob("__init__.py")

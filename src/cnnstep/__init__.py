@@ -18,7 +18,11 @@ from cnnstep.ops.functional import (
     pool_forward,
     zero_pad,
 )
-from cnnstep.ops.workspace import get_workspace_budget, set_workspace_budget, workspace_budget
+from cnnstep.ops.kernels.workspace import (
+    get_workspace_budget,
+    set_workspace_budget,
+    workspace_budget,
+)
 
 __version__ = "0.1.0"
 

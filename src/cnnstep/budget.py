@@ -7,8 +7,9 @@ terabytes, so every such size is checked here *before* allocating: a hostile or 
 ends in a one-line :class:`~cnnstep.errors.DataError` instead of a machine out of memory.
 
 The default is 4 GiB, or half of the machine's physical memory when that is less (a laptop
-survives it). Raise it with :func:`set_memory_budget`, the ``CNNSTEP_MAX_MEMORY`` environment
-variable (``"8G"``, ``"512M"``, a number of bytes), or the CLI's ``--max-memory``.
+survives it). Raise it with :func:`set_memory_budget` (the ``memory_budget`` setting of
+:mod:`cnnstep.config`), the ``CNNSTEP_MAX_MEMORY`` environment variable (``"8G"``, ``"512M"``,
+a number of bytes), or the CLI's ``--max-memory``.
 
 Top-level module: importable from every folder (data, nn, train, cli).
 """
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Iterable
 
-from cnnstep.errors import DataError, UserError
+from cnnstep.config import parse_size, set_config, setting
+from cnnstep.errors import DataError
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
@@ -53,52 +54,10 @@ def _default_budget() -> int:
 
 
 DEFAULT_MEMORY_BUDGET: int = _default_budget()
-_budget: int | None = None  # set by set_memory_budget; None: the environment or the default
-
-_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
-
-
-def parse_size(text: str | int, name: str = "memory budget") -> int:
-    """Bytes in ``text``: an integer, or a number with a unit K, M, G or T (powers of 1024).
-
-    Parameters
-    ----------
-    text : str or int
-        ``"4G"``, ``"512MiB"``, ``"1000000"`` or an int.
-    name : str
-        What the value is, for the error message.
-
-    Returns
-    -------
-    int
-        A positive number of bytes.
-
-    Raises
-    ------
-    UserError
-        (a ``ValueError`` too) when ``text`` is not a positive size.
-    """
-    if isinstance(text, bool):
-        raise _SizeError(f"{name} must be a size such as 4G or 512M, got {text!r}")
-    if isinstance(text, int):
-        value = text
-    else:
-        match = _SIZE.match(str(text))
-        if not match:
-            raise _SizeError(f"{name} must be a size such as 4G or 512M, got {text!r}")
-        value = int(float(match[1]) * _UNITS[match[2].upper()])
-    if value <= 0:
-        raise _SizeError(f"{name} must be positive, got {text!r}")
-    return value
-
-
-class _SizeError(UserError, ValueError):
-    """A size that does not parse (both a user error and a ValueError)."""
 
 
 def set_memory_budget(n_bytes: int | str | None) -> None:
-    """Set the memory budget for files read from now on.
+    """Set the memory budget for files read from now on (``set_config(memory_budget=...)``).
 
     Parameters
     ----------
@@ -106,15 +65,17 @@ def set_memory_budget(n_bytes: int | str | None) -> None:
         Bytes (``8 << 30``) or a size string (``"8G"``); None goes back to the
         ``CNNSTEP_MAX_MEMORY`` environment variable or the default.
     """
-    global _budget
-    _budget = None if n_bytes is None else parse_size(n_bytes, "n_bytes")
+    if n_bytes is not None:
+        parse_size(n_bytes, "n_bytes")  # the error names this function's argument
+    set_config(memory_budget=n_bytes)
 
 
 def memory_budget() -> int:
-    """The memory budget in bytes now: :func:`set_memory_budget`, else ``CNNSTEP_MAX_MEMORY``,
-    else :data:`DEFAULT_MEMORY_BUDGET`."""
-    if _budget is not None:
-        return _budget
+    """The memory budget in bytes now: the ``memory_budget`` setting (:mod:`cnnstep.config`),
+    else ``CNNSTEP_MAX_MEMORY``, else :data:`DEFAULT_MEMORY_BUDGET`."""
+    chosen = setting("memory_budget")
+    if chosen is not None:
+        return int(chosen)
     env = os.environ.get(ENV_VAR)
     if env:
         return parse_size(env, ENV_VAR)

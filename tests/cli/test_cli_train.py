@@ -154,10 +154,10 @@ def test_ctrl_c_saves_checkpoint_and_resume_lists_each_epoch_once(tmp_path):
 
 @pytest.mark.parametrize("on", [True, False])
 def test_first_line_says_whether_onednn_kernels_are_on(on, tmp_path, capsys):
-    from cnnstep.ops import onednn
+    from cnnstep.backends import onednn
 
     if on and not onednn.available():
-        pytest.skip(f"needs the onednn extra: {onednn.status()}")
+        pytest.skip(f"needs the onednn extra: {onednn.describe()}")
     before = onednn.enabled()
     onednn.set_enabled(on)
     try:

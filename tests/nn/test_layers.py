@@ -148,7 +148,7 @@ def test_backward_without_input_gradient_keeps_parameter_gradients(make, shape):
 def test_conv_layer_with_kept_windows_matches_the_ops_step_after_step():
     """Few input channels: the layer keeps its forward's window matrix and refills it the next
     step; its gradients stay those of conv_backward on the same data."""
-    from cnnstep.ops.conv import conv_backward
+    from cnnstep.ops.kernels.conv import conv_backward
 
     rng = np.random.default_rng(0)
     layer = Conv2D(4, 3, padding="same")
@@ -179,7 +179,7 @@ def test_conv_layer_copies_do_not_share_the_spare_window_buffer():
 
 
 def test_max_pool_layer_backward_from_its_output_matches_the_op():
-    from cnnstep.ops.pool import pool_backward, pool_forward
+    from cnnstep.ops.kernels.pool import pool_backward, pool_forward
 
     rng = np.random.default_rng(2)
     for n_C in (3, 16):

@@ -93,7 +93,7 @@ def test_output_shapes_come_from_geometry_not_from_running_the_op(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("the op ran to find a shape")
 
-    monkeypatch.setattr(conv_layers, "conv_forward", boom)
+    monkeypatch.setattr(conv_layers, "conv2d_forward", boom)
     model = Sequential([Conv2D(4, 3, stride=2, padding="same"), Flatten(), Dense(2)],
                        (9, 7, 3), seed=0)
     assert model.layers[0].output_shape == (5, 4, 4)

@@ -17,8 +17,8 @@ from rounding import assert_equal_up_to_rounding, conv_abs_sums, conv_terms
 
 import cnnstep
 from cnnstep import reference
-from cnnstep.ops import conv, conv_grads, im2col, pool
-from cnnstep.ops.workspace import CACHE_BLOCK_BYTES, row_blocks, workspace_budget
+from cnnstep.ops.kernels import conv, conv_grads, im2col, pool
+from cnnstep.ops.kernels.workspace import CACHE_BLOCK_BYTES, row_blocks, workspace_budget
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=1e-4, atol=1e-4)}
 

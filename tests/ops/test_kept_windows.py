@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnstep.ops.conv import (
+from cnnstep.ops.kernels.conv import (
     conv_backward,
     conv_backward_params,
     conv_forward,
     conv_forward_windows,
 )
-from cnnstep.ops.conv_grads import conv_grads
-from cnnstep.ops.workspace import workspace_budget
+from cnnstep.ops.kernels.conv_grads import conv_grads
+from cnnstep.ops.kernels.workspace import workspace_budget
 
 CASES = [
     ((3, 7, 7, 1), (3, 3, 1, 4), {"stride": 1, "pad": "same"}),  # a first layer on MNIST

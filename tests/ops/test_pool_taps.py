@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnstep import MaxPool2D
-from cnnstep.ops.pool import pool_backward, pool_forward
-from cnnstep.ops.pool_taps import (
+from cnnstep.ops.kernels.pool import pool_backward, pool_forward
+from cnnstep.ops.kernels.pool_taps import (
     MIN_CHANNELS,
     first_max_taps,
     max_pool_backward_taps,
@@ -100,7 +100,7 @@ def test_the_layer_backward_is_unchanged_by_kept_taps():
     layer = MaxPool2D(2)
     layer.build(x.shape[1:], rng)
     out = layer.forward(x, training=True)
-    assert layer._cache[2] is not None  # the taps were kept
+    assert layer._cache.taps is not None  # the taps were kept
     d = rng.standard_normal(out.shape).astype(np.float32)
     np.testing.assert_array_equal(layer.backward(d),
                                   pool_backward(d, pool_forward(x, {"f": 2, "stride": 2})[1]))

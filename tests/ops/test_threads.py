@@ -18,7 +18,7 @@ from cnnstep.ops import (
     pool_forward,
     set_num_threads,
 )
-from cnnstep.ops import threads as op_threads
+from cnnstep.ops.kernels import threads as op_threads
 
 
 @pytest.fixture
@@ -41,8 +41,8 @@ def _parts_seen(monkeypatch) -> list[int]:
         seen.append(len(parts))
         return real(fn, parts)
 
-    for module in ("cnnstep.ops.conv", "cnnstep.ops.conv_grads", "cnnstep.ops.pool"):
-        monkeypatch.setattr(f"{module}.run_parts", counting)
+    for module in ("conv", "conv_grads", "pool"):
+        monkeypatch.setattr(f"cnnstep.ops.kernels.{module}.run_parts", counting)
     return seen
 
 

@@ -15,7 +15,8 @@ from models import toy_data as _toy_data
 
 from cnnstep import Adam, Dense, Flatten, Sequential
 from cnnstep.train.parallel import DataParallel, Serial
-from cnnstep.train.processes import ProcessParallel, close_idle_workers
+from cnnstep.train.pool import WorkerPool
+from cnnstep.train.processes import ProcessParallel, worker_settings
 from cnnstep.train.runners import PROCESS_MIN_STEPS, make_runner
 from cnnstep.train.state import TrainConfig
 from cnnstep.train.worker import Layout
@@ -66,29 +67,40 @@ def test_processes_give_the_numbers_of_threads(n, dtype):
         assert ev_p["loss"] == pytest.approx(ev_t["loss"], rel=1e-6)
 
 
-def test_workers_wait_for_the_next_run_of_the_same_model_then_end():
-    x, y = _toy_data(m=24)
-    threads, dp, procs, pp = _pair()
+def test_workers_stop_with_the_run_that_started_them():
+    _, dp, _, pp = _pair()
     dp.close()
-    first = [w.proc for w in pp.workers]
-    pp.close()  # a fit() ends: its workers wait for the next one
-    assert pp.workers == [] and all(p.poll() is None for p in first)
-    again = make_runner(procs, 2, parallel="processes", batch_size=24)
-    try:
-        assert [w.proc for w in again.workers] == first and again.ready()
-        again.train_step(x, y, Adam(0.01))
-    finally:
-        again.close()
-    other = make_runner(Sequential([Flatten(), Dense(2)], (8, 8, 1)), 2, parallel="processes",
-                        batch_size=24)  # another model: the idle workers stop
-    try:
-        assert all(p.poll() is not None for p in first)
-        later = [w.proc for w in other.workers]
-    finally:
-        other.close()
-    close_idle_workers()
-    assert all(p.poll() is not None for p in later)
-    assert threads.built
+    procs = [w.proc for w in pp.workers]
+    pp.close()  # a fit() ends: nothing it started is left
+    assert pp.workers == [] and all(p.poll() is not None for p in procs)
+
+
+def test_a_pool_keeps_workers_for_the_next_run_of_the_same_model_until_closed():
+    x, y = _toy_data(m=24)
+    procs_model = _small_model(seed=5, dropout=False)
+    with WorkerPool() as pool:
+        first_run = make_runner(procs_model, 2, parallel="processes", batch_size=24,
+                                workers=pool)
+        assert first_run.ready(wait=True)
+        first = [w.proc for w in first_run.workers]
+        first_run.close()  # the run ends: its workers wait in the pool
+        assert pool.processes() == first and all(p.poll() is None for p in first)
+        again = make_runner(procs_model, 2, parallel="processes", batch_size=24, workers=pool)
+        try:
+            assert [w.proc for w in again.workers] == first and again.ready()
+            again.train_step(x, y, Adam(0.01))
+        finally:
+            again.close()
+        other = make_runner(Sequential([Flatten(), Dense(2)], (8, 8, 1)), 2,
+                            parallel="processes", batch_size=24, workers=pool)
+        try:  # another model: the kept workers stop
+            assert all(p.poll() is not None for p in first)
+            assert other.ready(wait=True)
+            later = [w.proc for w in other.workers]
+        finally:
+            other.close()
+        assert pool.processes() == later
+    assert all(p.poll() is not None for p in later)  # the pool closed with the block
 
 
 def test_a_worker_ignores_ctrl_c():
@@ -211,72 +223,41 @@ def test_an_idle_worker_exits_by_itself_and_is_not_reused(monkeypatch):
 
     monkeypatch.setattr(processes, "IDLE_TIMEOUT", 0.5)
     x, y = _toy_data(m=24)
-    _, dp, procs, pp = _pair()
-    dp.close()
-    first = pp.workers[0].proc
-    pp.close()
-    first.wait(timeout=10)  # no command within 0.5 s: it ends
-    monkeypatch.setattr(processes, "IDLE_TIMEOUT", 300.0)
-    again = make_runner(procs, 2, parallel="processes", batch_size=24)
-    try:
-        assert again.workers[0].proc is not first
-        assert again.ready(wait=True)
-        again.train_step(x, y, Adam(0.01))
-    finally:
-        again.close()
-        close_idle_workers()
-
-
-def _same_numbers_as_threads():
-    """Two steps of a model whose second convolution has 8 input channels and enough work for
-    oneDNN's kernels (where installed), on threads and on processes: the same loss and
-    parameters."""
-    from cnnstep import Conv2D, MaxPool2D, ReLU
-
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 28, 28, 3)).astype(np.float32)
-    y = rng.integers(0, 3, 64)
-
-    def model():
-        return Sequential([Conv2D(8, 3), ReLU(), MaxPool2D(2), Conv2D(16, 3), ReLU(),
-                           Flatten(), Dense(3)], (28, 28, 3), seed=0)
-
-    threads, procs = model(), model()
-    dp = DataParallel(threads, 2)
-    pp = make_runner(procs, 2, parallel="processes", batch_size=64)
-    try:
+    procs = _small_model(seed=5, dropout=False)
+    with WorkerPool() as pool:
+        pp = make_runner(procs, 2, parallel="processes", batch_size=24, workers=pool)
         assert pp.ready(wait=True)
-        for _ in range(2):
-            assert pp.train_step(x, y, Adam(0.01))[0] == dp.train_step(x, y, Adam(0.01))[0]
-        for a, b in zip(threads.parameters(), procs.parameters()):
-            assert np.array_equal(a, b)
-    finally:
-        dp.close()
+        first = pp.workers[0].proc
         pp.close()
-        close_idle_workers()
+        first.wait(timeout=10)  # no command within 0.5 s: it ends
+        monkeypatch.setattr(processes, "IDLE_TIMEOUT", 300.0)
+        again = make_runner(procs, 2, parallel="processes", batch_size=24, workers=pool)
+        try:
+            assert again.workers[0].proc is not first
+            assert again.ready(wait=True)
+            again.train_step(x, y, Adam(0.01))
+        finally:
+            again.close()
 
 
-def test_the_workspace_budget_reaches_the_workers():
-    """Block sizes follow the budget, and sums over blocks round accordingly: a worker must use
-    the main process's budget to give the numbers of threads."""
-    from cnnstep.ops.workspace import workspace_budget
+def test_every_setting_reaches_the_workers():
+    """Settings reach a worker through one function (``worker_settings``, all of
+    ``get_config()``), applied there by ``set_config``: the worker says what it applied."""
+    from cnnstep.config import config_context, get_config
 
-    with workspace_budget(16384):
-        _same_numbers_as_threads()
-
-
-@pytest.mark.parametrize("flag", [True, False])
-def test_the_choice_of_kernels_reaches_the_workers(flag):
-    from cnnstep.ops import onednn
-
-    if flag and not onednn.available():
-        pytest.skip("needs onednn-cpu-gomp (the onednn extra) and libgomp.so.1")
-    before = onednn.enabled()
-    onednn.set_enabled(flag)
-    try:
-        _same_numbers_as_threads()
-    finally:
-        onednn.set_enabled(before)
+    assert worker_settings() == get_config()
+    # a value other than the default for each setting (a new one must be added here)
+    others = {"threads": 3, "workspace_budget": 16384, "memory_budget": 5 << 20,
+              "backend": "numpy" if get_config()["backend"] == "auto" else "auto"}
+    assert set(others) == set(get_config())
+    with config_context(**others):
+        _, dp, _, pp = _pair()
+        try:
+            assert [w.settings for w in pp.workers] == [get_config()]
+            assert get_config() == {**get_config(), **others}
+        finally:
+            dp.close()
+            pp.close()
 
 
 def test_auto_leaves_models_with_layers_from_elsewhere_on_threads():
@@ -291,3 +272,35 @@ def test_auto_leaves_models_with_layers_from_elsewhere_on_threads():
         assert type(runner) is DataParallel
     finally:
         runner.close()
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    for task in os.listdir(f"/proc/{os.getpid()}/task"):
+        with open(f"/proc/{os.getpid()}/task/{task}/children") as f:
+            pids.update(int(p) for p in f.read().split())
+    return pids
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task"), reason="reads /proc")
+def test_a_returned_fit_leaves_no_process_behind():
+    x, y = _toy_data(m=48)
+    before = _children()
+    model = _small_model(seed=1, dropout=False)
+    model.fit(x, y, epochs=2, batch_size=16, threads=2, parallel="processes")
+    assert _children() - before == set()
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task"), reason="reads /proc")
+def test_fits_inside_a_pool_block_share_their_workers_until_it_ends():
+    x, y = _toy_data(m=48)
+    before = _children()
+    model = _small_model(seed=1, dropout=False)
+    with WorkerPool() as pool:
+        seen = []
+        for _ in range(3):  # as a grid search's fits of one model
+            model.fit(x, y, epochs=1, batch_size=16, threads=2, parallel="processes")
+            seen.append({p.pid for p in pool.processes()})
+        assert seen[0] and seen[0] == seen[1] == seen[2]  # started once, kept between fits
+        assert _children() - before == seen[0]
+    assert _children() - before == set()

@@ -18,7 +18,7 @@ import numpy as np
 
 from cnnstep.interop.extras import require
 from cnnstep.nn.model import Sequential
-from cnnstep.ops.threads import blas_one_thread, serial
+from cnnstep.ops.kernels.threads import blas_one_thread, serial
 
 
 def _check(model: Sequential, X: Any, func: str) -> Any:

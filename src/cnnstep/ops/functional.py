@@ -5,9 +5,14 @@ Same names, arguments, caches and results as the classic loop versions (see
 dilation, non-square windows, padded pooling and float32.
 """
 
-from cnnstep.ops.conv import conv_backward, conv_forward, conv_single_step
+from cnnstep.ops.kernels.conv import conv_backward, conv_forward, conv_single_step
+from cnnstep.ops.kernels.pool import (
+    create_mask_from_window,
+    distribute_value,
+    pool_backward,
+    pool_forward,
+)
 from cnnstep.ops.padding import zero_pad
-from cnnstep.ops.pool import create_mask_from_window, distribute_value, pool_backward, pool_forward
 
 __all__ = [
     "zero_pad",

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.nn.losses import classification_loss
-from cnnstep.ops.threads import blas_one_thread, serial
+from cnnstep.ops.kernels.threads import blas_one_thread, serial
 
 
 def default_threads() -> int:

@@ -18,11 +18,19 @@ optimizer step happen here, in the same order as with threads, so both give the 
 A worker that cannot start, or stops, is not an error for the run: the runner goes on with
 threads from that step on (with a warning), and the step is done again in this process. Only a
 worker's ``MemoryError`` is raised here as one.
+
+Every setting of :mod:`cnnstep.config` reaches the workers in one go: :func:`worker_settings`
+(``get_config()``) is sent in the setup frame and applied there by ``set_config``, and the same
+dict is part of what a kept worker must match to be used again.
+
+No worker outlives the run that started it, unless the caller asks: a
+:class:`~cnnstep.train.pool.WorkerPool` given to the run keeps them for the next run of the same
+model (:mod:`cnnstep.train.pool`; :func:`close_idle_workers` stops those of the process-wide
+pool).
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import math
@@ -32,7 +40,6 @@ import select
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -40,10 +47,10 @@ from typing import Any
 
 import numpy as np
 
-from cnnstep.ops.onednn import enabled as onednn_enabled
-from cnnstep.ops.threads import blas_one_thread
-from cnnstep.ops.workspace import get_workspace_budget
+from cnnstep.config import get_config
+from cnnstep.ops.kernels.threads import blas_one_thread
 from cnnstep.train.parallel import DataParallel, part_step, split_rows
+from cnnstep.train.pool import WorkerPool, close_idle_workers
 from cnnstep.train.worker import EVALUATE, FAILED, HEADER, LENGTH, REPLY, STEP, STOP, Layout
 
 #: What a worker runs: ``-c`` rather than ``-m``, as the module is already imported as a part of
@@ -57,6 +64,13 @@ START_TIMEOUT = 60.0
 
 class WorkerError(RuntimeError):
     """A worker process failed to start, stopped, or failed a command."""
+
+
+def worker_settings() -> dict[str, Any]:
+    """What a worker process applies before its first step: every setting of
+    :mod:`cnnstep.config` (``get_config()``, JSON-able), so that it computes as this process
+    does. The one function through which settings reach workers."""
+    return get_config()
 
 
 def _shared_file(nbytes: int) -> int:
@@ -111,11 +125,11 @@ class Worker:
         )
         text = json.dumps({"fd": self.fd, "layout": layout.to_json(), "config": config,
                            "idle_timeout": IDLE_TIMEOUT,
-                           # block sizes and kernels, hence the rounding, as in this process
-                           "workspace_budget": get_workspace_budget(),
-                           "onednn": onednn_enabled()}).encode()
+                           # threads, block sizes and kernels, hence the rounding, as here
+                           "settings": worker_settings()}).encode()
         self._send(LENGTH.pack(len(text)) + text)
         self.busy = True  # until it says it is ready
+        self.settings: dict[str, Any] = {}  # as it says then
 
     # ------------------------------------------------------------------ commands
 
@@ -156,8 +170,11 @@ class Worker:
         if len(head) < REPLY.size:
             raise WorkerError(self._why("it stopped"))
         status, length = REPLY.unpack(head)
+        payload = out.read(length) if length else b""
+        if status != FAILED and payload:  # the ready reply: the settings the worker applied
+            self.settings = json.loads(payload)
         if status == FAILED:
-            error = json.loads(out.read(length))
+            error = json.loads(payload)
             if error.get("type") == "MemoryError":
                 raise MemoryError(error.get("message", ""))
             raise WorkerError(f"a training worker process failed: {error.get('type')}: "
@@ -212,7 +229,8 @@ class ProcessParallel:
     waits for them. ``capacity`` is the most rows a worker's part may have.
     """
 
-    def __init__(self, model: Any, n: int, capacity: int) -> None:
+    def __init__(self, model: Any, n: int, capacity: int,
+                 pool: WorkerPool | None = None) -> None:
         if not model.built:
             raise ValueError("ProcessParallel needs a built model")
         self.model = model
@@ -226,13 +244,14 @@ class ProcessParallel:
             tuple(model.statistics_shapes()),
         )
         self.workers: list[Worker] = []
+        self.pool = pool
         self.deadline = time.monotonic() + START_TIMEOUT
         self.state = "starting"  # then "ready", or "threads" for good
         try:
             config = model.get_config()
-            self.key = json.dumps([config, self.layout.to_json(), get_workspace_budget(),
-                                   onednn_enabled()], sort_keys=True)
-            self.workers = _take_idle(self.key, n - 1)
+            self.key = json.dumps([config, self.layout.to_json(), worker_settings()],
+                                  sort_keys=True)
+            self.workers = pool.take(self.key, n - 1, IDLE_TIMEOUT / 2) if pool else []
             while len(self.workers) < n - 1:
                 self.workers.append(Worker(config, self.layout))
         except (OSError, WorkerError) as exc:
@@ -329,50 +348,15 @@ class ProcessParallel:
         self.workers = []
 
     def close(self) -> None:
-        """End the run: ready workers wait for the next run of the same model (for up to
-        :data:`IDLE_TIMEOUT` seconds; see :func:`close_idle_workers`), the others stop."""
-        if self.state == "ready" and not any(w.busy for w in self.workers):
-            _park(self.key, self.workers)
+        """End the run: its workers stop, or wait in the run's :class:`WorkerPool` (if it was
+        given one) for the next run of the same model."""
+        # ready and idle, or still starting (their "ready" is read by the next run)
+        if self.pool is not None and (self.state == "starting" or (
+                self.state == "ready" and not any(w.busy for w in self.workers))):
+            self.pool.keep(self.key, self.workers)
             self.workers = []
         self._close_workers()
         self.threads.close()
 
 
-# ---------------------------------------------------------------------------- idle workers
-# A model trained by several fit() calls in a row (a notebook, a benchmark, epochs one at a
-# time) would start its workers every time. The workers of the last run that ended stay instead,
-# until a run of another model takes their place, they have waited IDLE_TIMEOUT seconds (then
-# they exit by themselves), or the interpreter exits.
-
-_idle: dict[str, Any] = {"key": None, "workers": [], "since": 0.0}
-_idle_lock = threading.Lock()
-
-
-def _take_idle(key: str, n: int) -> list[Worker]:
-    """Up to ``n`` idle workers of the same model and layout (the others are stopped)."""
-    with _idle_lock:
-        workers, fresh = _idle["workers"], time.monotonic() - _idle["since"] < IDLE_TIMEOUT / 2
-        same = _idle["key"] == key and fresh
-        _idle.update(key=None, workers=[])
-    taken = [w for w in workers if same and w.proc.poll() is None][:n]
-    for w in workers:
-        if w not in taken:
-            w.close()
-    return taken
-
-
-def _park(key: str | None, workers: list[Worker]) -> None:
-    """Keep ``workers`` for the next run of the model of ``key``; stop those kept before."""
-    with _idle_lock:
-        old = _idle["workers"]
-        _idle.update(key=key, workers=list(workers), since=time.monotonic())
-    for w in old:
-        w.close()
-
-
-def close_idle_workers() -> None:
-    """Stop the workers kept for a next run (:meth:`ProcessParallel.close`); also at exit."""
-    _park(None, [])
-
-
-atexit.register(close_idle_workers)
+__all__ = ["ProcessParallel", "Worker", "WorkerError", "close_idle_workers", "worker_settings"]

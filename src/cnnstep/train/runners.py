@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from cnnstep.train.parallel import DataParallel, Serial
+from cnnstep.train.pool import WorkerPool, active_pool, kept_workers
 from cnnstep.train.processes import ProcessParallel
 
 #: What ``parallel`` may be.
@@ -35,7 +36,7 @@ def check_parallel(parallel: Any) -> str:
 
 def make_runner(
     model: Any, threads: int = 1, *, parallel: str = "auto", batch_size: int = 64,
-    steps: int = 0,
+    steps: int = 0, workers: WorkerPool | bool | None = None,
 ) -> Serial | DataParallel | ProcessParallel:
     """The runner for ``threads`` parts of each batch.
 
@@ -58,6 +59,12 @@ def make_runner(
         The largest batch a step will get (sizes the processes' shared memory).
     steps : int
         Training steps the run will take (for ``"auto"``).
+    workers : WorkerPool, bool or None
+        Where worker processes are kept when the run ends. ``None`` (default): in the pool of
+        an open ``with WorkerPool():`` block, else nowhere: they stop with the run
+        (``close()``); ``False``: nowhere; a :class:`~cnnstep.train.pool.WorkerPool` the caller
+        closes: there, for the next run of the same model that is given it; ``True``: in the
+        process-wide :func:`~cnnstep.train.pool.kept_workers`.
     """
     check_parallel(parallel)
     if threads <= 1 or any(layer.serial_training for layer in model.layers):
@@ -70,5 +77,7 @@ def make_runner(
     if wanted and os.name == "posix" and model.built:
         example = math.prod(model.input_shape) * model.dtype.itemsize
         rows = max(-(-batch_size // threads), min(EVAL_ROWS, EVAL_BYTES // example))
-        return ProcessParallel(model, threads, rows)
+        pool = (kept_workers() if workers is True else active_pool() if workers is None
+                else workers or None)
+        return ProcessParallel(model, threads, rows, pool)
     return DataParallel(model, threads)

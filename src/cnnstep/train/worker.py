@@ -27,8 +27,9 @@ import numpy as np
 
 #: main -> worker: command, rows of this part, rows of the whole batch
 HEADER = struct.Struct("<Bqq")
-#: worker -> main: status (:data:`OK` or :data:`FAILED`), bytes of the JSON error that follows
+#: worker -> main: status (:data:`OK` or :data:`FAILED`), bytes of the JSON that follows
 REPLY = struct.Struct("<Bq")
+#: (the setup's reply, "ready", carries the worker's settings as JSON: ``Worker.settings``)
 #: frame length before the setup JSON
 LENGTH = struct.Struct("<q")
 STOP, STEP, EVALUATE = 0, 1, 2
@@ -139,9 +140,9 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
     return data
 
 
-def _reply(out: BinaryIO, error: BaseException | None = None) -> None:
+def _reply(out: BinaryIO, error: BaseException | None = None, payload: bytes = b"") -> None:
     if error is None:
-        out.write(REPLY.pack(OK, 0))
+        out.write(REPLY.pack(OK, len(payload)) + payload)
     else:
         text = json.dumps({"type": type(error).__name__, "message": str(error)}).encode()
         out.write(REPLY.pack(FAILED, len(text)) + text)
@@ -162,16 +163,13 @@ def _bind(model: Any, kind: str, views: list[np.ndarray]) -> None:
 
 
 def _serve(inp: BinaryIO, out: BinaryIO) -> None:
+    from cnnstep.config import get_config, set_config
     from cnnstep.nn.model import Sequential
-    from cnnstep.ops.onednn import set_enabled as set_onednn
-    from cnnstep.ops.workspace import set_workspace_budget
     from cnnstep.train.parallel import part_step
 
     setup = json.loads(_read_exact(inp, LENGTH.unpack(_read_exact(inp, LENGTH.size))[0]))
     layout = Layout.from_json(setup["layout"])
-    if setup.get("workspace_budget"):
-        set_workspace_budget(int(setup["workspace_budget"]))
-    set_onednn(bool(setup.get("onednn", False)))
+    set_config(**setup["settings"])  # processes.worker_settings(): every setting, as there
     buf = mmap.mmap(setup["fd"], layout.nbytes)  # lives until the process ends
     arrays = layout.views(buf)
     # a replica: its batch statistics go back to the main process, which updates the state
@@ -180,7 +178,7 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
     stats = layout.split_params(arrays["stats"], layout.stat_shapes)
     _bind(model, "params", layout.split_params(arrays["params"]))
     _bind(model, "state", layout.split_params(arrays["state"], layout.state_shapes))
-    _reply(out)
+    _reply(out, payload=json.dumps(get_config()).encode())  # ready, with the settings applied
     idle = float(setup.get("idle_timeout", 300.0))
     while True:
         # One command is in flight at a time, so nothing waits in the buffer here: select on

@@ -1,6 +1,6 @@
-"""Convolution layers: :class:`Conv2D`, on :func:`cnnstep.ops.conv.conv_forward` and its
-gradients (there is one NumPy implementation of each op in cnnstep), or on oneDNN's kernels where
-the ``onednn`` extra applies (:mod:`cnnstep.ops.onednn`)."""
+"""Convolution layers: :class:`Conv2D`, on the kernels :mod:`cnnstep.backends` chooses for
+each pass (NumPy's, the same as :func:`cnnstep.ops.conv_forward` and its gradients, or a native
+library's)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.backends import ConvContext, conv2d_backward, conv2d_forward
 from cnnstep.nn.initializers import he_normal, zeros
 from cnnstep.nn.layers.base import (
     Layer,
@@ -19,9 +20,6 @@ from cnnstep.nn.layers.base import (
     register_layer,
     to_json,
 )
-from cnnstep.ops.conv import conv_forward, conv_forward_windows
-from cnnstep.ops.conv_grads import DW_FROM_DZ_MIN_CHANNELS, conv_grads
-from cnnstep.ops.onednn import conv_forward_dnnl, conv_grads_dnnl
 from cnnstep.ops.shapes import conv_output_shape
 
 
@@ -58,11 +56,11 @@ class Conv2D(Layer):
         self.padding = as_padding(padding, "Conv2D")
         self.dilation = as_pair(dilation, "Conv2D: dilation")
         self.hparameters = {"stride": self.stride, "pad": self.padding, "dilation": self.dilation}
-        self._cache: Any = None
-        self._spare: np.ndarray | None = None  # a window matrix to fill again (see forward)
+        self._cache: ConvContext | None = None
+        self._spare: ConvContext | None = None  # a finished pass: its buffers may be refilled
 
     def __copy__(self) -> Conv2D:
-        # A copy (a thread's replica) shares the parameters but never the spare buffer.
+        # A copy (a thread's replica) shares the parameters but never the spare buffers.
         clone = type(self).__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone._spare = None
@@ -86,36 +84,20 @@ class Conv2D(Layer):
         return conv_output_shape(input_shape, self.params["W"].shape, self.hparameters, "Conv2D")
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        W, b = self.params["W"], self.params["b"]
-        # oneDNN's kernels where they apply (the onednn extra, float32), else the NumPy ops
-        Z = conv_forward_dnnl(x, W, b, self.hparameters)
-        if not training:
-            self._cache = None
-            return conv_forward(x, W, b, self.hparameters)[0] if Z is None else Z
-        if Z is not None:
-            self._cache = ((x, W, b, self.hparameters), None)
-            return Z
-        if W.shape[2] < DW_FROM_DZ_MIN_CHANNELS:
-            # Few input channels: the backward pass builds dW from window copies of x, so the
-            # forward's copies are kept for it (small here: few channels per window).
-            # The buffer of the last step is filled again; it belongs to this cache until
-            # backward is done with it.
-            spare, self._spare, self._cache = self._spare, None, None
-            Z, cache, windows = conv_forward_windows(x, W, b, self.hparameters, out=spare)
-        else:
-            Z, cache = conv_forward(x, W, b, self.hparameters)
-            windows = None
-        self._cache = (cache, windows)
+        # The buffers of the last step's pass are filled again; they belong to the new context
+        # until its backward pass is done with them.
+        spare = None
+        if training:
+            spare, self._spare = self._spare, None
+        self._cache = None
+        Z, self._cache = conv2d_forward(x, self.params["W"], self.params["b"], self.hparameters,
+                                        training=training, reuse=spare)
         return Z
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        cache, windows = self.need_cache(self._cache)
-        # without the input gradient (a first layer in training): the dearest of the three
-        grads = None if windows is not None else conv_grads_dnnl(dout, cache, need_input_grad)
-        if grads is None:
-            grads = conv_grads(dout, cache, need_input_grad, windows)
-        dA_prev, self.grads["W"], self.grads["b"] = grads
-        self._spare = windows  # the next training forward may fill it again
+        ctx = self.need_cache(self._cache)
+        dA_prev, self.grads["W"], self.grads["b"] = conv2d_backward(dout, ctx, need_input_grad)
+        self._spare = ctx  # the next training forward may fill its buffers again
         return dA_prev
 
     def describe(self) -> str:

@@ -1,7 +1,6 @@
-"""Pooling layers: :class:`MaxPool2D` and :class:`AvgPool2D`, on
-:func:`cnnstep.ops.pool.pool_forward` and :func:`cnnstep.ops.pool.pool_backward` (max pooling in
-training: :mod:`cnnstep.ops.pool_taps`), or for max pooling on oneDNN's kernel where the
-``onednn`` extra applies (:mod:`cnnstep.ops.onednn_pool`)."""
+"""Pooling layers: :class:`MaxPool2D` and :class:`AvgPool2D`, on the kernels
+:mod:`cnnstep.backends` chooses for each pass (NumPy's, the same as
+:func:`cnnstep.ops.pool_forward` and :func:`cnnstep.ops.pool_backward`, or a native library's)."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.backends import PoolContext, pool2d_backward, pool2d_forward
 from cnnstep.nn.layers.base import (
     Layer,
     Shape,
@@ -18,9 +18,6 @@ from cnnstep.nn.layers.base import (
     register_layer,
     to_json,
 )
-from cnnstep.ops.onednn_pool import max_pool_backward_dnnl, max_pool_forward_dnnl
-from cnnstep.ops.pool import pool_backward_with_output, pool_forward
-from cnnstep.ops.pool_taps import max_pool_backward_taps, max_pool_forward_taps
 from cnnstep.ops.shapes import pool_output_shape
 
 
@@ -41,7 +38,7 @@ class Pool2D(Layer):
         self.stride = self.pool_size if stride is None else as_pair(stride, f"{self.name}: stride")
         self.padding = as_padding(padding, type(self).__name__)
         self.hparameters = {"f": self.pool_size, "stride": self.stride, "pad": self.padding}
-        self._cache: Any = None
+        self._cache: PoolContext | None = None
 
     def output_shape_for(self, input_shape: Shape, dtype: Any) -> Shape:
         if len(input_shape) != 3:
@@ -51,31 +48,11 @@ class Pool2D(Layer):
         return pool_output_shape(input_shape, self.hparameters, self.name)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        taps = workspace = None
-        # max: oneDNN's kernel where it applies (the onednn extra, float32, no NaN)
-        got = max_pool_forward_dnnl(x, self.hparameters) if self.mode == "max" else None
-        if got is not None:
-            (A, workspace), cache = got, (x, self.hparameters)
-        elif training and self.mode == "max":
-            # where it pays, the tap of each maximum, found while x is still in cache
-            A, cache, taps = max_pool_forward_taps(x, self.hparameters)
-        else:
-            A, cache = pool_forward(x, self.hparameters, mode=self.mode)
-        # and the output: max pooling's backward pass then need not find the maxima again
-        self._cache = (cache, A, taps, workspace) if training else None
+        A, self._cache = pool2d_forward(x, self.hparameters, self.mode, training=training)
         return A
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        cache, A, taps, workspace = self.need_cache(self._cache)
-        if not need_input_grad:
-            return None
-        if workspace is not None:
-            dA_prev = max_pool_backward_dnnl(dout, cache, workspace)
-            if dA_prev is not None:
-                return dA_prev
-        if taps is not None:
-            return max_pool_backward_taps(dout, cache, taps)
-        return pool_backward_with_output(dout, cache, A, mode=self.mode)
+        return pool2d_backward(dout, self.need_cache(self._cache), need_input_grad)
 
     def describe(self) -> str:
         stride = f", stride {fmt_pair(self.stride)}" if self.stride != self.pool_size else ""

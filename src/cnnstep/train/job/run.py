@@ -213,10 +213,12 @@ _SHOWN = {"batch_size": "batch", "augment": "shift"}
 
 
 def _kernels() -> str:
-    """``", oneDNN kernels"`` when the layers run on oneDNN."""
-    from cnnstep.ops.onednn import enabled
+    """``", oneDNN kernels"`` when the layers run on oneDNN, ``", NumPy kernels: <why>"`` when
+    oneDNN was wanted and failed (:func:`cnnstep.backends.summary`), else nothing."""
+    from cnnstep.backends import summary
 
-    return ", oneDNN kernels" if enabled() else ""
+    said = summary()
+    return f", {said}" if said else ""
 
 
 def run_job(given: dict, *, out: str | None = None, resume: bool = False,
