@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from cnnstep.checker import check_file
-from cnnstep.checker.sandbox import bubblewrap_mode
+from cnnstep.checker.sandbox.isolation import bubblewrap_mode
 
 TESTS = Path(__file__).resolve().parents[1] / "tests" / "checker"
 

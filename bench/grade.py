@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "checker"
 
 from check_slips import CORRECT, SLIPS, broken_source  # noqa: E402
 
-from cnnstep.checker.grade import grade  # noqa: E402
+from cnnstep.grading.grade import grade  # noqa: E402
 
 
 def make_class(folder: Path, n: int) -> None:

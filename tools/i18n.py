@@ -5,7 +5,7 @@
     python tools/i18n.py check     # exit 1 when a message lacks a translation or es.mo is stale
 
 The messages are the literal strings passed to ``_``/``gettext``, ``ngettext`` and ``N_`` in
-``src/cnnstep/checker`` and in the ``check`` and ``grade`` commands.
+``src/cnnstep/checker``, ``src/cnnstep/grading`` and the ``check`` and ``grade*`` commands.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted((ROOT / "src/cnnstep/checker").glob("*.py")) + [
-    ROOT / "src/cnnstep/cli/commands/check.py", ROOT / "src/cnnstep/cli/commands/grade.py"]
+SOURCES = sorted((ROOT / "src/cnnstep/checker").rglob("*.py")) + sorted(
+    (ROOT / "src/cnnstep/grading").rglob("*.py")) + sorted(
+    (ROOT / "src/cnnstep/cli/commands").glob("grad*.py")) + [
+    ROOT / "src/cnnstep/cli/commands/check.py"]
 CATALOG = ROOT / "src/cnnstep/checker/locale/es/LC_MESSAGES/cnnstep.po"
 COMPILED = CATALOG.with_suffix(".mo")
 

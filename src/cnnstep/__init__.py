@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 # --- training API (issue 4) ------------------------------------------------------------------
-import cnnstep.train  # noqa: E402,F401  (registers the training loop behind Sequential.fit)
 from cnnstep.nn.architectures import build_architecture  # noqa: E402
 from cnnstep.nn.gradcheck import gradient_check  # noqa: E402
 from cnnstep.nn.layers import (  # noqa: E402

@@ -13,7 +13,7 @@ from check_slips import broken_source, write_broken
 
 from cnnstep import reference
 from cnnstep.checker import check_file, format_table, to_json
-from cnnstep.checker.cases import FUNCTIONS, arguments, cases_for
+from cnnstep.checker.judging.cases import FUNCTIONS, arguments, cases_for
 from cnnstep.cli.main import main
 
 FIXTURES = Path(__file__).parent / "check_fixtures"
@@ -252,7 +252,7 @@ def test_the_checkers_published_cases_are_the_published_list():
 
 
 def test_reference_passes_its_own_battery():
-    from cnnstep.checker.compare import compare
+    from cnnstep.checker.judging.compare import compare
     from cnnstep.ops import functional
 
     for name in FUNCTIONS:

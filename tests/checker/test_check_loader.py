@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from cnnstep.checker.loader import Unit, read_program, select_statements, strip_ipython
+from cnnstep.checker.source.loader import Unit, read_program, select_statements, strip_ipython
 from cnnstep.errors import UserError
 
 

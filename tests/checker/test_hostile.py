@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from cnnstep.checker import check_file, to_json
-from cnnstep.checker.cases import FUNCTIONS
-from cnnstep.checker.sandbox import bubblewrap_mode
+from cnnstep.checker.judging.cases import FUNCTIONS
+from cnnstep.checker.sandbox.isolation import bubblewrap_mode
 
 CORRECT = (Path(__file__).parent / "check_fixtures" / "correct.py").read_text()
 HAVE_BWRAP = bubblewrap_mode() is not None
@@ -91,7 +91,7 @@ def test_patching_the_checker_or_numpy_from_definitions_changes_nothing(tmp_path
     source = """import numpy as np
 def patch(fn):
     try:
-        import cnnstep.checker.compare as c
+        import cnnstep.checker.judging.compare as c
         c.compare = lambda *a, **k: {"ok": True}
     except Exception:
         pass
@@ -161,10 +161,10 @@ def test_a_sibling_module_does_not_shadow_the_stdlib(tmp_path, isolation):
 
 @pytest.mark.parametrize("isolation", [pytest.param("bubblewrap", marks=bwrap), "process"])
 def test_installed_files_cannot_be_changed(tmp_path, isolation):
-    import cnnstep.checker.compare as compare
+    import cnnstep.checker.judging.compare as compare
 
     if isolation == "process" and os.geteuid() == 0:
-        from cnnstep.checker.sandbox import can_drop_to_nobody
+        from cnnstep.checker.sandbox.isolation import can_drop_to_nobody
 
         if not can_drop_to_nobody():
             pytest.skip("process isolation as root without uid 65534 cannot protect files")
@@ -300,7 +300,7 @@ except OSError:
     pass
 raise RuntimeError('forks=%d=' % n)""")
     if isolation == "process" and os.geteuid() == 0:
-        from cnnstep.checker.sandbox import can_drop_to_nobody
+        from cnnstep.checker.sandbox.isolation import can_drop_to_nobody
 
         if not can_drop_to_nobody():
             pytest.skip("process isolation as root without uid 65534: no process limit applies")
@@ -514,10 +514,10 @@ def test_a_syntax_error_is_reported_at_its_own_line_not_at_a_magic(tmp_path):
 
 
 def test_bubblewrap_asked_for_and_missing_is_exit_2(tmp_path, monkeypatch):
-    from cnnstep.checker import sandbox
+    from cnnstep.checker.sandbox import isolation
     from cnnstep.errors import UserError
 
-    monkeypatch.setattr(sandbox, "bubblewrap_mode", lambda: None)
+    monkeypatch.setattr(isolation, "bubblewrap_mode", lambda: None)
     path = tmp_path / "learner.py"
     path.write_text(CORRECT)
     with pytest.raises(UserError, match="bubblewrap"):

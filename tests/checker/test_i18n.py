@@ -13,7 +13,6 @@ import pytest
 from check_slips import SLIPS, write_broken
 
 from cnnstep.checker import check_file, to_json
-from cnnstep.checker.grade import grade
 from cnnstep.checker.i18n import (
     DOMAIN,
     LOCALE_DIR,
@@ -23,6 +22,7 @@ from cnnstep.checker.i18n import (
     translations,
 )
 from cnnstep.cli.main import main
+from cnnstep.grading.grade import grade
 
 ROOT = Path(__file__).resolve().parents[2]
 STATUSES = {"pass", "fail", "error", "timeout", "missing"}

@@ -123,9 +123,9 @@ def test_bad_arguments_name_themselves(correct):
 def test_nothing_reaches_stderr_in_the_fallback_even_from_noisy_learner_code(monkeypatch, capfd):
     """nbgrader scores a cell with stderr output as 0: neither the fallback from bubblewrap
     nor a learner's function that writes to stderr or warns may leak into the caller's fd 2."""
-    from cnnstep.checker import FALLBACK_WARNING, runner
+    from cnnstep.checker import FALLBACK_WARNING, check
 
-    monkeypatch.setattr(runner, "resolve_isolation", lambda requested: "process")
+    monkeypatch.setattr(check, "resolve_isolation", lambda requested: "process")
     source = CORRECT.read_text().split(DRIVER)[0] + (
         "\nimport sys, warnings\n"
         "def zero_pad(X, pad):\n"

@@ -1,4 +1,5 @@
-"""The source patterns behind the hints (:mod:`cnnstep.checker.slips`), on small functions."""
+"""The source patterns behind the hints (:mod:`cnnstep.checker.judging.slips`), on small
+functions."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import ast
 
 import pytest
 
-from cnnstep.checker.slips import removed_numpy_hint, source_hint, untouched_template
+from cnnstep.checker.judging.slips import removed_numpy_hint, source_hint, untouched_template
 
 
 def _fn(source: str):

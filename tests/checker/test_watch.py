@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from cnnstep.checker.watch import Allowance, Meter, Watch, descendants
+from cnnstep.checker.sandbox.watch import Allowance, Meter, Watch, descendants
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -47,10 +47,11 @@ def test_a_child_that_computes_is_never_waiting_and_is_stopped_by_cpu_time():
     proc = child("while True: pass")
     try:
         watch = Watch(proc.pid)
-        meter = Meter(watch, Allowance(cpu=1.0, idle=0.3, wall=600), deadline=1e18)
+        meter = Meter(watch, Allowance(cpu=1.0, idle=1.0, wall=600), deadline=1e18)
         assert stopped_by(meter, 300)
         # Stopped for its CPU time: runnable all along, it never counted as waiting, however
-        # busy the machine (the test suite runs beside two busy loops).
+        # busy the machine (the test suite runs beside two busy loops: at a tenth of a core it
+        # takes 10 s to use its CPU second, and would have been stopped after 1 s of waiting).
         assert watch.cpu() > meter.cpu_end and meter.idle_left > 0
     finally:
         proc.kill()

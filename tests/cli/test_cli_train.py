@@ -34,8 +34,8 @@ def test_train_writes_model_metrics_and_plots(trained, capsys):
     assert metrics["test_accuracy"] > 0.5
     assert metrics["seconds_per_epoch"] > 0
     assert [e["epoch"] for e in metrics["epochs"]] == [1]
-    assert set(metrics["epochs"][0]) >= {"epoch", "loss", "train_accuracy", "test_accuracy",
-                                         "seconds"}
+    assert set(metrics["epochs"][0]) >= {"epoch", "loss", "train_accuracy", "val_accuracy",
+                                         "val_loss", "seconds"}
     assert (trained / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -165,4 +165,4 @@ def test_first_line_says_whether_onednn_kernels_are_on(on, tmp_path, capsys):
         onednn.set_enabled(before)
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("training default on digits")
-    assert first.endswith(", oneDNN kernels") == on
+    assert first.endswith(", oneDNN kernels") == on, first

@@ -71,4 +71,5 @@ def test_paths_go_to_formats(tmp_path, monkeypatch):
     monkeypatch.setattr(cnnstep.data.formats, "load_path", fake)
     assert load_data(str(tmp_path), image_size=(5, 6), test_fraction=0.3, seed=4) == "dataset"
     assert calls == [(str(tmp_path), {"test_path": None, "image_size": (5, 6),
-                                      "test_fraction": 0.3, "seed": 4})]
+                                      "test_fraction": 0.3, "seed": 4,
+                                      "allow_test_only": False})]

@@ -5,8 +5,37 @@ from __future__ import annotations
 import numpy as np
 
 from cnnstep.nn.architectures import ARCHITECTURES, build_architecture
-from cnnstep.nn.layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from cnnstep.nn.layers import (
+    AvgPool2D,
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Residual,
+    Sigmoid,
+    Tanh,
+    ZeroPadding2D,
+)
 from cnnstep.nn.model import Sequential
+
+
+def with_statistics(model: Sequential, seed: int = 0) -> Sequential:
+    """``model`` with batch normalisation's scale, shift and running statistics made unlike
+    their starting values (1, 0, 0, 1), so that an export that dropped one would show."""
+    rng = np.random.default_rng(seed)
+    for key, array in model.named_arrays().items():
+        name = key.rsplit(".", 1)[-1]
+        if name in ("gamma", "moving_variance"):
+            array[...] = rng.uniform(0.5, 2.0, array.shape)
+        elif name in ("beta", "moving_mean"):
+            array[...] = rng.normal(0.0, 0.3, array.shape)
+    return model
 
 
 def rgb64(images: np.ndarray) -> np.ndarray:
@@ -43,30 +72,30 @@ def every_option_models() -> dict[str, Sequential]:
              MaxPool2D(3, stride=2, padding=((2, 0), (1, 2))),
              AvgPool2D((3, 2), stride=(2, 1), padding=((1, 2), (0, 1))), Flatten(), Dense(6)],
             (28, 28, 1), seed=4),
+        # the layers of issue 23 outside the built-in architectures
+        "zero_pad_activations": with_statistics(Sequential(
+            [ZeroPadding2D(((1, 2), (0, 3))), Conv2D(5, 3, padding="valid"), BatchNorm2D(),
+             LeakyReLU(0.2), Conv2D(4, 2, stride=2, padding="same"), Tanh(),
+             Residual([Conv2D(4, 3, padding="same"), Sigmoid()]), GlobalMaxPool2D(),
+             Dense(3)], (28, 28, 1), seed=5)),
+        # a residual block on a flattened input, a binary output (one unit)
+        "dense_residual_binary": Sequential(
+            [Conv2D(3, 3, stride=2), ReLU(), GlobalAvgPool2D(),
+             Residual([Dense(6), Tanh(), Dense(3)], shortcut=[Dense(3)]), Sigmoid(), Dense(1)],
+            (28, 28, 1), seed=6),
     }
 
 
-def not_yet_exported(model: Sequential) -> list[str]:
-    """The layer types of ``model`` (those inside containers too) that the Keras, PyTorch or
-    ONNX exporter has no function for yet: the layers of issue 23 until the exporters register
-    them. The round-trip tests skip such a model and name the types; a model joins them as
-    soon as every exporter knows its layers."""
-    from cnnstep.interop.keras_export import KERAS_EXPORTS
-    from cnnstep.interop.onnx_export import ONNX_EXPORTS
-    from cnnstep.interop.torch_modules import TORCH_EXPORTS
-    from cnnstep.nn.layers import walk
-
-    known = set(KERAS_EXPORTS) & set(ONNX_EXPORTS) & set(TORCH_EXPORTS)
-    return sorted({type(layer).__name__ for layer in walk(model.layers)
-                   if type(layer) not in known})
-
-
 def builtin_models() -> dict[str, Sequential]:
-    """Every built-in architecture, on 28x28 grey and 64x64 RGB images, 10 classes."""
+    """Every built-in architecture, on 28x28 grey images with 10 classes and 64x64 RGB images
+    with 2 (a binary classifier where the architecture makes one), batch normalisation's
+    statistics made unlike their start."""
     out = {}
     for arch in sorted(ARCHITECTURES):
-        out[f"{arch}_28x28x1"] = build_architecture(arch, (28, 28, 1), 10, seed=0)
-        out[f"{arch}_64x64x3"] = build_architecture(arch, (64, 64, 3), 10, seed=0)
+        out[f"{arch}_28x28x1"] = with_statistics(
+            build_architecture(arch, (28, 28, 1), 10, seed=0))
+        out[f"{arch}_64x64x3"] = with_statistics(
+            build_architecture(arch, (64, 64, 3), 2, seed=0))
     return out
 
 

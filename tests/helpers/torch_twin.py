@@ -9,7 +9,23 @@ from torch import nn
 from torch.nn import functional
 
 from cnnstep.interop.layout import resolved_pads
-from cnnstep.nn.layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from cnnstep.nn.layers import (
+    AvgPool2D,
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Residual,
+    Sigmoid,
+    Tanh,
+    ZeroPadding2D,
+)
 
 
 def _symmetric(pads):
@@ -55,10 +71,59 @@ class PaddedAvgPool2d(PaddedPool2d):
         return sums / functional.avg_pool2d(ones, self.kernel, self.stride)
 
 
+class TwinResidual(nn.Module):
+    """``main(x) + shortcut(x)``."""
+
+    def __init__(self, main, shortcut):
+        super().__init__()
+        self.main, self.shortcut = main, shortcut
+
+    def forward(self, x):
+        return self.main(x) + self.shortcut(x)
+
+
+class TwinGlobalPool(nn.Module):
+    def __init__(self, reduce):
+        super().__init__()
+        self.reduce = reduce
+
+    def forward(self, x):
+        return self.reduce(x.flatten(2), dim=2)
+
+
+def _new_layer_twin(layer):
+    """The twins of the layers of issue 23 (batch normalisation, padding, activations, global
+    pooling, residual blocks), or None."""
+    if isinstance(layer, BatchNorm2D):
+        return nn.BatchNorm2d(layer.params["gamma"].shape[0], eps=layer.epsilon,
+                              momentum=1 - layer.momentum)
+    if isinstance(layer, ZeroPadding2D):
+        (t, b), (left, r) = layer.padding
+        return nn.ZeroPad2d((left, r, t, b))
+    if isinstance(layer, GlobalAvgPool2D):
+        return TwinGlobalPool(torch.mean)
+    if isinstance(layer, GlobalMaxPool2D):
+        return TwinGlobalPool(lambda x, dim: torch.max(x, dim=dim).values)
+    if isinstance(layer, Residual):
+        def path(layers):
+            return torch_twin(type("Layers", (), {"layers": layers}))
+        return TwinResidual(path(layer.main), path(layer.shortcut))
+    simple = {Sigmoid: nn.Sigmoid, Tanh: nn.Tanh}.get(type(layer))
+    if simple is not None:
+        return simple()
+    if isinstance(layer, LeakyReLU):
+        return nn.LeakyReLU(layer.alpha)
+    return None
+
+
 def torch_twin(model) -> nn.Sequential:
     """An nn.Sequential computing what ``model`` computes, on NCHW float32 inputs."""
     mods = []
     for layer in model.layers:
+        twin = _new_layer_twin(layer)
+        if twin is not None:
+            mods.append(twin)
+            continue
         if isinstance(layer, Conv2D):
             n_in = layer.params["W"].shape[2]
             pads = resolved_pads(layer)

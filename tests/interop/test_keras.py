@@ -148,3 +148,21 @@ def test_the_cli_picks_an_installed_backend(tmp_path, monkeypatch):
     monkeypatch.delenv("KERAS_BACKEND")
     (tmp_path / "keras.json").write_text(json.dumps({"backend": "torch"}))
     assert kx.pick_keras_backend() is None and "KERAS_BACKEND" not in os.environ
+
+
+def test_the_course_happy_model_reads_as_in_keras(mnist_images, tmp_path):
+    from interop_models import inputs_for, with_statistics
+
+    model = with_statistics(build_architecture("happy", (64, 64, 3), 2, seed=0))
+    loaded = keras.models.load_model(save_keras(model, tmp_path / "happy.keras"))
+    kinds = [type(layer).__name__ for layer in loaded.layers]
+    assert kinds == ["InputLayer", "ZeroPadding2D", "Conv2D", "BatchNormalization", "ReLU",
+                     "MaxPooling2D", "Flatten", "Dense", "Activation"]
+    norm = loaded.get_layer("batch_normalization")
+    assert (norm.momentum, norm.epsilon) == (0.99, 1e-3)  # the same meaning as cnnstep's
+    assert loaded.count_params() == 37_633  # the course's summary: 37,569 trainable
+    assert loaded.output_shape == (None, 1)  # a binary classifier: one sigmoid column
+    assert loaded.get_layer("probabilities").get_config()["activation"] == "sigmoid"
+    x = inputs_for(model, mnist_images[:8])
+    np.testing.assert_allclose(keras_proba(loaded, x)[:, 0], model.predict_proba(x)[:, 1],
+                               atol=1e-5)

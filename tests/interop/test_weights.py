@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from interop_models import every_option_models, not_yet_exported
+from interop_models import every_option_models
 
 from cnnstep.errors import DataError
-from cnnstep.interop import load_weights, save_weights, state_dict
+from cnnstep.interop import load_state_dict, load_weights, save_weights, state_dict
 from cnnstep.interop.weights import keras_names
 from cnnstep.nn.architectures import ARCHITECTURES, build_architecture
 
@@ -25,9 +25,6 @@ def models():
 @pytest.mark.parametrize("name", sorted(models()))
 def test_torch_layout_loads_into_the_twin(name, mnist_images, tmp_path):
     model = models()[name]
-    missing = not_yet_exported(model)
-    if missing:
-        pytest.skip(f"no torch layout yet for {', '.join(missing)} (issue 23's layers, issue 27)")
     path = save_weights(model, tmp_path / "w.safetensors", layout="torch")
     twin = torch_twin(model)
     twin.load_state_dict(st_torch.load_file(str(path)), strict=True)
@@ -68,7 +65,7 @@ def test_flatten_order_is_permuted_for_torch_only():
 def test_keras_layout_names_and_shapes():
     model = every_option_models()["dilation_explicit"]
     sd = state_dict(model, "keras")
-    assert keras_names(model) == {0: "conv2d", 2: "conv2d_1", 7: "dense", 10: "dense_1"}
+    assert keras_names(model) == {"0": "conv2d", "2": "conv2d_1", "7": "dense", "10": "dense_1"}
     assert sd["conv2d_1/kernel"].shape == (2, 3, 3, 5)  # HWIO
     assert sd["dense/kernel"].shape[1] == 7  # (in, out)
     assert sd["dense_1/bias"].shape == (4,)
@@ -103,3 +100,30 @@ def test_mismatches_are_refused_and_leave_the_model_alone(tmp_path):
         load_weights(model, tmp_path / "missing.safetensors")
     with pytest.raises(ValueError, match="layout must be one of torch, keras"):
         load_weights(model, path, layout="jax")
+
+
+def test_batch_normalisation_layouts(tmp_path):
+    from interop_models import with_statistics
+
+    model = with_statistics(build_architecture("resnet", (32, 32, 3), 4, seed=0))
+    torch_sd, keras_sd = state_dict(model, "torch"), state_dict(model, "keras")
+    bn = model.layers[4].main[1]  # the first block's first batch normalisation
+    assert [k for k in torch_sd if k.startswith("4.main.1.")] == [
+        "4.main.1.weight", "4.main.1.bias", "4.main.1.running_mean", "4.main.1.running_var",
+        "4.main.1.num_batches_tracked"]
+    np.testing.assert_array_equal(torch_sd["4.main.1.running_var"], bn.state["moving_variance"])
+    assert torch_sd["4.main.1.num_batches_tracked"].dtype == np.int64
+    assert keras_sd["batch_normalization_1/moving_mean"].shape == bn.state["moving_mean"].shape
+    assert "batch_normalization_1/gamma" in keras_sd and "conv2d_2/kernel" in keras_sd
+    # PyTorch's step count is optional on the way back, and never read
+    del torch_sd["4.main.1.num_batches_tracked"]
+    torch_sd["4.main.4.num_batches_tracked"] = np.array(123, np.int64)
+    twin = build_architecture("resnet", (32, 32, 3), 4, seed=1)
+    load_state_dict(twin, torch_sd, "torch")
+    for key, value in model.named_arrays().items():
+        np.testing.assert_array_equal(twin.named_arrays()[key], value, err_msg=key)
+    path = save_weights(model, tmp_path / "w.safetensors", layout="keras")
+    twin = build_architecture("resnet", (32, 32, 3), 4, seed=2)
+    load_weights(twin, path, layout="keras")
+    np.testing.assert_array_equal(twin.forward(np.ones((1, 32, 32, 3), np.float32)),
+                                  model.forward(np.ones((1, 32, 32, 3), np.float32)))

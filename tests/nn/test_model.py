@@ -26,7 +26,6 @@ from cnnstep import (
 )
 from cnnstep.errors import DataError
 from cnnstep.nn.losses import softmax_cross_entropy
-from cnnstep.train.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_whole_model_gradients_match_finite_differences():
@@ -108,7 +107,7 @@ def test_fit_learns_and_is_deterministic():
     assert [h["loss"] for h in h1] == [h["loss"] for h in h2]
     for a, b in zip(m1.parameters(), m2.parameters()):
         assert np.array_equal(a, b)
-    assert h1[-1]["test_accuracy"] > 0.9
+    assert h1[-1]["val_accuracy"] > 0.9
     assert h1[-1]["loss"] < h1[0]["loss"]
     other = _small_model(seed=6)
     assert not np.array_equal(other.parameters()[0], _small_model(seed=5).parameters()[0])
@@ -176,23 +175,6 @@ def test_load_refuses_bad_files(tmp_path):
         pass
     with pytest.raises(DataError):
         load_model(tmp_path / "empty.npz")
-
-
-def test_checkpoint_round_trip_restores_optimizer_and_rng(tmp_path):
-    x, y = _toy_data()
-    model = _small_model()
-    opt = Adam(0.01)
-    model.fit(x, y, epochs=1, batch_size=32, optimizer=opt)
-    save_checkpoint(tmp_path / "c.npz", model, opt, {"epoch": 1}, {"perm": np.arange(5)})
-    m2, o2, state, arrays, _ = load_checkpoint(tmp_path / "c.npz")
-    assert state == {"epoch": 1} and np.array_equal(arrays["perm"], np.arange(5))
-    assert o2.t == opt.t and o2.lr == opt.lr
-    assert np.array_equal(m2.rng.random(3), model.rng.random(3))
-    g = [np.ones_like(p) for p in model.parameters()]
-    opt.step(model.parameters(), g)
-    o2.step(m2.parameters(), g)
-    for a, b in zip(model.parameters(), m2.parameters()):
-        assert np.array_equal(a, b)
 
 
 def test_summary_and_architectures():

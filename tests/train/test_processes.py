@@ -197,7 +197,7 @@ def test_fit_on_processes_matches_fit_on_threads():
         model = _small_model(seed=2, dropout=False)
         history = model.fit(x, y, epochs=2, batch_size=16, threads=2, parallel=parallel,
                             validation_data=(x, y), augment_shift=1)
-        histories.append([(h["loss"], h["train_accuracy"], h["test_accuracy"])
+        histories.append([(h["loss"], h["train_accuracy"], h["val_accuracy"])
                           for h in history])
         params.append(model.parameters())
     assert histories[0] == histories[1]

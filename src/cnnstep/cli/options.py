@@ -149,8 +149,10 @@ def add_data_arguments(parser: argparse.ArgumentParser, default_help: str) -> No
 
 
 def load_dataset(data: str, test_data: str | None, image_size: Any,
-                 test_fraction: float | None) -> Dataset:
-    """The data set the data options name (see :func:`cnnstep.data.builtin.load_data`)."""
+                 test_fraction: float | None, *, allow_test_only: bool = False) -> Dataset:
+    """The data set the data options name (see :func:`cnnstep.data.builtin.load_data`;
+    ``allow_test_only``: a file holding only a test part is read, with an empty training
+    part)."""
     from cnnstep.data.builtin import load_data
 
     if data in BUILTINS:  # say it in the options' names, before the library does in its own
@@ -163,6 +165,7 @@ def load_dataset(data: str, test_data: str | None, image_size: Any,
         test_data=test_data,
         image_size=tuple(image_size) if image_size else None,
         test_fraction=test_fraction if test_fraction is not None else 0.2,
+        allow_test_only=allow_test_only,
     )
 
 

@@ -89,6 +89,7 @@ def load_data(
     image_size: tuple[int, int] | None = None,
     test_fraction: float = 0.2,
     seed: int = 0,
+    allow_test_only: bool = False,
 ) -> Dataset:
     """A built-in data set by name, or a data set read from a path.
 
@@ -105,6 +106,9 @@ def load_data(
         Fraction held out for testing when the data are split.
     seed : int, default 0
         Seed of that split.
+    allow_test_only : bool, default False
+        Read a file holding only a test part as a data set with an empty training part
+        (:func:`cnnstep.data.formats.load_path`).
 
     Returns
     -------
@@ -136,4 +140,4 @@ def load_data(
     from cnnstep.data.formats import load_path
 
     return load_path(name, test_path=test_data, image_size=image_size,
-                     test_fraction=test_fraction, seed=seed)
+                     test_fraction=test_fraction, seed=seed, allow_test_only=allow_test_only)

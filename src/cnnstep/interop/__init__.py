@@ -3,13 +3,14 @@
 Lives here: ``extras`` (lazy imports of the optional libraries, with a one-line error naming the
 extra to install), ``layout`` (where cnnstep's NHWC/HWIO arrays go in NCHW/OIHW frameworks, the
 padding each layer resolves to, Keras names), ``onnx_export`` (:func:`to_onnx`,
-:func:`weights_from_onnx`), ``keras_export`` (:func:`to_keras`, :func:`save_keras`,
-:func:`weights_from_keras`), ``torch_export`` (:func:`to_torch`, :func:`save_torch`,
-:func:`weights_from_torch`) with its modules in ``torch_modules``, ``weights`` (safetensors files
-in PyTorch or Keras layout: :func:`save_weights`, :func:`load_weights`), ``estimator`` (the
-scikit-learn :class:`CNNClassifier`, also ``cnnstep.sklearn.CNNClassifier``) and ``dask``
-(predictions on dask arrays, for data beyond one machine). Each exporter is a registry of one
-small function per layer type.
+:func:`weights_from_onnx`) with its per-layer exports in ``onnx_layers``, ``keras_export``
+(:func:`to_keras`, :func:`save_keras`, :func:`weights_from_keras`), ``torch_export``
+(:func:`to_torch`, :func:`save_torch`, :func:`weights_from_torch`) with its modules in
+``torch_modules``, ``weights`` (each layer's arrays in PyTorch, Keras and ONNX layout;
+safetensors files: :func:`save_weights`, :func:`load_weights`), ``estimator`` (the scikit-learn
+:class:`CNNClassifier`, also ``cnnstep.sklearn.CNNClassifier``) and ``dask`` (predictions on
+dask arrays, for data beyond one machine). Each exporter is a registry of one small function per
+layer type.
 
 May import: :mod:`cnnstep.nn`, :mod:`cnnstep.ops`, :mod:`cnnstep.train`, :mod:`cnnstep.data` and
 this folder. Never the CLI or the checker. The optional libraries (onnx, keras, torch,

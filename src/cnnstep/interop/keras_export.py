@@ -15,8 +15,13 @@ computes, on every Keras backend:
   windows clipped at a border are computed by ``"valid"`` poolings over ``Cropping2D`` crops of
   the input, and ``Concatenate`` puts the pieces together (see
   :func:`cnnstep.interop.layout.pool_segments`). Without padding: one pooling layer.
-- ``ReLU``, ``Dropout``, ``Flatten`` (channels last, cnnstep's order), ``Dense``: their Keras
-  namesakes. A model with class scores ends in a ``softmax`` activation named ``probabilities``.
+- ``ReLU``, ``Dropout``, ``Flatten`` (channels last, cnnstep's order), ``Dense``,
+  ``ZeroPadding2D``, ``LeakyReLU``, ``BatchNorm2D`` (``BatchNormalization``, same momentum and
+  epsilon), ``GlobalAvgPool2D`` / ``GlobalMaxPool2D`` (``GlobalAveragePooling2D`` /
+  ``GlobalMaxPooling2D``), ``Sigmoid`` and ``Tanh`` (``Activation``): their Keras namesakes.
+  ``Residual``: its paths, then ``Add``.
+- A model with class scores ends in a ``softmax`` activation named ``probabilities``; a binary
+  classifier (one output) in a ``sigmoid`` one (one column: class 1's probability).
 
 Layers are named explicitly (``conv2d``, ``conv2d_1``, ``dense``, ... per type, in order; the
 helper layers of a cnnstep layer carry its name with a suffix), so the names never depend on what
@@ -42,8 +47,25 @@ import numpy as np
 
 from cnnstep.interop.extras import MissingExtraError
 from cnnstep.interop.layout import keras_layer_names, pool_segments, resolved_pads
-from cnnstep.interop.weights import keras_names, load_state_dict
-from cnnstep.nn.layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
+from cnnstep.interop.weights import keras_names, load_state_dict, tensors_of
+from cnnstep.nn.layers import (
+    AvgPool2D,
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    Layer,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Residual,
+    Sigmoid,
+    Tanh,
+    ZeroPadding2D,
+)
 from cnnstep.nn.model import Sequential
 
 #: The start of the warning NumPy 2 gives when Keras's torch backend converts a tensor.
@@ -122,6 +144,10 @@ class KerasGraph:
             layer.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
         return out
 
+    def weights(self, layer: Layer) -> list[np.ndarray]:
+        """``layer``'s arrays in the order Keras's layer holds them (Keras layout)."""
+        return [t.value for t in tensors_of(layer, "keras").values()]
+
     def run(self, layers: list[Layer], x: Any, where: str = "layer") -> Any:
         """Apply the Keras export of each of ``layers`` in turn."""
         for i, layer in enumerate(layers):
@@ -142,8 +168,7 @@ def _conv(g: KerasGraph, layer: Conv2D, x: Any, name: str) -> Any:
     if any(pads[0]) or any(pads[1]):
         x = g.add("ZeroPadding2D", f"{name}_pad", x, padding=pads)
     split = max(layer.stride) > 1 and max(layer.dilation) > 1  # Keras refuses both at once
-    W, b = layer.params["W"], layer.params["b"].reshape(-1)
-    x = g.add("Conv2D", name, x, weights=[W, b], filters=layer.filters,
+    x = g.add("Conv2D", name, x, weights=g.weights(layer), filters=layer.filters,
               kernel_size=layer.kernel_size, strides=(1, 1) if split else layer.stride,
               padding="valid", dilation_rate=layer.dilation)
     if split:  # every stride-th output of the stride-1 convolution
@@ -192,8 +217,44 @@ def _flatten(g: KerasGraph, layer: Flatten, x: Any, name: str) -> Any:
 
 @keras_export(Dense)
 def _dense(g: KerasGraph, layer: Dense, x: Any, name: str) -> Any:
-    return g.add("Dense", name, x, weights=[layer.params["W"], layer.params["b"]],
-                 units=layer.units)
+    return g.add("Dense", name, x, weights=g.weights(layer), units=layer.units)
+
+
+@keras_export(BatchNorm2D)
+def _batch_norm(g: KerasGraph, layer: BatchNorm2D, x: Any, name: str) -> Any:
+    # the same meaning of momentum and epsilon (cnnstep's are Keras's)
+    return g.add("BatchNormalization", name, x, weights=g.weights(layer), axis=-1,
+                 momentum=layer.momentum, epsilon=layer.epsilon)
+
+
+@keras_export(ZeroPadding2D)
+def _zero_padding(g: KerasGraph, layer: ZeroPadding2D, x: Any, name: str) -> Any:
+    return g.add("ZeroPadding2D", name, x, padding=layer.padding)
+
+
+@keras_export(Sigmoid, Tanh)
+def _activation(g: KerasGraph, layer: Sigmoid | Tanh, x: Any, name: str) -> Any:
+    return g.add("Activation", name, x, activation=layer.name.lower())
+
+
+@keras_export(LeakyReLU)
+def _leaky_relu(g: KerasGraph, layer: LeakyReLU, x: Any, name: str) -> Any:
+    return g.add("LeakyReLU", name, x, negative_slope=layer.alpha)
+
+
+@keras_export(GlobalAvgPool2D, GlobalMaxPool2D)
+def _global_pool(g: KerasGraph, layer: GlobalAvgPool2D | GlobalMaxPool2D, x: Any,
+                 name: str) -> Any:
+    kind = "GlobalAveragePooling2D" if isinstance(layer, GlobalAvgPool2D) \
+        else "GlobalMaxPooling2D"
+    return g.add(kind, name, x)
+
+
+@keras_export(Residual)
+def _residual(g: KerasGraph, layer: Residual, x: Any, name: str) -> Any:
+    main = g.run(layer.main, x, f"layer {name}: main path layer")
+    shortcut = g.run(layer.shortcut, x, f"layer {name}: shortcut layer")
+    return g.add("Add", name, [main, shortcut])
 
 
 def to_keras(model: Sequential, *, probabilities: bool = True) -> Any:
@@ -205,7 +266,8 @@ def to_keras(model: Sequential, *, probabilities: bool = True) -> Any:
         Built. Its weights are copied (float32).
     probabilities : bool, default True
         End a model with class scores in a softmax named ``probabilities`` (what
-        ``model.predict_proba`` gives); False: the logits.
+        ``model.predict_proba`` gives), a binary classifier (one output) in a sigmoid (Keras's
+        way: one column, the probability of class 1); False: the logits.
 
     Returns
     -------
@@ -226,7 +288,9 @@ def to_keras(model: Sequential, *, probabilities: bool = True) -> Any:
     graph = KerasGraph(keras, keras_layer_names(model.layers))
     inputs = keras.Input(shape=model.input_shape, name="input", dtype="float32")
     x = graph.run(model.layers, inputs)
-    if probabilities and len(model.output_shape or ()) == 1:
+    if probabilities and model.output_shape == (1,):  # binary: the logit of class 1
+        x = graph.add("Activation", "probabilities", x, activation="sigmoid")
+    elif probabilities and len(model.output_shape or ()) == 1:
         x = graph.add("Activation", "probabilities", x, activation="softmax")
     return keras.Model(inputs, x, name="cnnstep")
 

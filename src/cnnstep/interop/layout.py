@@ -8,35 +8,55 @@ be permuted. Keras (channels last) matches cnnstep except for names.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 from cnnstep.nn.layers import (
     AvgPool2D,
+    BatchNorm2D,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
     Layer,
+    LeakyReLU,
     MaxPool2D,
     Pool2D,
     ReLU,
+    Residual,
+    Sigmoid,
+    Tanh,
+    ZeroPadding2D,
 )
-from cnnstep.nn.model import Sequential
 from cnnstep.ops.geometry import Pad2D, conv_geometry, pool_geometry
 
 #: Layers that keep the shape and the order of their input (the order a Flatten produced).
-ELEMENTWISE = (ReLU, Dropout)
+ELEMENTWISE = (ReLU, Dropout, Sigmoid, Tanh, LeakyReLU)
 
 #: The stem of each layer's name in Keras (Keras's own default for its counterpart): a model's
 #: layers are named ``conv2d``, ``conv2d_1``, ... ``dense``, ... in order, in the ``.keras``
 #: files of :func:`cnnstep.interop.to_keras` and in safetensors files in Keras layout alike.
 KERAS_STEMS: dict[type[Layer], str] = {
     Conv2D: "conv2d", Dense: "dense", MaxPool2D: "max_pooling2d", AvgPool2D: "average_pooling2d",
-    ReLU: "re_lu", Dropout: "dropout", Flatten: "flatten",
+    ReLU: "re_lu", Dropout: "dropout", Flatten: "flatten", BatchNorm2D: "batch_normalization",
+    ZeroPadding2D: "zero_padding2d", Sigmoid: "activation", Tanh: "activation",
+    LeakyReLU: "leaky_re_lu", GlobalAvgPool2D: "global_average_pooling2d",
+    GlobalMaxPool2D: "global_max_pooling2d", Residual: "add",
 }
+
+
+def layer_paths(layers: Sequence[Layer], prefix: str = "") -> Iterator[tuple[str, Layer]]:
+    """``(path, layer)`` for each layer and, after it, each layer it contains, depth first: the
+    path is the prefix of its arrays' keys in model files (``"4"``, ``"4.main.0"``)."""
+    for i, layer in enumerate(layers):
+        path = f"{prefix}{i}"
+        yield path, layer
+        for name, inner in layer.paths().items():
+            yield from layer_paths(inner, f"{path}.{name}.")
 
 
 def _stand_in(shape: tuple[int, ...]) -> np.ndarray:
@@ -61,30 +81,34 @@ def resolved_pads(layer: Layer) -> Pad2D:
     raise TypeError(f"{layer.name} has no padding")
 
 
-def flattened_inputs(model: Sequential) -> dict[int, tuple[int, int, int]]:
-    """``{index of a Dense layer: (n_H, n_W, n_C)}`` for each Dense fed by a Flatten of an image
-    (through element-wise layers only): the Dense layers whose rows depend on the flatten order."""
+def flattened_inputs(layers: Sequence[Layer]) -> dict[int, tuple[int, int, int]]:
+    """``{id(layer): (n_H, n_W, n_C)}`` for each Dense fed by a Flatten of an image (through
+    element-wise layers only), in ``layers`` and the layers they contain: the Dense layers whose
+    rows depend on the flatten order."""
     found: dict[int, tuple[int, int, int]] = {}
     source: tuple[int, int, int] | None = None
-    for i, layer in enumerate(model.layers):
+    for layer in layers:
         if isinstance(layer, Flatten):
             shape = layer.input_shape or ()
             source = (shape[0], shape[1], shape[2]) if len(shape) == 3 else None
         elif isinstance(layer, Dense):
             if source is not None:
-                found[i] = source
+                found[id(layer)] = source
             source = None
         elif not isinstance(layer, ELEMENTWISE):
             source = None
+        for inner in layer.paths().values():
+            found.update(flattened_inputs(inner))
     return found
 
 
 def keras_layer_names(layers: Sequence[Layer]) -> dict[int, str]:
     """``{id(layer): name}``: Keras-style names, numbered per stem in the order of ``layers``
-    (``conv2d``, ``conv2d_1``, ...), the same in every process and session."""
+    and the layers they contain (``conv2d``, ``conv2d_1``, ...), the same in every process and
+    session."""
     names: dict[int, str] = {}
     seen: dict[str, int] = {}
-    for layer in layers:
+    for _, layer in layer_paths(layers):
         stem = KERAS_STEMS.get(type(layer), type(layer).__name__.lower())
         k = seen.get(stem, 0)
         seen[stem] = k + 1

@@ -2,21 +2,23 @@
 :func:`weights_from_onnx` reads the weights back.
 
 The graph takes what cnnstep takes, float32 NHWC images named ``input`` with a free batch size,
-transposes them to NCHW once, and runs standard operators: ``Conv`` (OIHW kernels, explicit
-``pads``, ``dilations``), ``MaxPool`` / ``AveragePool`` (explicit ``pads``; average pooling with
-``count_include_pad=0``, as cnnstep leaves padded cells out of the mean), ``Relu``, ``Gemm``. A
-``Flatten`` first transposes back to NHWC so the values come out in cnnstep's order and the Dense
-weights keep theirs. Dropout is the identity at inference. Outputs: ``logits`` and, for a model
-that ends in class scores, ``probabilities`` (softmax).
+transposes them to NCHW once, and runs standard operators (one small export per layer type in
+:mod:`cnnstep.interop.onnx_layers`): ``Conv`` (OIHW kernels, explicit ``pads``, ``dilations``),
+``MaxPool`` / ``AveragePool`` (explicit ``pads``; average pooling with ``count_include_pad=0``,
+as cnnstep leaves padded cells out of the mean), ``BatchNormalization`` (the running
+statistics), ``Pad``, ``GlobalAveragePool`` / ``GlobalMaxPool``, ``Relu``, ``LeakyRelu``,
+``Sigmoid``, ``Tanh``, ``Add`` (a ``Residual``'s two paths), ``Gemm``. A ``Flatten`` first
+transposes back to NHWC so the values come out in cnnstep's order and the Dense weights keep
+theirs. Dropout is the identity at inference. Outputs: ``logits`` and, for a model that ends in
+class scores, ``probabilities``: the softmax, or for a binary classifier (one output, the logit
+of class 1) ``1 - sigmoid`` and ``sigmoid``, as ``model.predict_proba``.
 
-The weights are initializers named as in cnnstep's model files (``"<layer index>.W"``,
-``"<layer index>.b"``; convolution kernels in ONNX's OIHW). The file says who wrote it
-(``producer_name`` "cnnstep", ``producer_version`` the cnnstep version), what it holds (a doc
-string listing the layers, ``model_version``) and, in its metadata, ``class_names`` (a JSON
-list), ``input_layout`` ("NHWC") and ``cnnstep_config`` (the model's architecture, JSON).
-
-Adding a layer type is one function registered with :func:`onnx_export`; ``onnx`` is imported
-only when a model is exported.
+The weights are initializers named as in cnnstep's model files (``"<layer path>.<array>"``:
+``"0.W"``, ``"4.main.1.moving_mean"``; convolution kernels in ONNX's OIHW). The file says who
+wrote it (``producer_name`` "cnnstep", ``producer_version`` the cnnstep version), what it holds
+(a doc string listing the layers, ``model_version``) and, in its metadata, ``class_names`` (a
+JSON list), ``input_layout`` ("NHWC") and ``cnnstep_config`` (the model's architecture, JSON).
+``onnx`` is imported only when a model is exported.
 """
 
 from __future__ import annotations
@@ -24,9 +26,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -35,9 +35,15 @@ from cnnstep.budget import check_bytes
 from cnnstep.errors import DataError
 from cnnstep.fileio import atomic_write
 from cnnstep.interop.extras import require
-from cnnstep.interop.layout import hwio_to_oihw, oihw_to_hwio, resolved_pads
-from cnnstep.interop.weights import keras_names, load_state_dict
-from cnnstep.nn.layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
+from cnnstep.interop.onnx_layers import (
+    ONNX_EXPORTS,
+    TO_NCHW,
+    TO_NHWC,
+    OnnxGraph,
+    onnx_export,
+    onnx_pads,
+)
+from cnnstep.interop.weights import load_state_dict, state_dict
 from cnnstep.nn.model import Sequential
 
 #: The ONNX operator set the graph is written for (ONNX Runtime >= 1.13 reads it).
@@ -45,113 +51,14 @@ OPSET = 17
 #: IR version 8 goes with opset 17; newer files would be refused by older runtimes.
 IR_VERSION = 8
 
-_TO_NCHW = [0, 3, 1, 2]
-_TO_NHWC = [0, 2, 3, 1]
-
-#: How each layer type becomes ONNX nodes: ``export(graph, layer, x, stem) -> output name``.
-ONNX_EXPORTS: dict[type[Layer], Callable[[OnnxGraph, Any, str, str], str]] = {}
-
-
-def onnx_export(*types: type[Layer]) -> Callable[[Callable[..., str]], Callable[..., str]]:
-    """Register the decorated function as the ONNX export of ``types``."""
-    def register(fn: Callable[..., str]) -> Callable[..., str]:
-        for t in types:
-            ONNX_EXPORTS[t] = fn
-        return fn
-    return register
-
-
-def onnx_pads(pads: tuple[tuple[int, int], tuple[int, int]]) -> list[int]:
-    """cnnstep's ``((top, bottom), (left, right))`` as ONNX ``[top, left, bottom, right]``."""
-    (t, b), (left, r) = pads
-    return [t, left, b, r]
+__all__ = ["ONNX_EXPORTS", "build_onnx", "class_names_of", "onnx_export", "onnx_pads",
+           "to_onnx", "weights_from_onnx"]
 
 
 def cnnstep_version() -> str:
     """The version of the cnnstep package that is running."""
     # the package is loaded before any of its modules: reading its attribute imports nothing
     return str(getattr(sys.modules[__name__.partition(".")[0]], "__version__", "unknown"))
-
-
-class OnnxGraph:
-    """The nodes and initializers being written, and whether the current tensor is NCHW."""
-
-    def __init__(self, onnx: ModuleType) -> None:
-        self.onnx = onnx
-        self.nodes: list[Any] = []
-        self.inits: list[Any] = []
-        self.nchw = False
-        self._count = 0
-
-    def const(self, name: str, array: np.ndarray) -> str:
-        """An initializer ``name`` holding ``array`` as float32."""
-        self.inits.append(self.onnx.numpy_helper.from_array(
-            np.ascontiguousarray(array, dtype=np.float32), name))
-        return name
-
-    def node(self, op: str, inputs: list[str], stem: str, **attrs: Any) -> str:
-        """A node ``op`` on ``inputs``; returns the name of its output."""
-        out = f"{stem}_{self._count}"
-        self._count += 1
-        self.nodes.append(self.onnx.helper.make_node(op, inputs, [out], name=out, **attrs))
-        return out
-
-    def run(self, layers: list[Layer], x: str, prefix: str = "") -> str:
-        """Apply the ONNX export of each of ``layers`` to ``x`` in turn."""
-        for i, layer in enumerate(layers):
-            export = ONNX_EXPORTS.get(type(layer))
-            if export is None:
-                known = ", ".join(sorted(t.__name__ for t in ONNX_EXPORTS))
-                raise ValueError(f"layer {prefix}{i} ({layer.describe()}) has no ONNX export; "
-                                 f"exportable: {known}")
-            x = export(self, layer, x, f"{prefix}{i}")
-        return x
-
-
-@onnx_export(Conv2D)
-def _conv(g: OnnxGraph, layer: Conv2D, x: str, key: str) -> str:
-    W = g.const(f"{key}.W", hwio_to_oihw(layer.params["W"]))
-    b = g.const(f"{key}.b", layer.params["b"].reshape(-1))
-    return g.node("Conv", [x, W, b], f"{key}_conv", kernel_shape=list(layer.kernel_size),
-                  strides=list(layer.stride), dilations=list(layer.dilation),
-                  pads=onnx_pads(resolved_pads(layer)))
-
-
-@onnx_export(MaxPool2D)
-def _max_pool(g: OnnxGraph, layer: MaxPool2D, x: str, key: str) -> str:
-    return g.node("MaxPool", [x], f"{key}_maxpool", kernel_shape=list(layer.pool_size),
-                  strides=list(layer.stride), pads=onnx_pads(resolved_pads(layer)))
-
-
-@onnx_export(AvgPool2D)
-def _avg_pool(g: OnnxGraph, layer: AvgPool2D, x: str, key: str) -> str:
-    return g.node("AveragePool", [x], f"{key}_avgpool", kernel_shape=list(layer.pool_size),
-                  strides=list(layer.stride), pads=onnx_pads(resolved_pads(layer)),
-                  count_include_pad=0)
-
-
-@onnx_export(ReLU)
-def _relu(g: OnnxGraph, layer: ReLU, x: str, key: str) -> str:
-    return g.node("Relu", [x], f"{key}_relu")
-
-
-@onnx_export(Dropout)
-def _dropout(g: OnnxGraph, layer: Dropout, x: str, key: str) -> str:
-    return g.node("Identity", [x], f"{key}_dropout")  # inverted dropout: nothing at inference
-
-
-@onnx_export(Flatten)
-def _flatten(g: OnnxGraph, layer: Flatten, x: str, key: str) -> str:
-    if g.nchw:  # back to NHWC first: the values come out in cnnstep's order
-        x, g.nchw = g.node("Transpose", [x], f"{key}_to_nhwc", perm=_TO_NHWC), False
-    return g.node("Flatten", [x], f"{key}_flatten", axis=1)
-
-
-@onnx_export(Dense)
-def _dense(g: OnnxGraph, layer: Dense, x: str, key: str) -> str:
-    W = g.const(f"{key}.W", layer.params["W"])
-    b = g.const(f"{key}.b", layer.params["b"])
-    return g.node("Gemm", [x, W, b], f"{key}_dense")
 
 
 def describe(model: Sequential) -> str:
@@ -187,15 +94,21 @@ def build_onnx(model: Sequential, *, name: str = "cnnstep", model_version: int =
     g = OnnxGraph(onnx)
     x = "input"
     if len(model.input_shape or ()) == 3:
-        x, g.nchw = g.node("Transpose", [x], "to_nchw", perm=_TO_NCHW), True
+        x, g.nchw = g.node("Transpose", [x], "to_nchw", perm=TO_NCHW), True
     x = g.run(model.layers, x)
     if g.nchw:
-        x = g.node("Transpose", [x], "to_nhwc", perm=_TO_NHWC)
+        x = g.node("Transpose", [x], "to_nhwc", perm=TO_NHWC)
     float_ = onnx.TensorProto.FLOAT
     out_shape = ["batch", *(model.output_shape or ())]
     g.nodes.append(helper.make_node("Identity", [x], ["logits"], name="logits"))
     outputs = [helper.make_tensor_value_info("logits", float_, out_shape)]
-    if len(out_shape) == 2:
+    if out_shape == ["batch", 1]:  # a binary classifier: its logit is class 1's
+        p = g.node("Sigmoid", ["logits"], "sigmoid")
+        q = g.node("Sub", [g.const("one", np.ones((1, 1))), p], "complement")
+        g.nodes.append(helper.make_node("Concat", [q, p], ["probabilities"], axis=1,
+                                        name="probabilities"))
+        outputs.append(helper.make_tensor_value_info("probabilities", float_, ["batch", 2]))
+    elif len(out_shape) == 2:
         g.nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1,
                                         name="probabilities"))
         outputs.append(helper.make_tensor_value_info("probabilities", float_, out_shape))
@@ -268,12 +181,7 @@ def weights_from_onnx(model: Sequential, path: str | Path) -> Sequential:
         raise
     except Exception as exc:  # onnx raises protobuf's own errors for files it cannot parse
         raise DataError(f"{path}: not an ONNX file ({exc})") from exc
-    inits = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
-    arrays = {}  # in Keras layout (cnnstep's own, named), which load_state_dict checks
-    for i, name in keras_names(model).items():
-        W, b = inits.get(f"{i}.W"), inits.get(f"{i}.b")
-        if W is not None:
-            arrays[f"{name}/kernel"] = oihw_to_hwio(W) if W.ndim == 4 else W
-        if b is not None:
-            arrays[f"{name}/bias"] = b
-    return load_state_dict(model, arrays, "keras", source=str(path))
+    wanted = state_dict(model, "onnx")  # the initializers that hold the model's arrays
+    inits = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer
+             if t.name in wanted}
+    return load_state_dict(model, inits, "onnx", source=str(path))

@@ -49,15 +49,7 @@ def to_torch(model: Sequential, *, probabilities: bool = True) -> Any:
     if not model.built:
         raise ValueError("model is not built: build it (or train it) before exporting")
     tm = importlib.import_module("cnnstep.interop.torch_modules")
-    flat = flattened_inputs(model)
-    modules = []
-    for i, layer in enumerate(model.layers):
-        export = tm.TORCH_EXPORTS.get(type(layer))
-        if export is None:
-            known = ", ".join(sorted(t.__name__ for t in tm.TORCH_EXPORTS))
-            raise ValueError(f"layer {i} ({layer.describe()}) has no PyTorch export (it knows "
-                             f"{known}); export the model to ONNX instead")
-        modules.append(export(layer, flat.get(i)))
+    modules = tm.modules_of(model.layers, flattened_inputs(model.layers))
     return tm.NHWCSequential(*modules, probabilities=probabilities).eval()
 
 

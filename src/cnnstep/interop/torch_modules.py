@@ -9,8 +9,13 @@ exported. Every padding is resolved to explicit numbers that show in ``print(mod
   then an unpadded max pooling.
 - ``AvgPool2D``: :class:`PaddedAvgPool2d`: the sums of the zero-padded windows divided by the
   number of real cells in each (as cnnstep; PyTorch's own padding is symmetric only).
-- ``ReLU``, ``Dropout``, ``Flatten``, ``Dense``: ``nn.ReLU``, ``nn.Dropout``, ``nn.Flatten``,
-  ``nn.Linear``.
+- ``ReLU``, ``Dropout``, ``Flatten``, ``Dense``, ``ZeroPadding2D``, ``Sigmoid``, ``Tanh``,
+  ``LeakyReLU``: ``nn.ReLU``, ``nn.Dropout``, ``nn.Flatten``, ``nn.Linear``, ``nn.ZeroPad2d``,
+  ``nn.Sigmoid``, ``nn.Tanh``, ``nn.LeakyReLU``.
+- ``BatchNorm2D``: ``nn.BatchNorm2d`` with ``eps=epsilon`` and ``momentum=1 - momentum``
+  (PyTorch's momentum weighs the new batch); ``GlobalAvgPool2D`` / ``GlobalMaxPool2D``:
+  :class:`GlobalPool2d`; ``Residual``: :class:`ResidualBlock` (``main`` and ``shortcut``
+  ``nn.Sequential``, added).
 
 The modules compute on NCHW tensors; :class:`NHWCSequential` takes cnnstep's NHWC input and
 transposes it once. Adding a layer type is one function registered with :func:`torch_export`.
@@ -26,11 +31,30 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from cnnstep.interop.layout import dense_to_torch, hwio_to_oihw, resolved_pads
-from cnnstep.nn.layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
+from cnnstep.interop.layout import resolved_pads
+from cnnstep.interop.weights import tensors_of
+from cnnstep.nn.layers import (
+    AvgPool2D,
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    Layer,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Residual,
+    Sigmoid,
+    Tanh,
+    ZeroPadding2D,
+)
 
-#: How each layer type becomes a module: ``export(layer, flattened_image) -> nn.Module``, where
-#: ``flattened_image`` is the (n_H, n_W, n_C) a Dense reads through a Flatten, or None.
+#: How each layer type becomes a module: ``export(layer, flat) -> nn.Module``, where ``flat`` is
+#: :func:`cnnstep.interop.layout.flattened_inputs` of the model (what a Dense reads through a
+#: Flatten, by ``id``).
 TORCH_EXPORTS: dict[type[Layer], Callable[[Any, Any], nn.Module]] = {}
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
@@ -52,8 +76,25 @@ def _f_pad(pads: Pads) -> tuple[int, int, int, int]:
     return (left, r, t, b)
 
 
-def _tensor(array: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(array, dtype=np.float32))
+def _load(module: nn.Module, layer: Layer, flat: dict[int, Any]) -> nn.Module:
+    """``module`` holding ``layer``'s arrays (PyTorch layout); returns it."""
+    tensors = tensors_of(layer, "torch", flat.get(id(layer)))
+    module.load_state_dict({name: torch.from_numpy(np.array(
+        t.value, dtype=np.float32 if t.kind else t.value.dtype)) for name, t in tensors.items()})
+    return module
+
+
+def modules_of(layers: list[Layer], flat: dict[int, Any], prefix: str = "") -> list[nn.Module]:
+    """One module per layer of ``layers`` (``prefix`` + index names a layer in errors)."""
+    modules = []
+    for i, layer in enumerate(layers):
+        export = TORCH_EXPORTS.get(type(layer))
+        if export is None:
+            known = ", ".join(sorted(t.__name__ for t in TORCH_EXPORTS))
+            raise ValueError(f"layer {prefix}{i} ({layer.describe()}) has no PyTorch export (it "
+                             f"knows {known}); export the model to ONNX instead")
+        modules.append(export(layer, flat))
+    return modules
 
 
 class PaddedConv2d(nn.Conv2d):
@@ -105,12 +146,40 @@ class PaddedAvgPool2d(PaddedPool2d):
         return sums / functional.avg_pool2d(real, self.kernel, self.stride, divisor_override=1)
 
 
+class GlobalPool2d(nn.Module):
+    """The mean or the maximum of each channel over its whole map: ``(m, n_C)``."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=(2, 3)) if self.mode == "max" else x.mean(dim=(2, 3))
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}"
+
+
+class ResidualBlock(nn.Module):
+    """``main(x) + shortcut(x)`` (an empty ``shortcut`` is the identity)."""
+
+    def __init__(self, main: nn.Sequential, shortcut: nn.Sequential) -> None:
+        super().__init__()
+        self.main = main
+        self.shortcut = shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x) + self.shortcut(x)
+
+
 class NHWCSequential(nn.Sequential):
     """The exported layers (NCHW inside) behind cnnstep's interface: float32 NHWC images in;
     class probabilities (or logits, or an NHWC map for a model without a Flatten) out.
 
-    Its ``state_dict`` keys are ``"<cnnstep layer index>.weight"`` / ``.bias``: the safetensors
-    files in PyTorch layout (:func:`cnnstep.interop.save_weights`) load into it as they are.
+    Its ``state_dict`` keys are ``"<cnnstep layer path>.<tensor>"`` (``"0.weight"``,
+    ``"4.main.1.running_var"``): the safetensors files in PyTorch layout
+    (:func:`cnnstep.interop.save_weights`) load into it as they are. A binary classifier (one
+    output) gives two columns, ``1 - sigmoid`` and ``sigmoid`` of its logit, as cnnstep does.
     """
 
     def __init__(self, *modules: nn.Module, probabilities: bool) -> None:
@@ -124,14 +193,19 @@ class NHWCSequential(nn.Sequential):
             x = module(x)
         if x.dim() == 4:
             return x.permute(0, 2, 3, 1)
-        return torch.softmax(x, dim=1) if self.probabilities else x
+        if not self.probabilities:
+            return x
+        if x.shape[1] == 1:  # a binary classifier: its logit is class 1's
+            p = torch.sigmoid(x)
+            return torch.cat([1 - p, p], dim=1)
+        return torch.softmax(x, dim=1)
 
     def extra_repr(self) -> str:
         return "input NHWC, " + ("output probabilities" if self.probabilities else "output logits")
 
 
 @torch_export(Conv2D)
-def _conv(layer: Conv2D, image: Any) -> nn.Module:
+def _conv(layer: Conv2D, flat: Any) -> nn.Module:
     pads = resolved_pads(layer)
     (t, b), (left, r) = pads
     n_in, shape = int(layer.params["W"].shape[2]), layer.kernel_size
@@ -139,40 +213,73 @@ def _conv(layer: Conv2D, image: Any) -> nn.Module:
                      dilation=layer.dilation) if (t, left) == (b, r) \
         else PaddedConv2d(n_in, layer.filters, shape, stride=layer.stride,
                           dilation=layer.dilation, pads=pads)
-    conv.load_state_dict({"weight": _tensor(hwio_to_oihw(layer.params["W"])),
-                          "bias": _tensor(layer.params["b"].reshape(-1))})
-    return conv
+    return _load(conv, layer, flat)
 
 
 @torch_export(MaxPool2D)
-def _max_pool(layer: MaxPool2D, image: Any) -> nn.Module:
+def _max_pool(layer: MaxPool2D, flat: Any) -> nn.Module:
     return PaddedMaxPool2d(layer.pool_size, layer.stride, resolved_pads(layer))
 
 
 @torch_export(AvgPool2D)
-def _avg_pool(layer: AvgPool2D, image: Any) -> nn.Module:
+def _avg_pool(layer: AvgPool2D, flat: Any) -> nn.Module:
     return PaddedAvgPool2d(layer.pool_size, layer.stride, resolved_pads(layer))
 
 
 @torch_export(ReLU)
-def _relu(layer: ReLU, image: Any) -> nn.Module:
+def _relu(layer: ReLU, flat: Any) -> nn.Module:
     return nn.ReLU()
 
 
 @torch_export(Dropout)
-def _dropout(layer: Dropout, image: Any) -> nn.Module:
+def _dropout(layer: Dropout, flat: Any) -> nn.Module:
     return nn.Dropout(layer.rate)
 
 
 @torch_export(Flatten)
-def _flatten(layer: Flatten, image: Any) -> nn.Module:
+def _flatten(layer: Flatten, flat: Any) -> nn.Module:
     return nn.Flatten()  # channels first: the Dense after it takes its rows permuted
 
 
 @torch_export(Dense)
-def _dense(layer: Dense, image: Any) -> nn.Module:
-    W = layer.params["W"]
-    linear = nn.Linear(int(W.shape[0]), layer.units)
-    linear.load_state_dict({"weight": _tensor(dense_to_torch(W, image)),
-                            "bias": _tensor(layer.params["b"])})
-    return linear
+def _dense(layer: Dense, flat: Any) -> nn.Module:
+    return _load(nn.Linear(int(layer.params["W"].shape[0]), layer.units), layer, flat)
+
+
+@torch_export(BatchNorm2D)
+def _batch_norm(layer: BatchNorm2D, flat: Any) -> nn.Module:
+    # PyTorch's momentum weighs the new batch: 1 - Keras's (cnnstep's), which weighs the old
+    norm = nn.BatchNorm2d(int(layer.params["gamma"].shape[0]), eps=layer.epsilon,
+                          momentum=1 - layer.momentum)
+    return _load(norm, layer, flat)
+
+
+@torch_export(ZeroPadding2D)
+def _zero_padding(layer: ZeroPadding2D, flat: Any) -> nn.Module:
+    return nn.ZeroPad2d(_f_pad(layer.padding))
+
+
+@torch_export(Sigmoid)
+def _sigmoid(layer: Sigmoid, flat: Any) -> nn.Module:
+    return nn.Sigmoid()
+
+
+@torch_export(Tanh)
+def _tanh(layer: Tanh, flat: Any) -> nn.Module:
+    return nn.Tanh()
+
+
+@torch_export(LeakyReLU)
+def _leaky_relu(layer: LeakyReLU, flat: Any) -> nn.Module:
+    return nn.LeakyReLU(layer.alpha)
+
+
+@torch_export(GlobalAvgPool2D, GlobalMaxPool2D)
+def _global_pool(layer: GlobalAvgPool2D | GlobalMaxPool2D, flat: Any) -> nn.Module:
+    return GlobalPool2d("max" if isinstance(layer, GlobalMaxPool2D) else "mean")
+
+
+@torch_export(Residual)
+def _residual(layer: Residual, flat: Any) -> nn.Module:
+    return ResidualBlock(nn.Sequential(*modules_of(layer.main, flat, "main.")),
+                         nn.Sequential(*modules_of(layer.shortcut, flat, "shortcut.")))

@@ -115,6 +115,14 @@ def resnet(n_classes: int) -> list[Layer]:
     ]
 
 
+@register_architecture("conv4")
+def conv4(n_classes: int) -> list[Layer]:
+    layers: list[Layer] = []
+    for filters in (16, 32, 64, 64):
+        layers += [Conv2D(filters, 3, padding="same"), ReLU(), MaxPool2D(2)]
+    return [*layers, Flatten(), Dense(n_classes)]
+
+
 def build_architecture(
     name: str,
     input_shape: Sequence[int],
@@ -128,7 +136,9 @@ def build_architecture(
 
     ``default``: Conv 16 3x3 same, ReLU, MaxPool 2, Conv 32 3x3 same, ReLU, MaxPool 2, Flatten,
     Dense. ``signs``: Conv 8 4x4 same, ReLU, MaxPool 8 s8 same, Conv 16 2x2 same, ReLU,
-    MaxPool 4 s4 same, Flatten, Dense.
+    MaxPool 4 s4 same, Flatten, Dense. ``conv4`` (what ``cnnstep train`` picks for images
+    larger than 32x32): four times Conv 3x3 same (16, 32, 64, 64 filters), ReLU, MaxPool 2;
+    Flatten, Dense.
 
     ``happy`` (the course's happy model): ZeroPadding 3, Conv 32 7x7 valid, BatchNorm, ReLU,
     MaxPool 2, Flatten, Dense; for (64, 64, 3) and 2 classes, 37,633 parameters of which 37,569
@@ -138,8 +148,8 @@ def build_architecture(
     ReLU), GlobalAvgPool, Dense.
 
     ``happy`` and ``resnet`` end in one unit for 2 classes (a binary classifier: sigmoid and
-    binary cross-entropy), in ``n_classes`` units otherwise; ``default`` and ``signs`` always in
-    ``n_classes`` units.
+    binary cross-entropy), in ``n_classes`` units otherwise; ``default``, ``signs`` and
+    ``conv4`` always in ``n_classes`` units.
     """
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")

@@ -21,6 +21,7 @@ from cnnstep.nn.layers import Layer, MaxPool2D, ReLU, layer_from_config
 from cnnstep.nn.layers.base import run_backward, walk
 from cnnstep.nn.losses import classification_loss, predicted_classes, probabilities
 from cnnstep.nn.summary import summary_text
+from cnnstep.nn.trainer import DEFAULT_TRAINER, resolve_trainer
 
 
 class Sequential:
@@ -302,17 +303,22 @@ class Sequential:
         m = max(x.shape[0], 1)
         return {"loss": total / m, "accuracy": correct / m}
 
-    def fit(self, x: np.ndarray, y: np.ndarray, **kwargs: Any) -> list[dict]:
+    #: What :meth:`fit` calls, or its name (:mod:`cnnstep.nn.trainer` says why a name).
+    trainer: str | Callable[..., list[dict]] = DEFAULT_TRAINER
+
+    def fit(self, x: np.ndarray, y: np.ndarray, *,
+            trainer: str | Callable[..., list[dict]] | None = None,
+            **kwargs: Any) -> list[dict]:
         """Train on ``(x, y)``; returns one dict of metrics per epoch.
 
-        The loop itself lives in :func:`cnnstep.train.fit` (which documents every keyword:
-        ``epochs``, ``batch_size``, ``optimizer``, ``validation_data``, ``schedule``,
-        ``augment_shift``, ``threads``, ``progress``, ``log``, ``callbacks``); ``model.fit(...)``
-        is ``cnnstep.train.fit(model, ...)``.
+        ``model.fit(x, y, ...)`` is ``cnnstep.train.fit(model, x, y, ...)``, which documents
+        every keyword (``epochs`` (a number or ``"auto"``), ``validation_data``, ``resume``, ...);
+        ``trainer`` replaces :attr:`trainer` for this call.
         """
-        if _TRAINER is None:  # pragma: no cover - cnnstep/__init__ registers it
-            raise RuntimeError("no training loop registered; import cnnstep.train")
-        return _TRAINER(self, x, y, **kwargs)
+        # read through the class, so that a function set there is not bound to the model
+        chosen = trainer if trainer is not None else vars(self).get("trainer",
+                                                                     type(self).trainer)
+        return resolve_trainer(chosen)(self, x, y, **kwargs)
 
     # ------------------------------------------------------------------ files
 
@@ -328,17 +334,6 @@ class Sequential:
         """
         self._require_built()
         write_model_file(path, self.get_config(), self.named_arrays(), metadata)
-
-
-# The training loop builds on this module (cnnstep.train imports cnnstep.nn), so nn never imports
-# it: cnnstep.train registers its ``fit`` here when it is imported, which ``import cnnstep`` does.
-_TRAINER: Callable[..., list[dict]] | None = None
-
-
-def register_trainer(fit: Callable[..., list[dict]]) -> None:
-    """Make ``fit`` the function behind :meth:`Sequential.fit` (called by cnnstep.train)."""
-    global _TRAINER
-    _TRAINER = fit
 
 
 def save_model(model: Sequential, path: str | Path, metadata: dict | None = None) -> None:

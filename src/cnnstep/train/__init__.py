@@ -1,17 +1,23 @@
-"""Training: the loop, its callbacks, threads and metrics.
+"""Training: the loop, its callbacks, checkpoints, threads and worker processes.
 
-Lives here: ``loop`` (:func:`fit`, the epoch/batch loop that calls callbacks), ``callbacks``
-(progress bar, checkpoint and Ctrl-C, NaN stop, learning-rate schedule), ``parallel`` (splitting a
-batch between threads; BLAS thread limits), ``processes`` and ``worker`` (the same split between
-worker processes, each side of it), ``runners`` (which of them a run uses), ``checkpoint`` (the
-checkpoint file), ``metrics`` and ``plots``.
+Lives here: ``fit`` (:func:`fit`, what ``Sequential.fit`` calls: a run set up from settings or
+resumed from a checkpoint, ``epochs="auto"``), ``loop`` (the epoch/batch loop that calls
+callbacks), ``callbacks`` (progress bar, checkpoint and Ctrl-C, NaN stop, learning-rate
+schedule, early stopping, time limit), ``state`` (a run's settings and progress),
+``checkpoint`` (the checkpoint file and its schema), ``inputs`` (checks of what ``fit`` is
+given), ``parallel`` (splitting a batch between threads; BLAS thread limits), ``processes`` and
+``worker`` (the same split between worker processes, each side of it), ``runners`` (which of
+them a run uses), ``plots``, and ``job/`` (what ``cnnstep train`` does: settings and their
+defaults, the choices made from the data, the output folder and its lock).
 
-May import: :mod:`cnnstep.nn`, :mod:`cnnstep.ops`, :mod:`cnnstep.data` and this folder.
+Nothing here is imported by :mod:`cnnstep.nn`: a model names its trainer
+(``Sequential.trainer = "cnnstep.train:fit"``) and this package is imported when it is first
+called.
+
+May import: :mod:`cnnstep.nn`, :mod:`cnnstep.ops`, :mod:`cnnstep.backends`, :mod:`cnnstep.data`
+and this folder.
 """
 
-from cnnstep.nn.model import register_trainer
-from cnnstep.train.loop import fit
+from cnnstep.train.fit import History, fit
 
-register_trainer(fit)
-
-__all__ = ["fit"]
+__all__ = ["History", "fit"]

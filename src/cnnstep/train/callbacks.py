@@ -5,7 +5,10 @@ The loop (:func:`cnnstep.train.loop.train`) calls each callback's hooks in order
 and ``on_batch_end(run, loss)``, ``on_epoch_end(run, record)``; ``on_interrupt(run)`` on Ctrl-C
 and ``on_train_end(run)`` always, last. ``run`` is the :class:`~cnnstep.train.state.Run` (model,
 optimizer, config, state). A callback stops the run by raising (:class:`NonFiniteLoss` raises
-:class:`NonFiniteLossError`) or by setting ``run.stop_requested`` (checked after every batch).
+:class:`NonFiniteLossError`), by setting ``run.stop_requested`` (an interruption, checked after
+every batch) or by setting ``run.state.stopped`` to the reason (the run ends normally after the
+epoch: :class:`EarlyStopping`, :class:`TimeLimit`). What a callback keeps between epochs
+lives in ``run.state.extra`` and ``run.state.arrays``, so that it is saved in checkpoints.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ class LearningRateSchedule(Callback):
 
     def on_batch_begin(self, run: Run) -> None:
         assert self.base_lr is not None
-        run.optimizer.lr = self.fn(self.base_lr, run.state.step, run.total_steps)
+        run.optimizer.lr = self.fn(self.base_lr, run.state.step,
+                                   run.total_steps) * run.state.lr_scale
 
 
 class NonFiniteLossError(UserError):
@@ -157,11 +161,12 @@ class ProgressBar(Callback):
 
 
 def format_epoch(record: dict, epochs: int) -> str:
-    """One summary line for an epoch's metrics."""
-    test = record.get("test_accuracy")
-    test_part = f"  test acc {test:.2%}" if test is not None else ""
+    """One summary line for an epoch's metrics (``val_accuracy``; ``test_accuracy`` in records
+    written before it was named so)."""
+    val = record.get("val_accuracy", record.get("test_accuracy"))
+    val_part = f"  val acc {val:.2%}" if val is not None else ""
     return (f"epoch {record['epoch']:>{len(str(epochs))}}/{epochs}  loss {record['loss']:.4f}  "
-            f"train acc {record['train_accuracy']:.2%}{test_part}  {record['seconds']:.1f} s")
+            f"train acc {record['train_accuracy']:.2%}{val_part}  {record['seconds']:.1f} s")
 
 
 class EpochLog(Callback):
@@ -175,7 +180,8 @@ class EpochLog(Callback):
 
 
 class Checkpoint(Callback):
-    """Calls ``save(state)`` after every epoch and on Ctrl-C, so a run can be resumed."""
+    """Calls ``save(state)`` after every epoch and on Ctrl-C, so a run can be resumed
+    (:func:`cnnstep.train.checkpoint.checkpoint_saver` writes the checkpoint file)."""
 
     def __init__(self, save: Callable[[TrainState], None]) -> None:
         self.save = save
@@ -185,6 +191,116 @@ class Checkpoint(Callback):
 
     def on_interrupt(self, run: Run) -> None:
         self.save(run.state)
+
+
+#: How much lower ``val_loss`` must be to count as better at the same ``val_accuracy`` (a
+#: fraction of the best): a loss that creeps down on a saturated validation part is no reason
+#: to go on.
+MIN_LOSS_GAIN = 0.01
+
+
+def is_better(record: dict, best: dict | None) -> bool:
+    """Whether an epoch's validation result beats ``best``: a higher ``val_accuracy``, or the
+    same with a ``val_loss`` lower by :data:`MIN_LOSS_GAIN` of it (on a small validation part
+    many epochs tie on accuracy)."""
+    if best is None:
+        return True
+    acc, best_acc = record["val_accuracy"], best["val_accuracy"]
+    gain = best["val_loss"] - record["val_loss"]
+    return bool(acc > best_acc or (acc == best_acc and gain > MIN_LOSS_GAIN * best["val_loss"]))
+
+
+class EarlyStopping(Callback):
+    """Ends the run when the validation accuracy has not improved for ``patience`` epochs and
+    puts back the weights of the best epoch (:func:`is_better`), as Keras's
+    ``EarlyStopping(restore_best_weights=True)``.
+
+    Its progress (``run.state.extra["early_stopping"]``: best epoch, its metrics, epochs
+    waited) and the best weights (``run.state.arrays["best/<name>"]``) are part of the state,
+    so a resumed run continues them. Needs validation data.
+    """
+
+    key = "early_stopping"
+
+    def __init__(self, patience: int = 10, restore_best_weights: bool = True) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be a positive integer, got {patience!r}")
+        self.patience = patience
+        self.restore = restore_best_weights
+
+    def on_epoch_end(self, run: Run, record: dict) -> None:
+        if record.get("val_accuracy") is None:
+            raise ValueError("EarlyStopping needs validation data (validation_data or "
+                             "validation_split)")
+        kept = run.state.extra.get(self.key)
+        best = kept["best"] if kept else None
+        if is_better(record, best):
+            best = {k: record[k] for k in ("epoch", "val_accuracy", "val_loss")}
+            wait = 0
+            if self.restore:
+                for name, arr in run.model.named_arrays().items():
+                    run.state.arrays[f"best/{name}"] = arr.copy()
+        else:
+            wait = (kept["wait"] if kept else 0) + 1
+        run.state.extra[self.key] = {"best": best, "wait": wait}
+        if wait >= self.patience:
+            run.state.stopped = f"no better validation accuracy for {self.patience} epochs"
+
+    def on_train_end(self, run: Run) -> None:
+        # interrupted or failed: the weights stay those of the last step (a resumed run
+        # continues from them)
+        if self.restore and run.completed:
+            restore_best(run.model, run.state)
+
+
+def restore_best(model: Any, state: TrainState) -> None:
+    """Put back the best epoch's weights kept by :class:`EarlyStopping` (if any)."""
+    for name, arr in model.named_arrays().items():
+        kept = state.arrays.get(f"best/{name}")
+        if kept is not None:
+            arr[...] = kept
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the learning rate by ``factor`` when the validation result (as
+    :func:`is_better` ranks it) has not improved for ``patience`` epochs; not below ``min_scale``
+    times the scheduled rate. Its scale is ``run.state.lr_scale``."""
+
+    key = "reduce_lr"
+
+    def __init__(self, patience: int = 5, factor: float = 0.5, min_scale: float = 1 / 64) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be a positive integer, got {patience!r}")
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"factor must lie in (0, 1), got {factor!r}")
+        self.patience, self.factor, self.min_scale = patience, factor, min_scale
+
+    def on_epoch_end(self, run: Run, record: dict) -> None:
+        if record.get("val_accuracy") is None:
+            return
+        kept = run.state.extra.get(self.key, {"best": None, "wait": 0})
+        if is_better(record, kept["best"]):
+            kept = {"best": {k: record[k] for k in ("val_accuracy", "val_loss")}, "wait": 0}
+        else:
+            kept = {"best": kept["best"], "wait": kept["wait"] + 1}
+            if kept["wait"] >= self.patience:
+                run.state.lr_scale = max(self.min_scale, run.state.lr_scale * self.factor)
+                kept["wait"] = 0
+        run.state.extra[self.key] = kept
+
+
+class TimeLimit(Callback):
+    """Ends the run after the epoch past which another one, as long as the last, would bring
+    its training time (resumed parts included) over ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        if not (isinstance(seconds, (int, float)) and seconds > 0):
+            raise ValueError(f"seconds must be a positive number, got {seconds!r}")
+        self.seconds = float(seconds)
+
+    def on_epoch_end(self, run: Run, record: dict) -> None:
+        if run.state.train_seconds + float(record["seconds"]) > self.seconds:
+            run.state.stopped = f"the time limit of {self.seconds:.0f} s was reached"
 
 
 class StopOnCtrlC(Callback):

@@ -48,16 +48,26 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 
 
 def plot_curves(history: list[dict], path: str | Path) -> Path:
-    """Loss and accuracy (train and test) per epoch, side by side."""
+    """Loss and accuracy (training and validation) per epoch, side by side.
+
+    Records of runs from before validation metrics were named ``val_*`` (``test_accuracy``)
+    are drawn too.
+    """
     epochs = [h["epoch"] for h in history]
     fig = _figure(9, 3.5)
     ax_loss, ax_acc = fig.subplots(1, 2)
-    ax_loss.plot(epochs, [h["loss"] for h in history], marker="o")
-    ax_loss.set(xlabel="epoch", ylabel="training loss", title="Loss")
+    ax_loss.plot(epochs, [h["loss"] for h in history], marker="o", label="train")
+    val_loss = [h.get("val_loss") for h in history]
+    if any(v is not None for v in val_loss):
+        ax_loss.plot(epochs, [np.nan if v is None else v for v in val_loss], marker="o",
+                     label="validation")
+        ax_loss.legend()
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
     ax_acc.plot(epochs, [h["train_accuracy"] for h in history], marker="o", label="train")
-    test = [h.get("test_accuracy") for h in history]
-    if any(t is not None for t in test):
-        ax_acc.plot(epochs, [np.nan if t is None else t for t in test], marker="o", label="test")
+    val = [h.get("val_accuracy", h.get("test_accuracy")) for h in history]
+    if any(v is not None for v in val):
+        ax_acc.plot(epochs, [np.nan if v is None else v for v in val], marker="o",
+                    label="validation")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
     ax_acc.legend()
     for ax in (ax_loss, ax_acc):
@@ -119,14 +129,23 @@ def plot_filters(W: np.ndarray, path: str | Path) -> Path:
     return _save(fig, Path(path))
 
 
+#: The most maps of one convolution ``feature_maps.png`` shows (the title says when it shows
+#: fewer than there are).
+MAX_MAPS = 64
+
+
 def plot_feature_maps(model: Any, image: np.ndarray, path: str | Path,
                       title: str = "") -> Path:
     """The input image and the output of every convolution of ``model`` for it.
+
+    Every map is shown up to :data:`MAX_MAPS` per convolution; the figure's title says how
+    many of how many each row of tiles shows.
 
     Parameters
     ----------
     model : Sequential
     image : ndarray of shape (n_H, n_W, n_C)
+        Shown in colour when it has 3 channels.
     """
     from cnnstep.nn.layers import Conv2D
 
@@ -136,25 +155,30 @@ def plot_feature_maps(model: Any, image: np.ndarray, path: str | Path,
         x = layer.forward(x)
         if isinstance(layer, Conv2D):
             maps.append((layer.describe(), x[0]))
-    shown = [min(m.shape[2], 16) for _, m in maps]
-    cols = max([8, *[min(s, 8) for s in shown]])
+    shown = [min(m.shape[2], MAX_MAPS) for _, m in maps]
+    cols = max([8, *[min(s, 16) for s in shown]])
     rows = 1 + sum(int(np.ceil(s / cols)) for s in shown)
-    fig = _figure(1.3 * cols, 1.4 * rows + 0.4, tiles=True)
+    fig = _figure(1.1 * cols, 1.2 * rows + 0.6, tiles=True)
     grid = fig.add_gridspec(rows, cols)
     ax = fig.add_subplot(grid[0, 0])
-    ax.imshow(image if image.shape[2] == 3 else image[:, :, 0], cmap="gray")
+    ax.imshow(np.clip(image, 0, 1) if image.shape[2] == 3 else image[:, :, 0], cmap="gray")
     ax.set_title("input", fontsize=8)
     ax.set_axis_off()
     row = 1
+    counts = []
     # Numbered by position: two convolutions may be described alike (Conv2D(4, 3x3) twice).
     for number, ((name, fmap), count) in enumerate(zip(maps, shown), start=1):
+        total = fmap.shape[2]
+        counts.append(f"conv {number}: {'all ' if count == total else ''}{count}"
+                      f"{f' of {total}' if count < total else ''} maps")
         for k in range(count):
             ax = fig.add_subplot(grid[row + k // cols, k % cols])
             ax.imshow(fmap[:, :, k], cmap="viridis")
-            ax.set_title(f"{name.split('(')[0]} {number} #{k}", fontsize=7)
+            ax.set_title(f"{name.split('(')[0]} {number} #{k}", fontsize=6)
             ax.set_axis_off()
         row += int(np.ceil(count / cols))
-    fig.suptitle(title or "Feature maps (pre-activation outputs of each convolution)")
+    heading = title or "Feature maps (pre-activation outputs of each convolution)"
+    fig.suptitle(heading + ("\n" + "; ".join(counts) if counts else ""), fontsize=9)
     return _save(fig, Path(path))
 
 

@@ -3,13 +3,34 @@ and what the callbacks see of it (:class:`Run`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from cnnstep.nn.schedules import get_schedule
 from cnnstep.train.runners import check_parallel
+
+#: Settings a resumed run may change; the others shape the run and must stay as they were.
+CHANGEABLE_ON_RESUME = ("epochs", "lr", "threads", "parallel", "time_limit")
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _number(name: str, value: Any, low: float, high: float = math.inf,
+            allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.number))
+          and low < float(value) < high)
+    if not ok:
+        raise ValueError(f"{name} must be a number in ({low:g}, {high:g}), got {value!r}")
 
 
 @dataclass
@@ -19,7 +40,8 @@ class TrainConfig:
     Attributes
     ----------
     epochs : int
-        Total number of epochs of the run (a resumed run stops at this count too).
+        Total number of epochs of the run (a resumed run stops at this count too); with
+        ``patience``, the most it runs.
     batch_size : int
     schedule : {"cosine", "constant"}
         ``cosine`` decays the learning rate from ``lr`` to 0 over the whole run.
@@ -36,6 +58,17 @@ class TrainConfig:
         Where the parts of a batch beyond the first run: threads of this process, or worker
         processes, which the GIL does not slow down (:func:`cnnstep.train.runners.make_runner`;
         ``"auto"``: processes for runs of 10 steps or more). Both give the same numbers.
+    patience : int, optional
+        Stop when the validation accuracy has not improved for this many epochs, and keep the
+        weights of the best epoch (:class:`~cnnstep.train.callbacks.EarlyStopping`); the
+        learning rate is halved after ``patience // 2`` epochs without improvement
+        (:class:`~cnnstep.train.callbacks.ReduceLROnPlateau`). None: run every epoch.
+    time_limit : float, optional
+        Seconds of training after which the run stops at the end of the epoch
+        (:class:`~cnnstep.train.callbacks.TimeLimit`). None: no limit.
+    validation_split : float, optional
+        The fraction of the training data held out (stratified, always the same examples for
+        the same labels) to validate on when no validation data is given.
     """
 
     epochs: int = 10
@@ -45,23 +78,70 @@ class TrainConfig:
     lr: float | None = None
     threads: int = 1
     parallel: str = "auto"
+    patience: int | None = None
+    time_limit: float | None = None
+    validation_split: float | None = None
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("threads", self.threads)
+        _positive_int("patience", self.patience, allow_none=True)
+        if not isinstance(self.schedule, str):
+            raise ValueError(f"schedule must be a name, got {self.schedule!r}")
         get_schedule(self.schedule)
-        if self.augment_shift < 0:
-            raise ValueError(f"augment_shift must be >= 0, got {self.augment_shift}")
-        if self.threads < 1:
-            raise ValueError(f"threads must be at least 1, got {self.threads}")
+        if (isinstance(self.augment_shift, bool)
+                or not isinstance(self.augment_shift, (int, np.integer))
+                or self.augment_shift < 0):
+            raise ValueError(f"augment_shift must be an integer >= 0, got {self.augment_shift!r}")
+        _number("lr", self.lr, 0.0)
+        _number("time_limit", self.time_limit, 0.0)
+        _number("validation_split", self.validation_split, 0.0, 1.0)
         check_parallel(self.parallel)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> TrainConfig:
+        """The config stored by :meth:`to_json`; ValueError naming what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError(f"the run's settings must be a mapping, got {type(data).__name__}")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown run settings {', '.join(unknown)}")
+        return cls(**data)
+
+    def resumed_with(self, given: dict) -> TrainConfig:
+        """This (stored) config with ``given`` changes for a resumed run.
+
+        Only :data:`CHANGEABLE_ON_RESUME` may differ; a ValueError names the first other
+        setting that does.
+        """
+        stored = self.to_json()
+        for key, value in given.items():
+            if key not in stored:
+                raise ValueError(f"unknown run setting {key}")
+            if key not in CHANGEABLE_ON_RESUME and value != stored[key]:
+                raise ValueError(f"{key}={value!r} differs from the checkpoint's "
+                                 f"{stored[key]!r}; it cannot change when a run is resumed")
+        return TrainConfig(**{**stored, **given})
+
+
+#: TrainState's JSON fields, in the order they are stored.
+STATE_FIELDS = ("epoch", "batch", "step", "history", "loss_sum", "correct", "seen", "seconds",
+                "lr_scale", "extra", "stopped")
 
 
 @dataclass
 class TrainState:
-    """Progress of a run: completed epochs, position in the current epoch, metrics so far."""
+    """Progress of a run: completed epochs, position in the current epoch, metrics so far.
+
+    ``extra`` (JSON) and ``arrays`` hold what callbacks keep between epochs (the best epoch
+    and its weights of :class:`~cnnstep.train.callbacks.EarlyStopping`), so that a resumed run
+    continues them; ``stopped`` says why a run ended before its last epoch.
+    """
 
     epoch: int = 0  # completed epochs
     batch: int = 0  # batches done in the current epoch (0: it has not started)
@@ -71,19 +151,30 @@ class TrainState:
     correct: int = 0
     seen: int = 0
     seconds: float = 0.0
+    lr_scale: float = 1.0  # ReduceLROnPlateau's factor on the scheduled learning rate
+    extra: dict = field(default_factory=dict)
+    stopped: str | None = None
     perm: np.ndarray | None = None  # shuffling order of the current epoch
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {k: getattr(self, k) for k in
-                ("epoch", "batch", "step", "history", "loss_sum", "correct", "seen", "seconds")}
+        return {k: getattr(self, k) for k in STATE_FIELDS}
 
     @classmethod
-    def from_json(cls, data: dict, perm: np.ndarray | None = None) -> TrainState:
-        state = cls(**{k: data[k] for k in
-                       ("epoch", "batch", "step", "history", "loss_sum", "correct", "seen",
-                        "seconds")})
+    def from_json(cls, data: dict, arrays: dict[str, np.ndarray] | None = None) -> TrainState:
+        """The state stored by :meth:`to_json` with its arrays (``perm`` and the callbacks'),
+        checked beforehand by :func:`cnnstep.train.checkpoint.check_progress`."""
+        arrays = dict(arrays or {})
+        perm = arrays.pop("perm", None)
+        state = cls(**{k: data[k] for k in STATE_FIELDS if k in data})
         state.perm = perm if state.batch else None
+        state.arrays = arrays
         return state
+
+    @property
+    def train_seconds(self) -> float:
+        """Seconds of training so far, the epoch in progress included."""
+        return sum(float(h.get("seconds", 0.0)) for h in self.history) + self.seconds
 
 
 @dataclass
@@ -97,6 +188,8 @@ class Run:
     n_batches: int
     base_lr: float
     stop_requested: bool = False
+    #: set by the loop when the run ended normally (not interrupted, no error)
+    completed: bool = False
 
     @property
     def total_steps(self) -> int:

@@ -21,7 +21,8 @@ def register(subparsers: Any) -> None:
         "evaluate",
         help="accuracy and per-class precision/recall of a saved model",
         description="Score MODEL on the test part of a data set (by default the one it was "
-                    "trained on).",
+                    "trained on); a file holding only a test part (test_set_x/test_set_y, "
+                    "x_test/y_test, t10k-* files, a folder holding only test/) is scored whole.",
     )
     add_model_argument(p)
     add_data_arguments(p, "default: the data the model was trained on")
@@ -85,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
         test_data = args.test_data or meta.get("test_data")
         image_size = args.image_size or meta.get("image_size")
         test_fraction = args.test_fraction or meta.get("test_fraction")
-    data = load_dataset(data_spec, test_data, image_size, test_fraction)
+    # a file of only test images (test_set_x/test_set_y, x_test/y_test, t10k-*, test/) is
+    # read as it is: all of it is scored
+    data = load_dataset(data_spec, test_data, image_size, test_fraction, allow_test_only=True)
     x, y = data.x_test, data.y_test
     if args.all:
         x, y = np.concatenate([data.x_train, x]), np.concatenate([data.y_train, y])

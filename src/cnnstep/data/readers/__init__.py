@@ -39,6 +39,7 @@ def load_path(
     image_size: tuple[int, int] | None = None,
     test_fraction: float = 0.2,
     seed: int = 0,
+    allow_test_only: bool = False,
 ) -> Dataset:
     """Load the data set at ``path``, detecting its format from what is there.
 
@@ -57,6 +58,10 @@ def load_path(
         Fraction of each class held out for testing when the data has no test part, in (0, 1).
     seed : int
         Seed of that stratified split.
+    allow_test_only : bool, default False
+        Read a file holding only a test part (``test_set_x``/``test_set_y``, ``x_test``/
+        ``y_test``, ``t10k-*`` files, an image folder holding only ``test/``) as a data set whose
+        training part is empty, to score a model on it; otherwise that is an error.
 
     Returns
     -------
@@ -86,7 +91,7 @@ def load_path(
                 f"{test}: the test set is {test_reader.description} but {path} is "
                 f"{reader.description}; give both in the same format"
             )
-    return reader.load(path, test, LoadOptions(size, fraction, int(seed)))
+    return reader.load(path, test, LoadOptions(size, fraction, int(seed), bool(allow_test_only)))
 
 
 def _check_image_size(image_size: Any) -> tuple[int, int]:

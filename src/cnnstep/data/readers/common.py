@@ -59,9 +59,13 @@ class LoadOptions:
     image_size: tuple[int, int] | None = None
     test_fraction: float = 0.2
     seed: int = 0
+    #: a file holding only a test part gives a data set with an empty training part (to score
+    #: a model on it) instead of an error
+    allow_test_only: bool = False
 
 
-# read_parts(path, want_train=..., want_test=...) -> (train part, test part, class names)
+# read_parts(path, want_train=..., want_test=...) -> (train part, test part, class names);
+# want_train None: each part if the file has it
 ReadParts = Callable[..., "tuple[Part | None, Part | None, list[str]]"]
 
 
@@ -264,7 +268,15 @@ def array_loader(read_parts: ReadParts, class_key: str) -> Callable[..., Dataset
     """
 
     def load(path: Path, test_path: Path | None, options: LoadOptions) -> Dataset:
-        train, own_test, class_names = read_parts(path, want_train=True, want_test=not test_path)
+        if options.allow_test_only and test_path is None:
+            train, own_test, class_names = read_parts(path, want_train=None, want_test=True)
+            if train is None and own_test is not None:
+                return test_only(path, own_test, class_names, options, class_key)
+            if train is None:  # neither part: the message about the missing training part
+                read_parts(path, want_train=True, want_test=False)
+        else:
+            train, own_test, class_names = read_parts(path, want_train=True,
+                                                      want_test=not test_path)
         if test_path is not None:
             _, own_test, test_names = read_parts(test_path, want_train=False, want_test=True)
             if class_names and test_names and list(test_names) != list(class_names):
@@ -272,7 +284,7 @@ def array_loader(read_parts: ReadParts, class_key: str) -> Callable[..., Dataset
                     f"{test_path}: class names {test_names} differ from {class_names} in {path}"
                 )
             class_names = class_names or test_names
-        assert train is not None  # want_train=True
+        assert train is not None  # read with want_train=True, or found
         divisor = check_pixels(train.x, train.source)
         test_divisor = check_pixels(own_test.x, own_test.source) if own_test else 1.0
         if own_test is not None and own_test.x.shape[1:] != train.x.shape[1:]:
@@ -299,6 +311,28 @@ def array_loader(read_parts: ReadParts, class_key: str) -> Callable[..., Dataset
         return Dataset(x_train, y_train, x_test, y_test, list(class_names), name=str(path))
 
     return load
+
+
+def test_only(path: Path, test: Part, class_names: list[str], options: LoadOptions,
+              class_key: str) -> Dataset:
+    """The data set of a file holding only a test part: an empty training part."""
+    divisor = check_pixels(test.x, test.source)
+    size = options.image_size
+    if size is not None and tuple(test.x.shape[1:3]) != size:
+        raise DataError(
+            f"{test.source}: images are {test.x.shape[1]}x{test.x.shape[2]}, not the "
+            f"requested {size[0]}x{size[1]}; only image folders are resized")
+    if class_names:
+        bad = np.flatnonzero((test.y < 0) | (test.y >= len(class_names)))
+        if bad.size:
+            at = int(bad[0])
+            raise DataError(
+                f"{test.label_source}: label {int(test.y[at])} at index {at} is outside the "
+                f"{len(class_names)} class names in {class_key or 'the file'}")
+    x_test = to_float_images(test.x, divisor, source=test.source)
+    x_train = np.zeros((0, *x_test.shape[1:]), dtype=np.float32)
+    return Dataset(x_train, np.zeros(0, dtype=np.int64), x_test, test.y, list(class_names),
+                   name=str(path))
 
 
 def warn(message: str) -> None:

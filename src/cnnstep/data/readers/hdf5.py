@@ -36,7 +36,7 @@ def _h5py() -> Any:
 
 
 def read_hdf5(
-    path: Path, *, want_train: bool, want_test: bool
+    path: Path, *, want_train: bool | None, want_test: bool
 ) -> tuple[Part | None, Part | None, list[str]]:
     """The train and test parts of a course-style HDF5 file and its ``list_classes``."""
     h5py = _h5py()
@@ -47,8 +47,9 @@ def read_hdf5(
         what = "truncated HDF5 file" if "truncated" in text else "not a readable HDF5 file"
         raise DataError(f"{path}: {what} ({text})") from exc
     with f:
-        train = _part(f, path, "train") if want_train else None
-        test = _part(f, path, "test", required=not want_train) if want_test else None
+        train = (_part(f, path, "train", required=want_train is True)
+                 if want_train is not False else None)
+        test = _part(f, path, "test", required=want_train is False) if want_test else None
         names = _classes(f, path)
     return train, test, names
 

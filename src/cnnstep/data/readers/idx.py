@@ -71,9 +71,10 @@ def idx_files(folder: Path) -> dict[str, dict[tuple[str, str], Path]]:
 
 
 def read_idx_folder(
-    folder: Path, *, want_train: bool, want_test: bool
+    folder: Path, *, want_train: bool | None, want_test: bool
 ) -> tuple[Part | None, Part | None, list[str]]:
-    """The train and test parts of an IDX folder (None where not wanted); no class names."""
+    """The train and test parts of an IDX folder (None where not wanted; ``want_train`` None:
+    if present); no class names."""
     groups = idx_files(folder)
     if not groups:
         raise DataError(f"{folder}: no IDX files (like t10k-images-idx3-ubyte) in this folder")
@@ -88,7 +89,7 @@ def read_idx_folder(
     for part, stem, wanted in (("train", "train", want_train), ("test", "t10k", want_test)):
         images, labels = files.get((part, "images")), files.get((part, "labels"))
         if images is None and labels is None:
-            if wanted and (part == "train" or not want_train):
+            if wanted and (part == "train" or want_train is False):
                 raise DataError(
                     f"{folder}: no {stem}-images-idx3-ubyte / {stem}-labels-idx1-ubyte files"
                 )
@@ -98,7 +99,7 @@ def read_idx_folder(
             present = images if images is not None else labels
             assert present is not None
             raise DataError(f"{folder}: found {present.name} but not {missing}")
-        if not wanted:
+        if wanted is False:
             continue
         y = labels_from(read_idx(labels), str(labels), "labels")
         x = read_idx(images)

@@ -118,9 +118,28 @@ def _no_images(train_root: Path, skipped: list[Path]) -> DataError:
     )
 
 
+def _only_test_folder(path: Path) -> Path | None:
+    """The test folder of ``path`` when that is all it holds (no ``train/``, no class
+    folders)."""
+    if (path / "train").is_dir():
+        return None
+    test = _find_test_folder(path)
+    if test is None:
+        return None
+    try:
+        others = [d for d in _visible_subfolders(path) if d != test]
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be listed ({reason(exc)})") from exc
+    return None if others else test
+
+
 def load_image_folder(path: Path, test_path: Path | None, options: LoadOptions) -> Dataset:
-    """The data set of an image folder (see the module docstring for the layouts)."""
-    train_root, test_root, train_classes, test_classes, skipped = _scan(path, test_path)
+    """The data set of an image folder (see the module docstring for the layouts); with
+    ``options.allow_test_only``, a folder holding only ``test/`` gives its images as the test
+    part of a data set with an empty training part."""
+    only_test = _only_test_folder(path) if options.allow_test_only and not test_path else None
+    train_root, test_root, train_classes, test_classes, skipped = _scan(
+        only_test or path, test_path)
     class_names = [name for name, files in train_classes.items() if files]
     if skipped:
         examples = ", ".join(str(p) for p in skipped[:3])
@@ -135,7 +154,7 @@ def load_image_folder(path: Path, test_path: Path | None, options: LoadOptions) 
     empty = [name for name, files in train_classes.items() if not files]
     if empty:
         warn(f"{train_root}: class folders without images are left out: {', '.join(empty)}")
-    if len(class_names) < 2:
+    if len(class_names) < 2 and only_test is None:
         raise DataError(
             f"{train_root}: only one class ({class_names[0]}); a classifier needs at least two "
             "class sub-folders"
@@ -166,7 +185,9 @@ def load_image_folder(path: Path, test_path: Path | None, options: LoadOptions) 
     n_C = 3 if any(colour for _, _, colour in headers) else 1
     _check_fits_in_memory(path, len(headers), size, n_C, chosen)
 
-    if test_files:
+    if only_test is not None:
+        train_sel, test_sel = [], train_files
+    elif test_files:
         train_sel, test_sel = train_files, test_files
     else:
         y_all = np.array([label for _, label in train_files], dtype=np.int64)

@@ -19,12 +19,13 @@ __all__ = ["ZIP_SIGNATURES", "read_npz"]
 
 
 def read_npz(
-    path: Path, *, want_train: bool, want_test: bool
+    path: Path, *, want_train: bool | None, want_test: bool
 ) -> tuple[Part | None, Part | None, list[str]]:
     """The train and test parts of an ``.npz`` data set and its ``class_names``."""
     with NpzArchive(path) as archive:
-        train = _part(archive, path, "train") if want_train else None
-        test = _part(archive, path, "test", required=not want_train) if want_test else None
+        train = (_part(archive, path, "train", required=want_train is True)
+                 if want_train is not False else None)
+        test = _part(archive, path, "test", required=want_train is False) if want_test else None
         names = archive.read("class_names") if "class_names" in archive.members else None
     class_names: list[str] = []
     if names is not None:
