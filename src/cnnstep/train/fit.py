@@ -33,6 +33,7 @@ from cnnstep.train.checkpoint import Checkpointed, checkpoint_saver, load_checkp
 from cnnstep.train.inputs import check_fit_inputs
 from cnnstep.train.loop import train
 from cnnstep.train.parallel import default_threads
+from cnnstep.train.pool import WorkerPool
 from cnnstep.train.state import TrainConfig, TrainState
 
 #: ``epochs="auto"``: at most this many epochs ...
@@ -212,6 +213,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     checkpoint: str | Path | None = None,
     resume: str | Path | None = None,
+    keep_workers: bool | WorkerPool = False,
 ) -> History:
     """Train ``model`` on ``(x, y)``; returns one dict of metrics per epoch.
 
@@ -249,6 +251,13 @@ def fit(
         optimizer, progress and settings are the checkpoint's, of which only ``epochs``,
         ``threads``, ``parallel`` and ``time_limit`` may be given anew. The result is that of
         a run never interrupted.
+    keep_workers : bool or WorkerPool, default False
+        With ``threads`` above 1 the other parts of a batch may run in worker processes, which
+        stop when ``fit`` returns (inside a ``with WorkerPool():`` block they are kept for the
+        block). ``True`` keeps them for the next ``fit`` of this model, in the process-wide
+        pool (:func:`cnnstep.train.pool.close_idle_workers` stops them, and so does the
+        interpreter's exit); a :class:`~cnnstep.train.pool.WorkerPool` keeps them there, for
+        its owner to close.
 
     Returns
     -------
@@ -267,8 +276,12 @@ def fit(
     run = prepare(model, optimizer if optimizer is not None else Adam(1e-3), x, y, validation,
                   given, resumed)
     hooks = _callbacks(run, progress, log, callbacks, checkpoint)
+    if not isinstance(keep_workers, (bool, WorkerPool)):
+        raise TypeError(f"keep_workers: expected True, False or a WorkerPool, got "
+                        f"{keep_workers!r}")
+    workers = keep_workers if isinstance(keep_workers, WorkerPool) else (keep_workers or None)
     state = train(model, run.optimizer, run.x, run.y, run.x_val, run.y_val, run.config,
-                  state=run.state, callbacks=hooks)
+                  state=run.state, callbacks=hooks, workers=workers)
     return History(state)
 
 

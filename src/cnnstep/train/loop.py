@@ -74,6 +74,7 @@ def train(
     *,
     state: TrainState | None = None,
     callbacks: Sequence[Callback] = (),
+    workers: Any = None,
 ) -> TrainState:
     """Train ``model`` until ``config.epochs`` epochs are complete or a callback ends the run.
 
@@ -97,6 +98,9 @@ def train(
     callbacks : sequence of Callback
         Progress bar, log lines, checkpoints, Ctrl-C handling, early stopping, ...
         (:mod:`cnnstep.train.callbacks`).
+    workers : WorkerPool, bool or None
+        Where worker processes go when the run ends (``make_runner``'s ``workers``): by
+        default they stop with it.
 
     Returns
     -------
@@ -125,7 +129,8 @@ def train(
     # overflow in a diverging run is reported as a non-finite loss, not as warnings
     with blas_threads(1), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         runner = make_runner(model, config.threads, parallel=config.parallel,
-                             batch_size=config.batch_size, steps=config.epochs * run.n_batches)
+                             batch_size=config.batch_size, steps=config.epochs * run.n_batches,
+                             workers=workers)
         clock = _Clock()
         try:
             for cb in hooks:
