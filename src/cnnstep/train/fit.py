@@ -215,9 +215,7 @@ def fit(
     resume: str | Path | None = None,
     keep_workers: bool | WorkerPool = False,
 ) -> History:
-    """Train ``model`` on ``(x, y)``; returns one dict of metrics per epoch.
-
-    ``model.fit(x, y, ...)`` calls this function; it runs the loop of ``cnnstep train``.
+    """Train ``model`` on ``(x, y)`` (``model.fit`` calls this; ``cnnstep train``'s loop).
 
     Parameters
     ----------
@@ -225,8 +223,7 @@ def fit(
     x : ndarray of shape (m, n_H, n_W, n_C)
         Float pixels, no NaN; ``uint8`` is refused (divide by 255 first).
     y : ndarray of shape (m,) of int, or of shape (m, K) one-hot
-        Class indices in ``0..K-1`` for a model with K outputs
-        (:func:`cnnstep.train.inputs.check_fit_inputs`).
+        Class indices in ``0..K-1`` for a model with K outputs.
     epochs : int or "auto", default 1
         ``"auto"``: until ``patience`` (default :func:`auto_patience`) epochs bring no better
         validation accuracy, keeping the best epoch's weights; at most :data:`AUTO_MAX_EPOCHS`
@@ -239,10 +236,9 @@ def fit(
     optimizer : Optimizer, default Adam(lr=1e-3)
     validation_data : (x_val, y_val), optional
         Evaluated after each epoch (``val_loss``, ``val_accuracy``).
-    progress, log : bool, callable
-        A progress bar per epoch (needs tqdm; a terminal); ``log(line)`` after each epoch.
-    callbacks : sequence of Callback
-        More callbacks (:mod:`cnnstep.train.callbacks`), run after those above.
+    progress, log, callbacks : bool, callable, sequence of Callback
+        A progress bar per epoch (tqdm, a terminal); ``log(line)`` after each epoch; more
+        callbacks (:mod:`cnnstep.train.callbacks`), run after those.
     checkpoint : str or Path, optional
         Write a checkpoint there after every epoch and on Ctrl-C (the first Ctrl-C then stops
         after the current batch).
@@ -252,12 +248,8 @@ def fit(
         ``threads``, ``parallel`` and ``time_limit`` may be given anew. The result is that of
         a run never interrupted.
     keep_workers : bool or WorkerPool, default False
-        With ``threads`` above 1 the other parts of a batch may run in worker processes, which
-        stop when ``fit`` returns (inside a ``with WorkerPool():`` block they are kept for the
-        block). ``True`` keeps them for the next ``fit`` of this model, in the process-wide
-        pool (:func:`cnnstep.train.pool.close_idle_workers` stops them, and so does the
-        interpreter's exit); a :class:`~cnnstep.train.pool.WorkerPool` keeps them there, for
-        its owner to close.
+        Worker processes stop when ``fit`` returns; ``True`` keeps them for the next ``fit``
+        (until :func:`cnnstep.train.pool.close_idle_workers`), a ``WorkerPool`` in that pool.
 
     Returns
     -------
@@ -276,13 +268,17 @@ def fit(
     run = prepare(model, optimizer if optimizer is not None else Adam(1e-3), x, y, validation,
                   given, resumed)
     hooks = _callbacks(run, progress, log, callbacks, checkpoint)
+    state = train(model, run.optimizer, run.x, run.y, run.x_val, run.y_val, run.config,
+                  state=run.state, callbacks=hooks, workers=_workers(keep_workers))
+    return History(state)
+
+
+def _workers(keep_workers: Any) -> WorkerPool | bool | None:
+    """``train``'s ``workers`` for ``fit``'s ``keep_workers``."""
     if not isinstance(keep_workers, (bool, WorkerPool)):
         raise TypeError(f"keep_workers: expected True, False or a WorkerPool, got "
                         f"{keep_workers!r}")
-    workers = keep_workers if isinstance(keep_workers, WorkerPool) else (keep_workers or None)
-    state = train(model, run.optimizer, run.x, run.y, run.x_val, run.y_val, run.config,
-                  state=run.state, callbacks=hooks, workers=workers)
-    return History(state)
+    return keep_workers if isinstance(keep_workers, WorkerPool) else (keep_workers or None)
 
 
 def _callbacks(run: Prepared, progress: bool, log: Callable[[str], None] | None,
