@@ -220,3 +220,37 @@ def test_primitives_are_made_once_per_chunk_size_and_kept():
         run(chain, x[:3])
     keys = [k for k in primitives.cached_keys() if k[0].startswith("chain")]
     assert sorted(k[1][0] for k in keys) == [3, 4]  # one set per batch size, made once
+
+
+def made_impls(monkeypatch, steps, x):
+    """The convolutions' implementations of the chain's primitives made for ``x``."""
+    made = []
+    init = onednn_chain.ChainPrimitives.__init__
+
+    def keep(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(onednn_chain.ChainPrimitives, "__init__", keep)
+    primitives.forget()
+    got = run(Chain(steps, x.shape[1:], np.float32), x)
+    assert list(record.passes().values())[-1] == "onednn" and len(made) == 1
+    return made[0].impls, got
+
+
+def test_a_preferred_convolution_kernel_runs_where_offered_else_the_first_choice(monkeypatch):
+    rng = np.random.default_rng(8)
+    steps = [Conv(rng.standard_normal((3, 3, 16, 32)).astype(np.float32),
+                  rng.standard_normal((1, 1, 1, 32)).astype(np.float32),
+                  {"stride": 1, "pad": "same"}, True)]
+    x = rng.standard_normal((16, 14, 14, 16)).astype(np.float32)
+    monkeypatch.setattr(onednn_chain, "PREFERRED", {})
+    (first,), want = made_impls(monkeypatch, steps, x)
+    monkeypatch.setattr(onednn_chain, "PREFERRED", {first: "no such kernel"})
+    assert made_impls(monkeypatch, steps, x)[0] == [first]
+    if first == "brgconv:avx2":  # a CPU with AVX2, not AVX-512: the direct kernel instead
+        monkeypatch.setattr(onednn_chain, "PREFERRED", {first: "jit:avx2"})
+        impls, got = made_impls(monkeypatch, steps, x)
+        assert impls == ["jit:avx2"]
+        abs_sums = abs_chain(steps, x)
+        assert_equal_up_to_rounding(got, want, abs_sums, 3 * 3 * 16 + 1)

@@ -117,6 +117,7 @@ def declare(lib: Any) -> None:
         "dnnl_post_ops_destroy": ([p], i),
         "dnnl_post_ops_append_eltwise": ([p, i, ctypes.c_float, ctypes.c_float], i),
         "dnnl_memory_set_data_handle": ([p, p], i),
+        "dnnl_primitive_desc_next_impl": ([p], i),
     }
     for name, (args, result) in sigs.items():
         fn = getattr(lib, name)
@@ -187,6 +188,15 @@ class Api:
         check(self.lib.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, ctypes.byref(s)),
               "query")
         return (s.value or b"").decode()
+
+    def next_impl(self, pd: Any) -> bool:
+        """Move ``pd`` on to oneDNN's next implementation; ``False`` when none is left (``pd``
+        then holds the last one)."""
+        status = self.lib.dnnl_primitive_desc_next_impl(pd)
+        if status == 4:  # dnnl_last_impl_reached
+            return False
+        check(status, "next implementation")
+        return True
 
     def primitive_desc(self, kind: str, *args: Any) -> Any:
         """``dnnl_<kind>_primitive_desc_create(&pd, engine, *args)``'s descriptor."""
