@@ -253,7 +253,11 @@ def test_the_autograder_zip(tmp_path):
     with zipfile.ZipFile(zpath) as z:
         assert {"setup.sh", "run_autograder", "points.json"} <= set(z.namelist())
         run = z.read("run_autograder").decode()
+        setup = z.read("setup.sh").decode()
         assert z.getinfo("run_autograder").external_attr >> 16 & 0o111
+    # The image's package lists may be empty: they are fetched before installing.
+    assert setup.index("apt-get update") < setup.index("apt-get install")
+    assert "bubblewrap" in setup and "pip install" in setup
     assert "cnnstep grade --format gradescope /autograder/submission" in run
     assert "results.json" in run  # written even when cnnstep itself fails
     result = subprocess.run(["bash", "-n", "-c", run], capture_output=True, check=False)
