@@ -190,6 +190,8 @@ def main(argv: list[str]) -> int:
         from test_check import SLIPS as EXPECTED
 
         for name, (_about, edits) in SLIPS.items():
+            if name not in EXPECTED:  # a slip that times out: its verdict is the point
+                continue
             wrong, words = EXPECTED[name]
             slips[name] = (edits, next(iter(wrong)), (words,))
         for name, (old, new, function, words) in MORE_SLIPS.items():
