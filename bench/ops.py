@@ -365,11 +365,11 @@ def main(argv: list[str] | None = None) -> int:
 
     what = "layers (training forward + backward)" if args.layers else "ops, forward + backward"
     paired.header(f"cnnstep {what} / PyTorch ops, median of paired ratios")
-    from cnnstep.ops import onednn
+    from cnnstep import backends
 
     report = record.Report("ops-layers" if args.layers else "ops",
                            f"cnnstep {what} against PyTorch, {pairs} paired calls per shape")
-    report.set("onednn", onednn.status())
+    report.set("onednn", backends.status())
     cases = args.case or (QUICK if args.quick else SUITE)
     for n in args.threads:
         with paired.threads(n):

@@ -143,11 +143,15 @@ def header(title: str) -> None:
     print(f"numpy {np.__version__} [{blas_name()}], torch {torch.__version__}; "
           f"environment: {env or 'library defaults'}")
     print(f"load average at start: {load_average()}")
+    print(f"oneDNN kernels for the layers (the onednn extra): {onednn_state()}")
+
+
+def onednn_state() -> str:
+    """``"on: oneDNN 3.2.0 (libgomp.so.1)"``, or off and why (``cnnstep.backends``)."""
     from cnnstep.backends import onednn
 
-    state = ("on: " if onednn.enabled() else "off (the backend setting is 'numpy'): "
-             if onednn.available() else "off: ") + onednn.describe()
-    print(f"oneDNN kernels for the layers (the onednn extra): {state}")
+    return ("on: " if onednn.enabled() else "off (the backend setting is 'numpy'): "
+            if onednn.available() else "off: ") + onednn.describe()
 
 
 @contextlib.contextmanager

@@ -325,10 +325,10 @@ def main(argv: list[str] | None = None) -> int:
 
     title = "cnnstep / PyTorch, seconds per epoch (train steps + scoring the test set)"
     paired.header(title)
-    from cnnstep.ops import onednn
+    from cnnstep import backends
 
     report = record.Report("train", f"{title}, median of {epochs} epochs")
-    report.set("onednn", onednn.status())
+    report.set("onednn", backends.status())
     benches = {"default": default_bench, "signs": signs_bench}
     for n in args.threads:
         parts = (f"splits each batch into {n} parts (all but one in worker processes for runs of "

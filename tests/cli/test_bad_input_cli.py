@@ -34,12 +34,12 @@ def one_line_error(capsys, *fragments: str) -> str:
 def test_default_folder_gets_a_new_number(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["train", *FAST]) == 0
-    first = (tmp_path / "runs/auto-digits/model.npz").read_bytes()
+    first = (tmp_path / "runs/default-digits/model.npz").read_bytes()
     assert main(["train", *FAST, "--seed", "1"]) == 0
     done = [line for line in capsys.readouterr().out.splitlines() if line.startswith("done")]
-    assert "runs/auto-digits-2/" in done[-1]
-    assert (tmp_path / "runs/auto-digits/model.npz").read_bytes() == first
-    assert (tmp_path / "runs/auto-digits-2/model.npz").is_file()
+    assert "runs/default-digits-2/" in done[-1]
+    assert (tmp_path / "runs/default-digits/model.npz").read_bytes() == first
+    assert (tmp_path / "runs/default-digits-2/model.npz").is_file()
 
 
 def test_explicit_out_holding_a_run_is_refused(tmp_path, capsys):

@@ -68,6 +68,8 @@ def test_predict_prints_path_class_probability(trained, tmp_path, capsys):
 @pytest.mark.parametrize("argv", [
     ["train", "--data", "no-such-data"],
     ["train", "--epochs", "0"],
+    ["train", "--epochs", "abc"],
+    ["train", "--time-limit", "0"],
     ["train", "--lr", "-1"],
     ["train", "--test-fraction", "1.5"],
     ["train", "--data", "digits", "--image-size", "8", "8"],

@@ -14,7 +14,7 @@ from cnnstep import Adam, Sequential
 from cnnstep.nn.trainer import resolve_trainer
 from cnnstep.train import History, fit
 from cnnstep.train.callbacks import Callback, EarlyStopping, ReduceLROnPlateau, TimeLimit
-from cnnstep.train.fit import AUTO_MAX_EPOCHS, AUTO_PATIENCE, split_validation
+from cnnstep.train.fit import AUTO_MAX_EPOCHS, AUTO_PATIENCE, auto_patience, split_validation
 from cnnstep.train.loop import TrainingInterruptedError
 
 
@@ -67,6 +67,8 @@ def test_auto_defaults_and_bounds():
     # the time limit ends the run after its first epoch, whatever the machine's speed
     assert len(history) == 1 and "time limit" in history.stopped
     assert AUTO_PATIENCE >= 5 and AUTO_MAX_EPOCHS >= 50
+    assert auto_patience(1000, 32) == AUTO_PATIENCE  # 32 batches: 12 epochs are 384 steps
+    assert auto_patience(177, 32) == 50  # 6 batches: 300 steps are 50 epochs
 
 
 def test_early_stopping_needs_validation():

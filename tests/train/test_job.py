@@ -66,13 +66,13 @@ def test_a_second_job_into_a_folder_in_use_is_refused_in_one_line(tmp_path, caps
 def test_a_second_job_into_the_default_folder_takes_the_next_number(tmp_path, monkeypatch,
                                                                     capsys):
     monkeypatch.chdir(tmp_path)
-    holder = _holder(tmp_path / "runs" / "auto-digits")
+    holder = _holder(tmp_path / "runs" / "default-digits")
     try:
         assert main(["train", *FAST]) == 0
     finally:
         _kill(holder)
-    assert (tmp_path / "runs/auto-digits-2/model.npz").is_file()
-    assert not (tmp_path / "runs/auto-digits/model.npz").exists()
+    assert (tmp_path / "runs/default-digits-2/model.npz").is_file()
+    assert not (tmp_path / "runs/default-digits/model.npz").exists()
 
 
 def test_claim_folder_in_process(tmp_path):
@@ -126,6 +126,7 @@ def test_resume_may_change_only_some_settings():
 def test_stored_settings_schema(monkeypatch):
     good = js.resolve_run_settings({**js.DEFAULTS, "arch": "default", "lr": 0.005,
                                     "batch_size": 64, "augment": 2})
+    good["patience"] = 12  # what the job stores once the data is known
     notes: list[str] = []
     assert js.check_stored(good, notes)["arch"] == "default" and notes == []
     for key, value, fragment in [("arch", "nope", "settings.arch"), ("epochs", "x", "epochs"),
@@ -173,7 +174,8 @@ def test_no_option_runs_auto_and_says_what_it_chose(tmp_path, capsys):
     assert main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     first, last = lines[0], lines[-1]
-    assert "chosen for" in first and "epochs auto: until 12 epochs bring no better accuracy" \
+    # 34 training images are 2 batches: the patience is 300 steps (150 epochs), not 12
+    assert "chosen for" in first and "epochs auto: until 150 epochs bring no better accuracy" \
         in first and "at most 150 epochs or 0.0001 min" in first
     assert "6 validation images held out of the training part" in first
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())

@@ -304,3 +304,28 @@ def test_fits_inside_a_pool_block_share_their_workers_until_it_ends():
         assert seen[0] and seen[0] == seen[1] == seen[2]  # started once, kept between fits
         assert _children() - before == seen[0]
     assert _children() - before == set()
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task"), reason="reads /proc")
+@pytest.mark.parametrize("keep", ["process-wide", "a pool"])
+def test_a_fit_asked_to_keep_its_workers_keeps_them_for_the_next(keep):
+    from cnnstep.train.pool import close_idle_workers
+
+    x, y = _toy_data(m=48)
+    before = _children()
+    model = _small_model(seed=1, dropout=False)
+    pool = WorkerPool() if keep == "a pool" else None
+    keep_workers = pool if pool is not None else True
+    try:
+        model.fit(x, y, epochs=1, batch_size=16, threads=2, parallel="processes",
+                  keep_workers=keep_workers)
+        kept = _children() - before
+        assert kept  # asked for: alive after fit returned
+        model.fit(x, y, epochs=1, batch_size=16, threads=2, parallel="processes",
+                  keep_workers=keep_workers)
+        assert _children() - before == kept  # the same ones, not started again
+    finally:
+        pool.close() if pool is not None else close_idle_workers()
+    assert _children() - before == set()
+    with pytest.raises(TypeError, match="keep_workers: expected True, False or a WorkerPool"):
+        model.fit(x, y, epochs=1, keep_workers="yes")

@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from cnnstep import __version__
-from cnnstep.budget import parse_size, set_memory_budget
+from cnnstep.budget import parse_size
 from cnnstep.cli.options import HelpFormatter
 from cnnstep.cli.text import for_terminal
+from cnnstep.config import config_context
 from cnnstep.errors import UserError
 
 
@@ -81,10 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with warnings.catch_warnings():
+        budget = getattr(args, "max_memory", None)
+        # for this command only: main() called from Python leaves the caller's setting as it was
+        settings = {} if budget is None else {"memory_budget": parse_size(budget, "--max-memory")}
+        with warnings.catch_warnings(), config_context(**settings):
             warnings.showwarning = _show_warning
-            if getattr(args, "max_memory", None) is not None:
-                set_memory_budget(parse_size(args.max_memory, "--max-memory"))
             return int(args.handler(args) or 0)
     except UserError as exc:
         print(f"cnnstep: error: {for_terminal(str(exc))}", file=sys.stderr)

@@ -6,8 +6,9 @@ callbacks), ``callbacks`` (progress bar, checkpoint and Ctrl-C, NaN stop, learni
 schedule, early stopping, time limit), ``state`` (a run's settings and progress),
 ``checkpoint`` (the checkpoint file and its schema), ``inputs`` (checks of what ``fit`` is
 given), ``parallel`` (splitting a batch between threads; BLAS thread limits), ``processes`` and
-``worker`` (the same split between worker processes, each side of it), ``runners`` (which of
-them a run uses), ``plots``, and ``job/`` (what ``cnnstep train`` does: settings and their
+``worker`` (the same split between worker processes, each side of it), ``pool`` (worker
+processes kept between runs, only where the caller asks), ``runners`` (which of them a run
+uses), ``plots``, and ``job/`` (what ``cnnstep train`` does: settings and their
 defaults, the choices made from the data, the output folder and its lock).
 
 Nothing here is imported by :mod:`cnnstep.nn`: a model names its trainer

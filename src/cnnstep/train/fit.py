@@ -9,6 +9,7 @@ allowed on resume, into a run (:class:`Prepared`) for :func:`cnnstep.train.loop.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,17 @@ from cnnstep.train.checkpoint import Checkpointed, checkpoint_saver, load_checkp
 from cnnstep.train.inputs import check_fit_inputs
 from cnnstep.train.loop import train
 from cnnstep.train.parallel import default_threads
+from cnnstep.train.pool import WorkerPool
 from cnnstep.train.state import TrainConfig, TrainState
 
 #: ``epochs="auto"``: at most this many epochs ...
 AUTO_MAX_EPOCHS = 150
-#: ... ending after this many without a better validation accuracy (the best weights kept) ...
+#: ... ending after this many without a better validation accuracy (the best weights kept), and
+#: no fewer than make :data:`AUTO_PATIENCE_STEPS` training steps (a few hundred images are a
+#: handful of batches per epoch: a small network may take dozens of epochs to leave the
+#: majority class) ...
 AUTO_PATIENCE = 12
+AUTO_PATIENCE_STEPS = 300
 #: ... or when this many seconds of training are spent (12 minutes: with loading, the last
 #: evaluation and the plots, ``cnnstep train`` ends within 15) ...
 AUTO_TIME_LIMIT = 720.0
@@ -66,21 +72,31 @@ class History(list):
         self.best_epoch = kept["best"]["epoch"] if kept and kept["best"] else None
 
 
-def auto_config(given: dict, has_validation: bool) -> TrainConfig:
+def auto_patience(m: int, batch_size: int) -> int:
+    """The patience of ``epochs="auto"`` for ``m`` training examples in batches of
+    ``batch_size``: :data:`AUTO_PATIENCE` epochs, or :data:`AUTO_PATIENCE_STEPS` steps if that is
+    more epochs."""
+    return max(AUTO_PATIENCE, math.ceil(AUTO_PATIENCE_STEPS / math.ceil(m / batch_size)))
+
+
+def auto_config(given: dict, has_validation: bool, m: int) -> TrainConfig:
     """The run's config from the caller's settings (None: not given), ``epochs="auto"``
-    expanded (see :data:`AUTO_MAX_EPOCHS` and the constants after it)."""
+    expanded (see :data:`AUTO_MAX_EPOCHS` and the constants after it) for ``m`` examples
+    (the validation part not yet held out)."""
     settings = {k: v for k, v in given.items() if v is not None}
     if settings.get("epochs") == "auto":
         settings["epochs"] = AUTO_MAX_EPOCHS
-        settings.setdefault("patience", AUTO_PATIENCE)
+        settings.setdefault("patience", "auto")
         settings.setdefault("time_limit", AUTO_TIME_LIMIT)
-        if not has_validation:
-            settings.setdefault("validation_split", AUTO_VALIDATION_SPLIT)
     elif isinstance(settings.get("epochs"), str):
         raise ValueError(f"epochs must be a positive integer or 'auto', got "
                          f"{settings['epochs']!r}")
     if settings.get("patience") and not has_validation:
         settings.setdefault("validation_split", AUTO_VALIDATION_SPLIT)
+    if settings.get("patience") == "auto":
+        held_out = round(m * settings.get("validation_split", 0.0))
+        settings["patience"] = auto_patience(max(1, m - held_out),
+                                             settings.get("batch_size", 64))
     settings.setdefault("schedule", "constant")
     settings.setdefault("threads", default_threads())
     return TrainConfig(**settings)
@@ -136,7 +152,7 @@ def prepare(model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray,
         or ended, or the data has another number of examples than the checkpoint's run.
     """
     if resumed is None:
-        config = auto_config(given, validation is not None)
+        config = auto_config(given, validation is not None, len(y))
         state = TrainState()
     else:
         changes = {k: v for k, v in given.items() if v is not None}
@@ -197,10 +213,9 @@ def fit(
     callbacks: Sequence[Callback] = (),
     checkpoint: str | Path | None = None,
     resume: str | Path | None = None,
+    keep_workers: bool | WorkerPool = False,
 ) -> History:
-    """Train ``model`` on ``(x, y)``; returns one dict of metrics per epoch.
-
-    ``model.fit(x, y, ...)`` calls this function; it runs the loop of ``cnnstep train``.
+    """Train ``model`` on ``(x, y)`` (``model.fit`` calls this; ``cnnstep train``'s loop).
 
     Parameters
     ----------
@@ -208,10 +223,9 @@ def fit(
     x : ndarray of shape (m, n_H, n_W, n_C)
         Float pixels, no NaN; ``uint8`` is refused (divide by 255 first).
     y : ndarray of shape (m,) of int, or of shape (m, K) one-hot
-        Class indices in ``0..K-1`` for a model with K outputs
-        (:func:`cnnstep.train.inputs.check_fit_inputs`).
+        Class indices in ``0..K-1`` for a model with K outputs.
     epochs : int or "auto", default 1
-        ``"auto"``: until ``patience`` (default :data:`AUTO_PATIENCE`) epochs bring no better
+        ``"auto"``: until ``patience`` (default :func:`auto_patience`) epochs bring no better
         validation accuracy, keeping the best epoch's weights; at most :data:`AUTO_MAX_EPOCHS`
         epochs and ``time_limit`` (default :data:`AUTO_TIME_LIMIT`) seconds; validating on
         ``validation_data`` or else on ``validation_split`` (default
@@ -222,10 +236,9 @@ def fit(
     optimizer : Optimizer, default Adam(lr=1e-3)
     validation_data : (x_val, y_val), optional
         Evaluated after each epoch (``val_loss``, ``val_accuracy``).
-    progress, log : bool, callable
-        A progress bar per epoch (needs tqdm; a terminal); ``log(line)`` after each epoch.
-    callbacks : sequence of Callback
-        More callbacks (:mod:`cnnstep.train.callbacks`), run after those above.
+    progress, log, callbacks : bool, callable, sequence of Callback
+        A progress bar per epoch (tqdm, a terminal); ``log(line)`` after each epoch; more
+        callbacks (:mod:`cnnstep.train.callbacks`), run after those.
     checkpoint : str or Path, optional
         Write a checkpoint there after every epoch and on Ctrl-C (the first Ctrl-C then stops
         after the current batch).
@@ -234,6 +247,9 @@ def fit(
         optimizer, progress and settings are the checkpoint's, of which only ``epochs``,
         ``threads``, ``parallel`` and ``time_limit`` may be given anew. The result is that of
         a run never interrupted.
+    keep_workers : bool or WorkerPool, default False
+        Worker processes stop when ``fit`` returns; ``True`` keeps them for the next ``fit``
+        (until :func:`cnnstep.train.pool.close_idle_workers`), a ``WorkerPool`` in that pool.
 
     Returns
     -------
@@ -253,8 +269,16 @@ def fit(
                   given, resumed)
     hooks = _callbacks(run, progress, log, callbacks, checkpoint)
     state = train(model, run.optimizer, run.x, run.y, run.x_val, run.y_val, run.config,
-                  state=run.state, callbacks=hooks)
+                  state=run.state, callbacks=hooks, workers=_workers(keep_workers))
     return History(state)
+
+
+def _workers(keep_workers: Any) -> WorkerPool | bool | None:
+    """``train``'s ``workers`` for ``fit``'s ``keep_workers``."""
+    if not isinstance(keep_workers, (bool, WorkerPool)):
+        raise TypeError(f"keep_workers: expected True, False or a WorkerPool, got "
+                        f"{keep_workers!r}")
+    return keep_workers if isinstance(keep_workers, WorkerPool) else (keep_workers or None)
 
 
 def _callbacks(run: Prepared, progress: bool, log: Callable[[str], None] | None,

@@ -74,6 +74,7 @@ def train(
     *,
     state: TrainState | None = None,
     callbacks: Sequence[Callback] = (),
+    workers: Any = None,
 ) -> TrainState:
     """Train ``model`` until ``config.epochs`` epochs are complete or a callback ends the run.
 
@@ -88,15 +89,15 @@ def train(
         Built; its ``rng`` drives shuffling and augmentation.
     optimizer : Optimizer
     x, y : ndarray of shape (m, n_H, n_W, n_C), ndarray of shape (m,)
-        Training data.
     x_val, y_val : ndarray or None
         Evaluated after every epoch (``val_loss``, ``val_accuracy``).
     config : TrainConfig
     state : TrainState, optional
         Progress to continue from (resume); a fresh run when omitted.
     callbacks : sequence of Callback
-        Progress bar, log lines, checkpoints, Ctrl-C handling, early stopping, ...
-        (:mod:`cnnstep.train.callbacks`).
+        Progress, logs, checkpoints, Ctrl-C, early stopping (:mod:`cnnstep.train.callbacks`).
+    workers : WorkerPool, bool or None
+        Where worker processes go at the end (``make_runner``'s): by default they stop.
 
     Returns
     -------
@@ -106,11 +107,9 @@ def train(
     Raises
     ------
     TrainingInterruptedError
-        On Ctrl-C (or a callback's ``KeyboardInterrupt``), after every callback's
-        ``on_interrupt`` (:class:`~cnnstep.train.callbacks.Checkpoint` saves one there).
+        On Ctrl-C, after every callback's ``on_interrupt`` (a checkpoint is saved there).
     NonFiniteLossError
-        When a batch's loss is NaN or infinite or diverges; the weights keep their last finite
-        values and no checkpoint of the failed epoch is written.
+        When a batch's loss is NaN, infinite or diverging (the last finite weights are kept).
     """
     state = state if state is not None else TrainState()
     x = np.asarray(x, dtype=model.dtype)
@@ -125,7 +124,8 @@ def train(
     # overflow in a diverging run is reported as a non-finite loss, not as warnings
     with blas_threads(1), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         runner = make_runner(model, config.threads, parallel=config.parallel,
-                             batch_size=config.batch_size, steps=config.epochs * run.n_batches)
+                             batch_size=config.batch_size, steps=config.epochs * run.n_batches,
+                             workers=workers)
         clock = _Clock()
         try:
             for cb in hooks:

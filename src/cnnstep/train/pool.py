@@ -106,7 +106,7 @@ def active_pool() -> WorkerPool | None:
 
 
 def kept_workers() -> WorkerPool:
-    """The process-wide pool of ``make_runner(..., workers=True)`` (``fit(keep_workers=True)``):
+    """The process-wide pool of ``make_runner(..., workers=True)``:
     closed by :func:`close_idle_workers` or at the interpreter's exit."""
     return _kept
 

@@ -36,10 +36,11 @@ SETTINGS = ("data", "test_data", "image_size", "test_fraction", "arch", "epochs"
 def _epochs(text: str) -> Any:
     if text == "auto":
         return "auto"
-    return positive_int(text)
-
-
-_epochs.__name__ = "'auto' or a positive integer"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")\
+            from None
 _minutes = number_option(float, lambda v: 0 < v < 1e6, "a positive number of minutes")
 
 

@@ -62,11 +62,17 @@ class JobResult:
     metrics: dict = field(default_factory=dict)
 
 
-def default_out(given: dict) -> Path:
-    """``runs/<arch>-<data name>`` (``auto`` while the architecture is not chosen)."""
-    data = str(given.get("data") or js.DEFAULTS["data"])
-    name = Path(data).stem if data not in BUILTINS else data
-    return Path("runs") / f"{given.get('arch') or js.DEFAULTS['arch']}-{name or 'data'}"
+def default_out(given: dict, data: Dataset) -> Path:
+    """``runs/<arch>-<data name>``: the architecture given, or the one chosen for ``data``."""
+    spec = str(given.get("data") or js.DEFAULTS["data"])
+    name = Path(spec).stem if spec not in BUILTINS else spec
+    arch = given.get("arch")
+    if arch is None:
+        arch = recipe_for(DataShape(*data.input_shape, len(data.y_train), data.n_classes)).arch
+    return Path("runs") / f"{arch}-{name or 'data'}"
+
+
+_DATA_KEYS = ("data", "test_data", "image_size", "test_fraction")
 
 
 def load_job_data(settings: dict) -> Dataset:
@@ -142,15 +148,18 @@ def _check_augment(settings: dict, data: Dataset) -> None:
             f"use at most {most}")
 
 
-def _prepare(folder: Path, given: dict, resume: bool) -> tuple[Prepared, dict, Dataset, list[str]]:
-    """The run: settings resolved, data read, model built or resumed."""
+def _prepare(folder: Path, given: dict, resume: bool, loaded: tuple[dict, Dataset] | None
+             ) -> tuple[Prepared, dict, Dataset, list[str]]:
+    """The run: settings resolved, data read (or the data ``loaded`` for these settings),
+    model built or resumed."""
     ck: Checkpointed | None = None
     notes: list[str] = []
     if resume:
         ck, settings, notes = _resumed(folder, given)
     else:
         settings = js.merge(given, None)
-    data = load_job_data(settings)
+    same = loaded is not None and all(loaded[0][k] == settings[k] for k in _DATA_KEYS)
+    data = loaded[1] if loaded is not None and same else load_job_data(settings)
     if ck is None:
         shape = DataShape(*data.input_shape, len(data.y_train), data.n_classes)
         settings, chosen, recipe = choose(settings, shape)
@@ -170,6 +179,7 @@ def _prepare(folder: Path, given: dict, resume: bool) -> tuple[Prepared, dict, D
         run = prepare(model, optimizer, data.x_train, data.y_train, validation, loop, ck)
     except ValueError as exc:
         raise UserError(f"{folder / CHECKPOINT if ck else 'settings'}: {exc}") from None
+    settings["patience"] = run.config.patience  # "auto" is a number once the data is known
     return run, settings, data, notes
 
 
@@ -239,11 +249,16 @@ def run_job(given: dict, *, out: str | None = None, resume: bool = False,
         Ctrl-C, after the checkpoint was saved.
     """
     started = time.perf_counter()
-    lock = claim_folder(out, default_out(given), resume=resume, overwrite=overwrite)
+    loaded = None
+    if out is None:  # the folder's name says the architecture, chosen from the data
+        named = js.merge(given, None)
+        loaded = (named, load_job_data(named))
+    default = default_out(given, loaded[1]) if loaded else Path("runs")
+    lock = claim_folder(out, default, resume=resume, overwrite=overwrite)
     try:
         folder = lock.folder
         remove_stale(folder)
-        run, settings, data, notes = _prepare(folder, given, resume)
+        run, settings, data, notes = _prepare(folder, given, resume, loaded)
         say(first_line(run, settings, data, resume, notes))
         for record in run.state.history if resume else []:
             say(format_epoch(record, run.config.epochs))

@@ -17,7 +17,7 @@ from cnnstep.nn.architectures import ARCHITECTURES
 from cnnstep.nn.optimizers import OPTIMIZERS
 from cnnstep.nn.schedules import SCHEDULES
 from cnnstep.train.checkpoint import check_int, check_number, machine_cpus
-from cnnstep.train.fit import AUTO_PATIENCE, AUTO_TIME_LIMIT
+from cnnstep.train.fit import AUTO_TIME_LIMIT
 from cnnstep.train.parallel import default_threads
 
 #: The settings of a fresh run; ``"auto"``: chosen from the data or the epochs mode.
@@ -80,7 +80,8 @@ def resolve_run_settings(settings: dict) -> dict:
     ``auto`` existed)."""
     out = dict(settings)
     auto = out["epochs"] == "auto"
-    for key, auto_value, fixed_value in (("patience", AUTO_PATIENCE, None),
+    # the patience stays "auto" until the data is known (cnnstep.train.fit.auto_patience)
+    for key, auto_value, fixed_value in (("patience", "auto", None),
                                          ("time_limit", AUTO_TIME_LIMIT, None),
                                          ("schedule", "constant", "cosine")):
         if out[key] == "auto":
