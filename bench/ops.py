@@ -186,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     paired.header(f"cnnstep {what} / PyTorch ops, median of paired ratios")
     from cnnstep import backends
 
-    report = record.Report("ops-layers" if args.layers else "ops",
+    # the name is the file the performance page reads: docs/perf/<name>.json
+    name = ("ops-layers" if args.layers else "ops") + ("-held-out" if args.held_out else "") \
+        + (f"-{args.dtype}" if args.dtype != "float32" else "")
+    report = record.Report(name,
                            f"cnnstep {what} against PyTorch, {pairs} paired calls per shape"
                            + (", shapes kept out of the suite" if args.held_out else "")
                            + (f", {args.dtype}" if args.dtype != "float32" else ""))
