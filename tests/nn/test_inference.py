@@ -193,14 +193,16 @@ def test_chunks_are_shared_between_the_threads_setting_threads(backend, monkeypa
 
     monkeypatch.setattr(Chain, "run", spy)
     with cfg.config_context(backend=backend, threads=2):
-        model.predict_proba(x, batch_size=100)
+        model.predict_proba(x, batch_size=1000)
     # chunks of CHUNK images (batch_size is larger), every image once, on two threads
-    assert sorted(n for _, n in seen) == sorted([inference.CHUNK] * 4 + [300 - 4 * 64])
+    full, rest = divmod(300, inference.CHUNK)
+    assert sorted(n for _, n in seen) == sorted([inference.CHUNK] * full + [rest] * (rest > 0))
     assert len({ident for ident, _ in seen}) == 2
     seen.clear()
+    assert inference.CHUNK > 20
     with cfg.config_context(backend=backend, threads=1):
-        model.predict_proba(x, batch_size=32)
-    assert [n for _, n in seen] == [32] * 9 + [12]
+        model.predict_proba(x, batch_size=20)  # chunks of batch_size, smaller than CHUNK
+    assert [n for _, n in seen] == [20] * 15
     assert {ident for ident, _ in seen} == {threading.get_ident()}
 
 
@@ -224,7 +226,7 @@ def test_primitives_are_made_once_and_kept_between_calls(monkeypatch):
             for value in layer.params.values():
                 value *= np.float32(1.5)
         after = model.predict_proba(x)  # the new weights, in the kept primitives
-    # chunks of 64 and 8 images: each thread (the caller's, the pool's) makes at most one set
+    # chunks of 32 and 8 images: each thread (the caller's, the pool's) makes at most one set
     # of primitives for each, whichever chunks it is handed, in six calls (per call: 18)
     assert max(Counter(made).values(), default=0) <= 2
     assert list(record.passes().values())[-1] == "onednn"

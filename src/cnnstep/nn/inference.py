@@ -34,9 +34,10 @@ from cnnstep.nn.layers import Dense as DenseLayer
 from cnnstep.ops.kernels.threads import blas_one_thread, op_threads, run_parts, serial
 
 #: Inputs per chunk (at most; ``batch_size`` if smaller). Measured on the default and SIGNS
-#: models (bench/infer.py): 64 runs both at their fastest on one thread, within 2 % of 32 and
-#: 128; 256 is 5-15 % slower (activations no longer in cache between steps).
-CHUNK = 64
+#: models at one thread, chunk sizes alternated (2-core AMD EPYC, AVX2): 24 and 32 take about
+#: 10 % less time than 64 on both, 48 5 %, 16 is no better than 32, and 128 and more are
+#: slower (a chunk's activations no longer stay in cache between steps).
+CHUNK = 32
 
 Segment = Chain | Layer
 
