@@ -250,6 +250,39 @@ def test_predict_keeps_going_top_k_csv_json(pets, tmp_path, capsys):
     assert row["top"][0]["class"] in ("cat", "dog")
 
 
+def test_predict_reads_a_folder_in_one_call_with_each_images_own_answer(pets, monkeypatch,
+                                                                        capsys):
+    import json
+
+    from cnnstep.data.images import load_image
+    from cnnstep.nn import model as model_module
+
+    model_path = pets / "run/model.npz"
+    files = sorted((pets / "data" / "cat").iterdir()) + sorted((pets / "data" / "dog").iterdir())
+    calls = []
+    real = model_module.Sequential.predict_proba
+
+    def counting(self, x, *args, **kwargs):
+        calls.append(len(x))
+        return real(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(model_module.Sequential, "predict_proba", counting)
+    capsys.readouterr()
+    assert main(["predict", str(model_path), *map(str, files), "--format", "json",
+                 "--top", "2"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert calls == [len(files)] and [r["path"] for r in rows] == list(map(str, files))
+    model = model_module.load_model(model_path)
+    h, w, c = model.input_shape
+    for path, row in zip(files, rows):
+        alone = real(model, load_image(path, size=(h, w), channels=c)[None])[0]
+        names = model.class_names or []
+        # Equal up to float32 rounding (a batch may run other kernels than one image), shown
+        # rounded to 4 places.
+        for entry in row["top"]:
+            assert abs(entry["probability"] - alone[names.index(entry["class"])]) <= 1e-4
+
+
 def test_max_memory_applies_to_model_files(pets, capsys):
     good = str(sorted((pets / "data" / "cat").iterdir())[0])
     capsys.readouterr()

@@ -97,6 +97,10 @@ def _unusual(path: Path, pixels: np.ndarray, meta: dict, input_hw: tuple[int, in
     return None
 
 
+# Images read and predicted together: enough for the model's threads, a few MB of pixels.
+_GROUP = 256
+
+
 def run(args: argparse.Namespace) -> int:
     from cnnstep.data.images import load_image
     from cnnstep.errors import DataError
@@ -114,20 +118,28 @@ def run(args: argparse.Namespace) -> int:
     top = min(args.top, n_out)
     rows: list[dict] = []
     failed = 0
-    for path in files:
-        try:
-            x = load_image(path, size=(h, w), channels=c)
-            note = _unusual(path, x, meta, (h, w))
-        except DataError as exc:
-            failed += 1
-            rows.append({"path": str(path), "error": str(exc)})
-            continue
-        p = model.predict_proba(x[None])[0]
-        order = np.argsort(-p, kind="stable")[:top]
-        rows.append({"path": str(path),
-                     "top": [{"class": names[k], "probability": round(float(p[k]), 4)}
-                             for k in order],
-                     **({"warning": note} if note else {})})
+    for start in range(0, len(files), _GROUP):
+        images: list[np.ndarray] = []
+        waiting: list[tuple[dict, str | None]] = []  # readable images' rows and notes
+        for path in files[start:start + _GROUP]:
+            try:
+                x = load_image(path, size=(h, w), channels=c)
+                note = _unusual(path, x, meta, (h, w))
+            except DataError as exc:
+                failed += 1
+                rows.append({"path": str(path), "error": str(exc)})
+                continue
+            images.append(x)
+            rows.append({"path": str(path)})
+            waiting.append((rows[-1], note))
+        # One call per group: the model's chunks and threads see many images at once.
+        probabilities = model.predict_proba(np.stack(images)) if images else []
+        for (row, note), p in zip(waiting, probabilities):
+            order = np.argsort(-p, kind="stable")[:top]
+            row["top"] = [{"class": names[k], "probability": round(float(p[k]), 4)}
+                          for k in order]
+            if note:
+                row["warning"] = note
     _write(rows, args.format, top)
     if failed:
         print(f"cnnstep: {failed} of {len(files)} images could not be read", file=sys.stderr)
