@@ -2,7 +2,8 @@
 
 A :class:`Recipe` says for which data it is meant (image size, channels, number of examples)
 and what it picks: the architecture (a name of :data:`cnnstep.nn.architectures.ARCHITECTURES`),
-the learning rate, the batch size and the random shifts. :data:`RECIPES` are asked in order; the
+the learning rate, the batch size and the augmentation (random shifts; left-right flips for
+colour photos, never for grey images such as digits). :data:`RECIPES` are asked in order; the
 first that applies wins, and the last applies to anything. Teaching it a new kind of data, or
 switching a kind of data to a new architecture, is one entry here.
 
@@ -50,6 +51,9 @@ class Recipe:
     batch_size : int
     shift : callable
         ``shift(shape) -> int``: the largest random shift in pixels.
+    flip : bool
+        Mirror half the training images left to right: for photos (a mirrored cat is a cat, a
+        mirrored hand shows the same count), never for digits or letters.
     """
 
     name: str
@@ -58,17 +62,28 @@ class Recipe:
     lr: float
     batch_size: int
     shift: Callable[[DataShape], int]
+    flip: bool = False
+
+    def augment(self, shape: DataShape) -> dict:
+        """The ``augment`` setting this recipe chooses for ``shape``."""
+        return {"shift": int(self.shift(shape)), "flip": self.flip}
+
+
+def _larger_shift(d: DataShape) -> int:
+    return max(1, max(d.height, d.width) // 16)
 
 
 RECIPES: list[Recipe] = [
     Recipe("small images", lambda d: max(d.height, d.width) <= 32, arch="default", lr=5e-3,
            batch_size=64, shift=lambda d: max(d.height, d.width) // 14),
+    Recipe("larger colour images", lambda d: d.channels == 3, arch="conv4", lr=1e-3,
+           batch_size=32, shift=_larger_shift, flip=True),
     Recipe("larger images", lambda d: True, arch="conv4", lr=1e-3, batch_size=32,
-           shift=lambda d: max(1, max(d.height, d.width) // 16)),
+           shift=_larger_shift),
 ]
 
-#: settings a recipe chooses, and their names in the job's settings
-CHOSEN = {"arch": "arch", "lr": "lr", "batch_size": "batch_size", "augment": "shift"}
+#: settings a recipe chooses
+CHOSEN = ("arch", "lr", "batch_size", "augment")
 
 
 def recipe_for(shape: DataShape) -> Recipe:
@@ -91,9 +106,8 @@ def choose(settings: dict, shape: DataShape) -> tuple[dict, list[str], Recipe]:
     """
     recipe = recipe_for(shape)
     out, chosen = dict(settings), []
-    for key, attr in CHOSEN.items():
+    for key in CHOSEN:
         if out.get(key) == "auto":
-            value = getattr(recipe, attr)
-            out[key] = value(shape) if callable(value) else value
+            out[key] = recipe.augment(shape) if key == "augment" else getattr(recipe, key)
             chosen.append(key)
     return out, chosen, recipe
