@@ -94,12 +94,14 @@ def test_recipes_choose_from_the_image_size():
     assert (small["arch"], small["lr"], small["batch_size"], small["augment"]) == \
         ("default", 5e-3, 64, {"shift": 2, "flip": False})
     big, chosen, recipe = choose(dict(js.DEFAULTS), DataShape(64, 64, 3, 1080, 6))
-    assert chosen == ["arch", "lr", "batch_size", "augment"]
-    assert recipe.name == "larger colour images"
+    assert chosen == ["arch", "lr", "batch_size", "augment"] and recipe.name == "larger images"
     assert (big["arch"], big["lr"], big["batch_size"], big["augment"]) == \
-        ("conv4", 1e-3, 32, {"shift": 4, "flip": True})
-    # grey images (digits, letters) are never mirrored
-    grey, _, recipe = choose(dict(js.DEFAULTS), DataShape(64, 64, 1, 1080, 6))
+        ("conv4", 1e-3, 32, {"shift": 4, "flip": False})
+    # a few hundred colour photos are mirrored too; grey images (digits, letters) never
+    few, _, recipe = choose(dict(js.DEFAULTS), DataShape(64, 64, 3, 209, 2))
+    assert recipe.name == "few larger colour images"
+    assert (few["arch"], few["augment"]) == ("conv4", {"shift": 4, "flip": True})
+    grey, _, recipe = choose(dict(js.DEFAULTS), DataShape(64, 64, 1, 209, 2))
     assert recipe.name == "larger images" and grey["augment"] == {"shift": 4, "flip": False}
     given, chosen, _ = choose({**js.DEFAULTS, "augment": {"shift": 0, "flip": False}},
                               DataShape(64, 64, 3, 1080, 6))
