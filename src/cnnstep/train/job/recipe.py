@@ -3,9 +3,9 @@
 A :class:`Recipe` says for which data it is meant (image size, channels, number of examples)
 and what it picks: the architecture (a name of :data:`cnnstep.nn.architectures.ARCHITECTURES`),
 the learning rate, the batch size and the augmentation (random shifts; left-right flips for
-small sets of colour photos, never for grey images such as digits). :data:`RECIPES` are asked in order; the
-first that applies wins, and the last applies to anything. Teaching it a new kind of data, or
-switching a kind of data to a new architecture, is one entry here.
+small sets of colour photos, never for grey images such as digits). :data:`RECIPES` are asked
+in order; the first that applies wins, and the last applies to anything. Teaching it a new kind
+of data, or switching a kind of data to a new architecture, is one entry here.
 
 Why these: small grey digits (MNIST, scikit-learn's 8x8) train well with the small ``default``
 network at Adam 5e-3 (the values cnnstep always had). Larger images (the course's 64x64x3 SIGNS
