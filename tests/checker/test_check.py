@@ -15,6 +15,7 @@ from cnnstep import reference
 from cnnstep.checker import check_file, format_table, to_json
 from cnnstep.checker.judging.cases import FUNCTIONS, arguments, cases_for
 from cnnstep.cli.main import main
+from cnnstep.cli.options import MISSING_FILE
 
 FIXTURES = Path(__file__).parent / "check_fixtures"
 
@@ -306,6 +307,13 @@ def test_cli_unreadable_file_is_one_line_and_exit_2(tmp_path, capsys, content, s
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("cnnstep: error:") and err.count("\n") == 1
+
+
+def test_cli_missing_file_has_the_wording_of_every_command(tmp_path, capsys):
+    missing = tmp_path / "missing.py"
+    for lang, wording in (("en", MISSING_FILE), ("es", "{path}: no existe el archivo")):
+        assert main(["check", str(missing), "--lang", lang]) == 2
+        assert capsys.readouterr().err == f"cnnstep: error: {wording.format(path=missing)}\n"
 
 
 def test_cli_rejects_a_bad_timeout(capsys):

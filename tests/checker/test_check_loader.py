@@ -112,7 +112,7 @@ def test_a_syntax_error_after_a_magic_is_reported_at_its_own_line(tmp_path):
 
 
 def test_missing_directory_and_non_notebook_are_user_errors(tmp_path):
-    with pytest.raises(UserError, match="does not exist"):
+    with pytest.raises(UserError, match=r"nope\.py: no such file$"):
         read_program(tmp_path / "nope.py")
     with pytest.raises(UserError, match="directory"):
         read_program(tmp_path)

@@ -377,10 +377,26 @@ def test_sigterm_to_the_parent_leaves_no_child(tmp_path, isolation):
     time.sleep(1.0)
     descendants = _descendants(cli.pid)
     cli.send_signal(signal.SIGTERM)
-    cli.wait(timeout=20)
+    try:
+        cli.wait(timeout=60)  # well under a second when the machine is not overloaded
+    except subprocess.TimeoutExpired:
+        states = {p: (_cmd(p)[:80], _state(p)) for p in {cli.pid} | _descendants(cli.pid)}
+        cli.kill()
+        raise AssertionError(f"still running 60 s after SIGTERM: {states}; stderr: "
+                             f"{cli.communicate()[1][-2000:]!r}") from None
     cli.stderr.close()
     time.sleep(0.3)
     assert descendants and not [p for p in descendants if _alive(p)]
+
+
+def _state(pid: int) -> str:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return "gone"
+    return " ".join(line for line in status.splitlines() if line.startswith("State")) + \
+        f" wchan={wchan}"
 
 
 def _cmd(pid: int) -> str:

@@ -65,3 +65,57 @@ def test_the_registry_recognises_a_slip_per_function():
               {"kind": "values"})
     hint = value_hint("distribute_value", run)
     assert hint is not None and "n_H + n_W" in hint
+
+
+def _run(function: str, got, kind: str = "values", pick=lambda values: True):
+    case, values, expected = next(r for r in runs(function) if pick(r[1]))
+    return value_hint(function, Run(case, "fail", values, expected, got(values), {"kind": kind}))
+
+
+def test_the_single_steps_slips():
+    def window(v):
+        return v["a_slice_prev"] * v["W"]
+
+    assert "`np.mean`" in _run("conv_single_step",
+                               lambda v: np.mean(window(v)) + v["b"].item())
+    for got in (lambda v: np.sum(v["a_slice_prev"]) + v["b"].item(),
+                lambda v: np.sum(v["W"]) + v["b"].item()):
+        assert "not multiplied by the weights" in _run("conv_single_step", got)
+
+
+def test_the_pooling_slips():
+    hint = _run("pool_forward", lambda v: (reference.pool_forward(
+        v["A_prev"], v["hparameters"], "average")[0] * v["hparameters"]["f"] ** 2, None),
+        pick=lambda v: v["mode"] == "average")
+    assert "adds the window up" in hint
+    assert "`cache = (A_prev, hparameters)`" in _run(
+        "pool_forward", lambda v: (None, (v["A_prev"],)), kind="cache")
+    assert "`cache = (A_prev, W, b, hparameters)`" in _run(
+        "conv_forward", lambda v: (None, ()), kind="cache")
+
+
+@pytest.mark.parametrize("formula, words", [
+    (lambda dz, h, w: dz / h * w, "divides by n_H, then multiplies by n_W"),
+    (lambda dz, h, w: h * w / dz, "the wrong way round"),
+    (lambda dz, h, w: dz, "dz is not divided"),
+])
+def test_distribute_values_slips_where_one_formula_alone_gives_it(formula, words):
+    def got(v):
+        return np.full(v["shape"], formula(v["dz"], *v["shape"]))
+
+    # A shape and a dz that tell the formulas apart, and one that does not (2x2, dz = 2).
+    assert words in _run("distribute_value", got,
+                         pick=lambda v: v["shape"][0] != v["shape"][1] and v["dz"] not in (0, 2))
+    case, values, expected = runs("distribute_value")[0]
+    values = dict(values, shape=(2, 2), dz=2.0)
+    run = Run(case, "fail", values, np.full((2, 2), 0.5), np.full((2, 2), 2.0), {"kind": "values"})
+    assert value_hint("distribute_value", run) is None
+
+
+def test_a_mask_that_is_not_x_equals_its_maximum():
+    for got in (lambda v: v["x"] > np.max(v["x"]), lambda v: np.ones_like(v["x"])):
+        assert "`mask = x == np.max(x)`" in _run("create_mask_from_window", got)
+
+
+def test_zero_pad_that_pads_nothing():
+    assert "nothing is padded" in _run("zero_pad", lambda v: v["X"], pick=lambda v: v["pad"] > 0)

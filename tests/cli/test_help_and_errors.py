@@ -14,7 +14,6 @@ from cnnstep.cli.options import MISSING_FILE, HelpFormatter, existing_file, pad_
 # Owned by other commands' authors, listed so that they are fixed there and never grow:
 # (command, option) pairs without help, or whose metavar is argparse's name of the variable.
 KNOWN_GAPS = {
-    ("grade", "paths"),         # the positional PATH has no help
     ("train", "--epochs"),      # metavar EPOCHS (the variable's name), a count: N
     ("train", "--seed"),        # metavar SEED, a number: N
 }

@@ -23,10 +23,18 @@ ROOT = Path(__file__).resolve().parents[2]
 HANG = "def zero_pad(X, pad):\n    while True:\n        pass\n"
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    # A command started in the background of a non-interactive shell (`pytest ... &`, and so
+    # every process below it) inherits SIGINT ignored, and Python then keeps ignoring Ctrl-C:
+    # the test's `cnnstep grade` must see it as a terminal's would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli(*args: str, **kw) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     return subprocess.Popen([sys.executable, "-m", "cnnstep", "grade", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_ctrl_c_as_in_a_terminal, **kw)
 
 
 def journal_lines(out: Path) -> int:
@@ -245,7 +253,11 @@ def test_the_autograder_zip(tmp_path):
     with zipfile.ZipFile(zpath) as z:
         assert {"setup.sh", "run_autograder", "points.json"} <= set(z.namelist())
         run = z.read("run_autograder").decode()
+        setup = z.read("setup.sh").decode()
         assert z.getinfo("run_autograder").external_attr >> 16 & 0o111
+    # The image's package lists may be empty: they are fetched before installing.
+    assert setup.index("apt-get update") < setup.index("apt-get install")
+    assert "bubblewrap" in setup and "pip install" in setup
     assert "cnnstep grade --format gradescope /autograder/submission" in run
     assert "results.json" in run  # written even when cnnstep itself fails
     result = subprocess.run(["bash", "-n", "-c", run], capture_output=True, check=False)

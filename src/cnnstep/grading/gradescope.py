@@ -92,6 +92,7 @@ def refused(reason: str, points: dict[str, float]) -> dict:
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image.
 set -euo pipefail
+apt-get update
 apt-get install -y --no-install-recommends python3 python3-venv bubblewrap
 python3 -m venv /opt/cnnstep
 /opt/cnnstep/bin/pip install --upgrade pip

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from cnnstep.checker.i18n import N_
 from cnnstep.checker.i18n import gettext as _
+from cnnstep.checker.judging.window_slips import Where, assigns, code, names, window_hint
 
 # NumPy names that current NumPy no longer has -> what to write instead.
 REMOVED_NUMPY = {
@@ -40,15 +41,11 @@ _END = re.compile(r"END CODE HERE|YOUR CODE ENDS HERE|(TERMINA|FIN DEL?) (TU |EL
                   re.IGNORECASE)
 _BLANK = re.compile(r"^(#.*|pass|\(?\w+(\s*,\s*\w+)*\)?\s*=\s*None)?$")
 
-WINDOWED = ("conv_forward", "pool_forward", "conv_backward", "pool_backward")
 HYPERPARAMETERS = {"conv_forward": ("stride", "pad"), "conv_backward": ("stride", "pad"),
                    "pool_forward": ("f", "stride"), "pool_backward": ("f", "stride")}
 # Names of the per-example arrays, lower-cased: a constant first index into one of them
 # pins every example to the same one.
 _BATCH_ARRAYS = {"a_prev", "a_prev_pad", "da_prev", "da_prev_pad", "dz", "da", "z", "a", "x"}
-
-Where = Callable[[int], str]
-
 
 def removed_numpy_hint(message: str) -> str | None:
     """The replacement for a NumPy name that an AttributeError says no longer exists."""
@@ -86,18 +83,6 @@ def untouched_template(fn_node: ast.AST | None, lines: list[str]) -> bool:
     return regions > 0
 
 
-def _names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-
-
-def _assigns(fn_node: ast.AST) -> Iterator[tuple[ast.Assign, str]]:
-    """Every ``name = value`` in the function, with the target's name."""
-    for node in ast.walk(fn_node):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
-                isinstance(node.targets[0], ast.Name):
-            yield node, node.targets[0].id
-
-
 def _bound(fn_node: ast.AST) -> set[str]:
     """Names the function binds: its parameters and every assignment or loop target."""
     bound = set()
@@ -107,46 +92,6 @@ def _bound(fn_node: ast.AST) -> set[str]:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             bound.add(node.id)
     return bound
-
-
-def _full(node: ast.AST) -> bool:
-    return isinstance(node, ast.Slice) and node.lower is None and node.upper is None \
-        and node.step is None
-
-
-def _code(node: ast.AST) -> str:
-    return ast.unparse(node)[:120]
-
-
-def _corner_hint(function: str, fn_node: ast.AST, where: Where) -> str | None:
-    for node, name in _assigns(fn_node):
-        low, used = name.lower(), _names(node.value)
-        if "start" not in low:
-            continue
-        if "f" in used and "stride" not in used:
-            return _("`{code}` ({where}): the window corners move by the stride, not by the "
-                     "window size f: `vert_start = h * stride`, `horiz_start = w * stride`"
-                     ).format(code=_code(node), where=where(node.lineno))
-        if "horiz" in low and "h" in used and "w" not in used:
-            return _("`{code}` ({where}): the horizontal corner comes from the column index w "
-                     "(`horiz_start = w * stride`), not from h").format(
-                code=_code(node), where=where(node.lineno))
-        if "vert" in low and "w" in used and "h" not in used:
-            return _("`{code}` ({where}): the vertical corner comes from the row index h "
-                     "(`vert_start = h * stride`), not from w").format(
-                code=_code(node), where=where(node.lineno))
-    return None
-
-
-def _size_hint(fn_node: ast.AST, where: Where) -> str | None:
-    for node, name in _assigns(fn_node):
-        used = _names(node.value)
-        for mine, other in (("n_W", "n_H"), ("n_H", "n_W")):
-            if name == mine and f"{other}_prev" in used and f"{mine}_prev" not in used:
-                return _("height and width are mixed up: `{code}` ({where}) computes {mine} "
-                         "from {other}_prev; it comes from {mine}_prev").format(
-                    code=_code(node), where=where(node.lineno), mine=mine, other=other)
-    return None
 
 
 def _layout_hint(fn_node: ast.AST, where: Where) -> str | None:
@@ -161,7 +106,7 @@ def _layout_hint(fn_node: ast.AST, where: Where) -> str | None:
         if channels_second or torch_weights:
             return _("`{code}` ({where}) reads the shape channels-first; the material's arrays "
                      "are channels-last: A_prev is (m, n_H_prev, n_W_prev, n_C_prev) and W is "
-                     "(f, f, n_C_prev, n_C)").format(code=_code(node), where=where(node.lineno))
+                     "(f, f, n_C_prev, n_C)").format(code=code(node), where=where(node.lineno))
     return None
 
 
@@ -176,12 +121,12 @@ def _example_hint(fn_node: ast.AST, where: Where) -> str | None:
         if isinstance(first, ast.Constant) and type(first.value) is int:
             return _("`{code}` ({where}) always takes example {index}: index by the loop "
                      "variable over the examples (`i`)").format(
-                code=_code(node), where=where(node.lineno), index=first.value)
+                code=code(node), where=where(node.lineno), index=first.value)
     return None
 
 
 def _gradient_start_hint(fn_node: ast.AST, where: Where) -> str | None:
-    for node, name in _assigns(fn_node):
+    for node, name in assigns(fn_node):
         call = node.value
         if not (name.startswith("d") and isinstance(call, ast.Call)):
             continue
@@ -189,35 +134,13 @@ def _gradient_start_hint(fn_node: ast.AST, where: Where) -> str | None:
         if ".random." in f".{text}." or text.split(".")[-1] in ("empty", "empty_like"):
             return _("`{code}` ({where}): a gradient is a sum of contributions, so it must "
                      "start from zeros (`np.zeros(...)`), not from random or uninitialised "
-                     "numbers").format(code=_code(node), where=where(node.lineno))
-    return None
-
-
-def _slice_hint(function: str, fn_node: ast.AST, where: Where) -> str | None:
-    for node, name in _assigns(fn_node):
-        value = node.value
-        if "slice" not in name.lower() or not isinstance(value, ast.Subscript) or \
-                not isinstance(value.value, ast.Name) or \
-                "a_prev" not in value.value.id.lower() or not isinstance(value.slice, ast.Tuple):
-            continue
-        elts = value.slice.elts
-        if len(elts) not in (3, 4):
-            continue
-        rows, cols = (elts[1], elts[2]) if len(elts) == 4 else (elts[0], elts[1])
-        if _full(rows) and _full(cols):
-            return _("`{code}` ({where}) takes the whole channel, not the f x f window: slice "
-                     "rows `vert_start:vert_end` and columns `horiz_start:horiz_end`").format(
-                code=_code(node), where=where(node.lineno))
-        if function.startswith("pool") and _full(elts[-1]):
-            return _("`{code}` ({where}) takes every channel (`:`): pooling works on one "
-                     "channel at a time, so index the last axis by c").format(
-                code=_code(node), where=where(node.lineno))
+                     "numbers").format(code=code(node), where=where(node.lineno))
     return None
 
 
 def _hyperparameter_hint(function: str, fn_node: ast.AST) -> str | None:
     keys = {n.value for n in ast.walk(fn_node) if isinstance(n, ast.Constant)}
-    bound, used = _bound(fn_node), _names(fn_node)
+    bound, used = _bound(fn_node), names(fn_node)
     for key in HYPERPARAMETERS.get(function, ()):
         if key in keys or key in bound:
             continue
@@ -239,7 +162,7 @@ def float_size_hint(fn_node: ast.AST | None, where: Where) -> str:
              "integers: use `//` (or `int(...)`)")
     if fn_node is None:
         return text
-    for node, name in _assigns(fn_node):
+    for node, name in assigns(fn_node):
         value = node.value
         wrapped = isinstance(value, ast.Call) and ast.unparse(value.func) in (
             "int", "np.floor", "math.floor", "np.int64", "round")
@@ -247,7 +170,7 @@ def float_size_hint(fn_node: ast.AST | None, where: Where) -> str:
                                for n in ast.walk(value)):
             return _("`{code}` ({where}) makes {name} a float (`/` always gives a float), and "
                      "NumPy needs integer sizes: use `//` (or `int(...)`)").format(
-                code=_code(node), where=where(node.lineno), name=name)
+                code=code(node), where=where(node.lineno), name=name)
     return text
 
 
@@ -261,10 +184,7 @@ def source_hint(function: str, fn_node: ast.AST | None, where: Where) -> str | N
         lambda: _example_hint(fn_node, where),
         lambda: _gradient_start_hint(fn_node, where),
     ]
-    if function in WINDOWED:
-        finders += [lambda: _corner_hint(function, fn_node, where),
-                    lambda: _slice_hint(function, fn_node, where),
-                    lambda: _size_hint(fn_node, where)]
+    finders.append(lambda: window_hint(function, fn_node, where))
     for find in finders:
         hint = find()
         if hint:

@@ -89,6 +89,18 @@ def _returns_all(run: Any) -> str | None:
     return None
 
 
+_CACHES = {"conv_forward": "cache = (A_prev, W, b, hparameters)",
+           "pool_forward": "cache = (A_prev, hparameters)"}
+
+
+@hint("conv_forward", "pool_forward")
+def _cache(run: Any) -> str | None:
+    if _kind(run) == "cache":
+        return _("the cache is what the backward pass unpacks: `{cache}`, the inputs "
+                 "themselves, in this order").format(cache=_CACHES[run.case.function])
+    return None
+
+
 # --- zero_pad ----------------------------------------------------------------------------------
 
 
@@ -105,6 +117,15 @@ def _pads_every_axis(run: Any) -> str | None:
     if found and found[2] and found[0] == tuple(d + 2 * found[2] for d in found[1]):
         return _("it pads every axis, including the examples and channels: pad only height and "
                  "width, `((0, 0), (pad, pad), (pad, pad), (0, 0))`")
+    return None
+
+
+@hint("zero_pad")
+def _not_padded(run: Any) -> str | None:
+    found = _padded_shape(run)
+    if found and found[2] and found[0] == found[1]:
+        return _("nothing is padded: it returns X's shape; pad height and width with zeros, "
+                 "`np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode=\"constant\")`")
     return None
 
 
@@ -161,6 +182,20 @@ def _bias_missing_or_subtracted(run: Any) -> str | None:
         return _("the bias b is not added")
     if close(run.got, s - b):
         return _("the bias b is subtracted instead of added")
+    return None
+
+
+@hint("conv_single_step")
+def _not_a_weighted_sum(run: Any) -> str | None:
+    v = run.values
+    s, b, n = _window_sum(run)
+    if close(run.got, s / n + b):
+        return _("it averages the products (`np.mean`); the convolution adds them up: "
+                 "`np.sum(a_slice_prev * W)`")
+    if close(run.got, float(np.sum(v["a_slice_prev"])) + b) or \
+            close(run.got, float(np.sum(v["W"])) + b):
+        return _("the window is not multiplied by the weights element by element: "
+                 "`np.sum(np.multiply(a_slice_prev, W))`")
     return None
 
 
@@ -233,6 +268,18 @@ def _pool_forward_modes_swapped(run: Any) -> str | None:
                                                                  other)[0])
 
 
+@hint("pool_forward")
+def _average_is_a_sum(run: Any) -> str | None:
+    v = run.values
+    if v["mode"] != "average" or _kind(run) == "cache":
+        return None
+    f = v["hparameters"]["f"]
+    mean = reference.pool_forward(v["A_prev"], v["hparameters"], "average")[0]
+    if close(part(run.got, 0), mean * f * f):
+        return _("mode 'average' adds the window up: take its mean, `np.mean(a_prev_slice)`")
+    return None
+
+
 # --- the pooling helpers -----------------------------------------------------------------------
 
 
@@ -240,11 +287,22 @@ def _pool_forward_modes_swapped(run: Any) -> str | None:
 def _distribute(run: Any) -> str | None:
     n_h, n_w = run.values["shape"]
     dz = run.values["dz"]
-    if close(run.got, np.full((n_h, n_w), dz / (n_h + n_w))):
-        return _("it divides by n_H + n_W; divide by the number of cells, n_H * n_W (the two "
-                 "agree only for a 2x2 shape, which is the published case)")
-    if close(run.got, np.full((n_h, n_w), dz)):
-        return _("dz is not divided: each cell gets dz / (n_H * n_W)")
+    # Each formula a learner writes instead; a hint only when one alone gives what came back
+    # (on a 2x2 shape with dz = 2, dz and 4 / dz agree).
+    found = [text for value, text in (
+        (dz / (n_h + n_w), _("it divides by n_H + n_W; divide by the number of cells, n_H * n_W "
+                             "(the two agree only for a 2x2 shape, which is the published "
+                             "case)")),
+        (dz, _("dz is not divided: each cell gets dz / (n_H * n_W)")),
+        (dz / n_h * n_w, _("`dz / n_H * n_W` divides by n_H, then multiplies by n_W: write "
+                           "`dz / (n_H * n_W)`")),
+        ((n_h * n_w) / dz if dz else np.inf,
+         _("it divides the wrong way round: each cell gets dz / (n_H * n_W)")))
+        if close(run.got, np.full((n_h, n_w), value))]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        return None
     got = as_array(run.got)
     if got is not None and got.ndim == 0:
         return _("it returns a number; return an array of the given shape filled with the "
@@ -261,6 +319,9 @@ def _mask(run: Any) -> str | None:
                  "number")
     if close(got, (x == x.min()).astype(float)):
         return _("the mask marks the minimum, not the maximum")
+    if not close(got, (x == x.max()).astype(float)):
+        return _("the mask must be True exactly where x equals its maximum, and False "
+                 "elsewhere: `mask = x == np.max(x)`")
     return None
 
 

@@ -2,10 +2,18 @@
 
 The checker's limits are CPU seconds, not wall-clock seconds: on a machine whose cores are busy
 with other work the learner's code runs slower, and a verdict must not depend on that. Code that
-waits without computing (``time.sleep``, a blocking read) uses no CPU, so the parent also counts
-the time the child spent neither running nor waiting for a CPU (``/proc/PID/schedstat`` gives
-both per task): a starved child is runnable, a sleeping one is not. A wall-clock backstop, many
-times either limit, bounds everything else.
+waits without computing (``time.sleep``, a blocking read) uses no CPU, so the parent also stops a
+child that has *slept* longer than its allowance.
+
+Sleeping is read from the state of every thread of the child's tree, never inferred from time
+that went missing: on a virtual machine the time the hypervisor steals from a running task is
+in neither its run time nor its wait for a CPU (``/proc/PID/schedstat``), so a child that
+computes flat out can account for as little as 80 % of the wall-clock time on a busy host. Only
+an interval at whose start and end no thread of the tree was runnable (state ``R``: running, or
+waiting for a CPU or for its cgroup's quota) or in disk sleep (``D``) counts, and from it the
+time the busiest task ran or waited to run in between, and the parent's own time, are taken
+away. A child that computes is therefore stopped for its CPU time alone, however busy the
+machine. A wall-clock backstop, many times either limit, bounds everything else.
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ from dataclasses import dataclass, field
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _RESCAN = 1.0  # seconds between two searches of /proc for the child's descendants
+_RESCAN_ASLEEP = 0.2  # ... when the tree looks asleep (a new process may be the one computing)
 _LOOK = 0.02  # seconds between two looks at the child (each reads a few /proc files)
+_BUSY = (b"R", b"D")  # a task that computes, waits for a CPU, or waits for the disk
 
 
 def _fields(path: str) -> list[bytes] | None:
@@ -57,18 +67,26 @@ def descendants(root: int) -> list[int]:
 
 
 @dataclass
+class Look:
+    """One look at a child's tree: whether any thread was busy (``R`` or ``D``), and how long
+    each thread had run or waited to run (seconds, from ``schedstat``)."""
+
+    busy: bool
+    progress: dict[str, float]
+
+
+@dataclass
 class Watch:
-    """The CPU time and the progress of one child's process tree."""
+    """The CPU time and the state of one child's process tree."""
 
     root: int
     pids: list[int] = field(default_factory=list)
     scanned: float = -1e9
     most_cpu: float = 0.0
-    last: dict[str, float] = field(default_factory=dict)
 
-    def _tree(self) -> list[int]:
+    def _tree(self, every: float = _RESCAN) -> list[int]:
         now = time.monotonic()
-        if now - self.scanned >= _RESCAN:
+        if now - self.scanned >= every:
             self.pids, self.scanned = descendants(self.root), now
         return self.pids
 
@@ -82,34 +100,33 @@ class Watch:
         self.most_cpu = max(self.most_cpu, total)
         return self.most_cpu
 
-    def progress(self) -> float | None:
-        """Seconds the busiest task of the tree ran or waited to run since the last call (None
-        when /proc does not say: then nothing is counted as waiting). A process found runnable
-        (state R: also when its cgroup's CPU quota holds it back, which schedstat does not
-        count as waiting) or in disk sleep (D: reading a file, a page fault) counts as running
-        for the whole interval."""
-        seen: dict[str, float] = {}
-        in_io = False
-        for pid in self._tree():
-            fields = _fields(f"/proc/{pid}/stat")
-            in_io = in_io or bool(fields and fields[0] in (b"R", b"D"))
+    def look(self) -> Look | None:
+        """The state of every thread of the tree now (None when /proc does not say: then
+        nothing counts as waiting)."""
+        look = self._look(self._tree())
+        if look is not None and not look.busy:
+            # Asleep: search again for a process started since, which may be the one computing.
+            look = self._look(self._tree(_RESCAN_ASLEEP))
+        return look
+
+    @staticmethod
+    def _look(pids: list[int]) -> Look | None:
+        busy, progress = False, {}
+        for pid in pids:
             with contextlib.suppress(OSError):
                 for tid in os.listdir(f"/proc/{pid}/task"):
+                    fields = _fields(f"/proc/{pid}/task/{tid}/stat")
+                    busy = busy or bool(fields and fields[0] in _BUSY)
                     value = _schedstat(f"/proc/{pid}/task/{tid}/schedstat")
                     if value is not None:
-                        seen[tid] = value
-        if not seen:
-            return None
-        # A task first seen now (a new process) counts from its start.
-        step = max(value - self.last.get(tid, 0.0) for tid, value in seen.items())
-        self.last = seen
-        return float("inf") if in_io else max(step, 0.0)
+                        progress[tid] = value
+        return Look(busy, progress) if progress else None
 
 
 @dataclass
 class Allowance:
     """What one step of a check may take: ``cpu`` seconds of computing, ``idle`` seconds of
-    waiting without computing, and at most ``wall`` seconds of wall-clock time in all."""
+    sleeping without computing, and at most ``wall`` seconds of wall-clock time in all."""
 
     cpu: float
     idle: float
@@ -121,14 +138,22 @@ def _own_progress() -> float | None:
     return _schedstat("/proc/thread-self/schedstat")
 
 
+def slept(before: Look | None, after: Look | None, seconds: float, own: float) -> float:
+    """Seconds a child slept between two looks ``seconds`` apart, during which the parent ran
+    or waited to run for ``own`` seconds: none unless the tree was asleep at both looks; then
+    the interval less the busiest thread's run and wait for a CPU, and less the parent's time
+    (a child waiting for the parent's answer is not waiting on its own)."""
+    if before is None or after is None or before.busy or after.busy:
+        return 0.0
+    step = max((value - before.progress.get(tid, 0.0) for tid, value in after.progress.items()),
+               default=0.0)
+    return max(0.0, seconds - max(step, 0.0) - max(own, 0.0))
+
+
 @dataclass
 class Meter:
-    """One step's limits, measured on a :class:`Watch` from the moment it is made.
-
-    Waiting time is the time during which neither the child's busiest task nor this thread ran
-    or waited for a CPU: a child that sleeps, or waits for what the parent will never send. The
-    parent's own time (answering a remote call, or starved of a CPU itself) never counts.
-    """
+    """One step's limits, measured on a :class:`Watch` from the moment it is made (see the
+    module's docstring for what counts as waiting)."""
 
     watch: Watch
     allowance: Allowance
@@ -138,21 +163,24 @@ class Meter:
     wall_end: float = 0.0
     mark: float = 0.0
     own: float | None = None
+    seen: Look | None = None
 
     def __post_init__(self) -> None:
         self.cpu_end = self.watch.cpu() + self.allowance.cpu
         self.idle_left = self.allowance.idle
         self.mark = time.monotonic()
         self.wall_end = min(self.deadline, self.mark + self.allowance.wall)
-        self.watch.progress()
+        self.seen = self.watch.look()
         self.own = _own_progress()
 
     def more_time(self, cpu: float, wall: float) -> None:
         """Allow ``cpu`` more CPU seconds and ``wall`` more seconds of wall-clock time (a remote
         call: the child's share of it, and the parent's time answering it), within the later
-        deadline."""
+        deadline. The child waited for the answer: no sleep of its own, so the interval since
+        the last look is not counted."""
         self.cpu_end += cpu
         self.wall_end = min(self.deadline, self.wall_end + wall)
+        self.mark, self.own, self.seen = time.monotonic(), _own_progress(), self.watch.look()
 
     def over(self) -> bool:
         """Whether a limit is passed (looked at no more often than every ``_LOOK`` seconds)."""
@@ -161,8 +189,8 @@ class Meter:
             return True
         if now - self.mark < _LOOK:
             return False
-        step, own = self.watch.progress(), _own_progress()
-        if step is not None and own is not None and self.own is not None:
-            self.idle_left -= max(0.0, (now - self.mark) - step - (own - self.own))
-        self.mark, self.own = now, own
+        seen, own = self.watch.look(), _own_progress()
+        if own is not None and self.own is not None:
+            self.idle_left -= slept(self.seen, seen, now - self.mark, own - self.own)
+        self.mark, self.own, self.seen = now, own, seen
         return self.idle_left < 0 or self.watch.cpu() > self.cpu_end

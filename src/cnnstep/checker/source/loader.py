@@ -168,7 +168,8 @@ def read_program(path: str | Path) -> Program:
     """
     path = Path(path)
     if not os.path.lexists(path):
-        raise UserError(_("FILE {path} does not exist").format(path=repr(str(path))))
+        # The wording every command uses for a missing file (cnnstep.cli.options.MISSING_FILE).
+        raise UserError(_("{path}: no such file").format(path=path))
     if path.suffix.lower() == ".ipynb":
         return _read_notebook(path, read_regular_file(path, MAX_NOTEBOOK_BYTES))
     data = read_regular_file(path, MAX_PY_BYTES)

@@ -45,8 +45,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object instead of a table")
     parser.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS",
-                        help="time limit per function, all its cases together (default 10, "
-                             "at most 600)")
+                        help="CPU seconds per function, all its cases together (default 10, "
+                             "at most 600); as long again waiting without computing; wall-clock "
+                             "time only as a backstop, so a busy machine changes no verdict")
     parser.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",
                         help="bubblewrap: a bwrap sandbox (exit 2 when bwrap does not work "
                              "here); process: process limits only; auto (default): bubblewrap "

@@ -28,7 +28,10 @@ def register(subparsers: Any) -> None:
                     "report from the gradebook alone. Exit 0 when every submission has a row, "
                     "2 on a usage error, 130 when interrupted.",
     )
-    parser.add_argument("paths", nargs="*", metavar="PATH")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="a submission (.py or .ipynb), a folder searched recursively, or a "
+                             "glob pattern (quoted); with --format gradescope, the one "
+                             "submission folder")
     parser.add_argument("--out", metavar="DIR", help="where the gradebook goes")
     parser.add_argument("--report", metavar="DIR",
                         help="only rebuild DIR/report.html and DIR/report.md from DIR's "
