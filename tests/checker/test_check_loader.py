@@ -142,3 +142,43 @@ def test_notebook_cells_become_units_and_broken_cells_are_warnings(tmp_path):
     assert program.warnings == ["cell 2, line 1: invalid syntax; this cell is skipped"]
     names = [s.binds for s in select_statements(program.units).statements]
     assert names == [("np",), ("g",)]
+
+
+def test_sources_are_parsed_one_thread_at_a_time(monkeypatch):
+    # CPython 3.11's AST builder shares a recursion counter between threads, so two parses at
+    # once (grade --jobs 2) can fail with "AST constructor recursion depth mismatch". Every
+    # parse the parent makes (a unit, a literal) must hold the loader's lock.
+    import threading
+    import time
+
+    from cnnstep.checker.source import functions, loader
+
+    inside, most = 0, 0
+    count = threading.Lock()
+    real_parse = ast.parse
+
+    def slow_parse(*args, **kwargs):
+        nonlocal inside, most
+        with count:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.01)  # a thread switch in the middle of building the tree
+        try:
+            return real_parse(*args, **kwargs)
+        finally:
+            with count:
+                inside -= 1
+
+    monkeypatch.setattr(loader.ast, "parse", slow_parse)
+
+    def parse_many() -> None:
+        for _ in range(5):
+            loader.parse_unit("def f(x):\n    return x + 1\n", "<t>")
+            assert functions._literal_source("pad", (1, 2)) == "pad = (1, 2)\n"
+
+    threads = [threading.Thread(target=parse_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == 1

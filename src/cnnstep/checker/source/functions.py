@@ -24,7 +24,7 @@ from typing import Any
 
 from cnnstep.checker.i18n import N_
 from cnnstep.checker.i18n import gettext as _
-from cnnstep.checker.source.loader import Program, Unit, parse_unit
+from cnnstep.checker.source.loader import Program, Unit, parse_python, parse_unit
 
 _LITERALS = (int, float, complex, str, bytes, bool, type(None))
 
@@ -60,7 +60,7 @@ def _literal_source(name: str, value: Any) -> str | None:
         return None
     try:
         text = repr(value)
-        if len(text) > 10_000 or ast.literal_eval(text) != value:
+        if len(text) > 10_000 or ast.literal_eval(parse_python(text, mode="eval")) != value:
             return None
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None

@@ -15,6 +15,7 @@ import ast
 import io
 import os
 import re
+import threading
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,18 @@ def _check_depth(tree: ast.AST, filename: str) -> None:
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
+# CPython 3.11 keeps the AST builder's recursion counter per interpreter, not per thread: two
+# threads parsing at once (``grade --jobs``) now and then end in "SystemError: AST constructor
+# recursion depth mismatch" (python/cpython#106905). So the parent parses one source at a time.
+_PARSE_LOCK = threading.Lock()
+
+
+def parse_python(source: str, filename: str = "<unknown>", mode: str = "exec") -> ast.AST:
+    """``ast.parse``, one thread at a time (see ``_PARSE_LOCK``); raises as ``ast.parse`` does."""
+    with _PARSE_LOCK:
+        return ast.parse(source, filename=filename, mode=mode)
+
+
 def parse_unit(source: str, filename: str) -> ast.Module:
     """Parse as Python; if that fails, parse again with IPython lines blanked out.
 
@@ -139,15 +152,16 @@ def parse_unit(source: str, filename: str) -> ast.Module:
     """
     try:
         try:
-            tree = ast.parse(source, filename=filename)
+            tree = parse_python(source, filename)
         except SyntaxError:
             stripped, skip = strip_ipython(source)
             if skip:
                 return ast.Module(body=[], type_ignores=[])
-            tree = ast.parse(stripped, filename=filename)
+            tree = parse_python(stripped, filename)
     except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
         what = _("null bytes") if "null" in str(exc) else _("too complex to parse")
         raise SyntaxError(f"{what} ({type(exc).__name__})", (filename, 1, 0, "")) from None
+    assert isinstance(tree, ast.Module)  # mode "exec" always parses a module
     _check_depth(tree, filename)
     return tree
 
