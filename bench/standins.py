@@ -17,13 +17,18 @@ file pair                 classes  what the images are
                                    stripes) against non-cats (crops of photos, some with faces
                                    without pointed ears or other shapes); 209 train (72 cat) /
                                    50 test (33 cat: 66 %), as the course's
+``cat-photos``            2        crops of a real cat photo (scikit-image's ``chelsea``), their
+                                   colouring changed, filling the frame or pasted on other photos,
+                                   against crops of other real photos and of the cat's fur without
+                                   its face; 209 (72) / 50 (33), as above
 ``cat-digits``            2        real handwritten 3 ("cat") against 5 and 8 ("non-cat"),
                                    upscaled and coloured; 209 (72) / 50 (33), as above
 ========================  =======  ==========================================================
 
 The photos are scikit-learn's two sample images and matplotlib's ``grace_hopper.jpg`` and
-``Minduka_Present_Blue_Pack.png``. None of this is the course's data: a result here says how the
-defaults behave on data of that shape and size, not what they reach on the real files.
+``Minduka_Present_Blue_Pack.png`` (and, for ``cat-photos``, scikit-image's sample images). None
+of this is the course's data: a result here says how the defaults behave on data of that shape
+and size, not what they reach on the real files.
 
 Usage::
 
@@ -31,7 +36,11 @@ Usage::
 
 writes ``OUT_DIR/NAME/train.h5`` and ``OUT_DIR/NAME/test.h5`` for each name. With ``--run`` it
 then runs ``cnnstep train --data train.h5 --test-data test.h5`` (no other option) on each, and
-prints a table of test accuracy, epochs and time (``--cores 0,1`` pins the runs to two cores).
+prints a table of test accuracy, the majority-class baseline, epochs, time and the load average
+(``--cores 0,1`` pins the runs to two cores). ``--seeds 0 1 2`` makes each stand-in afresh from
+each seed (seed S > 0 under ``OUT_DIR/seedS``): other images of the same kind, to see how much a
+result owes to one draw of 50 test images. ``--train-args "--augment 4"`` adds options to every
+run, to compare a setting with the defaults.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -210,6 +220,85 @@ def non_cat(rng: np.random.Generator, pics: list[np.ndarray]) -> np.ndarray:
     return finish(rng, crop(rng, pics))
 
 
+# ------------------------------------------------------------------ cat photos
+
+def scene_photos() -> list[np.ndarray]:
+    """Real photos without a cat (scikit-image's, scikit-learn's and matplotlib's), uint8 RGB."""
+    import skimage.data as sd
+
+    out = photos()
+    for name in ("astronaut", "coffee", "rocket", "hubble_deep_field", "retina",
+                 "immunohistochemistry", "camera", "brick", "grass", "gravel", "coins", "moon"):
+        a = getattr(sd, name)()
+        out.append(np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a[..., :3])
+    return out
+
+
+def jitter(rng: np.random.Generator, img: Any) -> Any:
+    """Another colouring: hue turned a little, saturation and brightness scaled."""
+    from PIL import Image
+    hsv = np.asarray(img.convert("HSV"), dtype=np.float32)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-12, 12)) % 256
+    hsv[..., 1] *= rng.uniform(0.0, 0.4) if rng.random() < 0.35 else rng.uniform(0.7, 1.3)
+    hsv[..., 2] *= rng.uniform(0.3, 1.15)
+    return Image.fromarray(np.clip(hsv, 0, 255).astype(np.uint8), "HSV").convert("RGB")
+
+
+def region(rng: np.random.Generator, pic: np.ndarray, lo: float, hi: float,
+           box: tuple[int, int, int, int] | None = None) -> Any:
+    """A random square of ``pic`` (inside ``box`` = y0, y1, x0, x1), its side a fraction
+    lo..hi of the picture's shorter side, rotated a little; PIL image."""
+    from PIL import Image
+    h, w = pic.shape[:2]
+    y0, y1, x0, x1 = box or (0, h, 0, w)
+    side = int(rng.uniform(lo, hi) * min(h, w))
+    side = min(side, y1 - y0, x1 - x0)
+    y, x = rng.integers(y0, y1 - side + 1), rng.integers(x0, x1 - side + 1)
+    # rotate a larger square and cut its middle: no empty corners
+    m = side // 5
+    ya, yb, xa, xb = max(0, y - m), min(h, y + side + m), max(0, x - m), min(w, x + side + m)
+    img = Image.fromarray(pic[ya:yb, xa:xb]).rotate(rng.normal(0, 8), resample=Image.BILINEAR)
+    return img.crop((x - xa, y - ya, x - xa + side, y - ya + side))
+
+
+def pasted(rng: np.random.Generator, img: Any, scenes: list[np.ndarray]) -> np.ndarray:
+    """``img`` shrunk into an oval on a crop of another photo (or filling the frame)."""
+    from PIL import Image, ImageDraw, ImageFilter
+    k = SIZE if rng.random() < 0.5 else int(rng.integers(32, SIZE))
+    img = img.resize((k, k), Image.BILINEAR)
+    if rng.random() < 0.5:
+        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    if k == SIZE:
+        return np.asarray(img, dtype=np.float32)
+    back = np.asarray(region(rng, scenes[rng.integers(len(scenes))], 0.2, 1.0)
+                      .resize((SIZE, SIZE), Image.BILINEAR), dtype=np.float32)
+    mask = Image.new("L", (k, k), 0)
+    ImageDraw.Draw(mask).ellipse([0, 0, k - 1, k - 1], fill=255)
+    a = np.asarray(mask.filter(ImageFilter.GaussianBlur(k / 10)), np.float32)[..., None] / 255
+    y, x = rng.integers(0, SIZE - k + 1, size=2)
+    back[y:y + k, x:x + k] = back[y:y + k, x:x + k] * (1 - a) + np.asarray(img, np.float32) * a
+    return back
+
+
+def cat_photo(rng: np.random.Generator, cat: np.ndarray, scenes: list[np.ndarray]) -> np.ndarray:
+    """A crop of the cat photo, its colouring changed, filling the frame or on another photo."""
+    return pasted(rng, jitter(rng, region(rng, cat, 0.45, 1.0)), scenes)
+
+
+def other_photo(rng: np.random.Generator, cat: np.ndarray, scenes: list[np.ndarray]
+                ) -> np.ndarray:
+    """Not a cat: fur without the face (a quarter), or a crop of another photo."""
+    r = rng.random()
+    if r < 0.25:  # fur without the face: a dog's coat, a rug
+        h, w = cat.shape[:2]
+        box = (0, h, 0, 100) if rng.random() < 0.6 else (0, 110, 330, w)
+        img = jitter(rng, region(rng, cat, 0.12, 0.34, box))
+    else:  # a person, a cup, a rocket, a landscape, a texture
+        img = region(rng, scenes[rng.integers(len(scenes))], 0.1, 1.0)
+        img = jitter(rng, img) if rng.random() < 0.5 else img
+    return pasted(rng, img, scenes)
+
+
 # ------------------------------------------------------------------ digits
 
 _MNIST: tuple[np.ndarray, np.ndarray] | None = None
@@ -276,6 +365,19 @@ def make(name: str, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray, li
             parts[part] = (np.stack([face(rng, True, pics) if k else non_cat(rng, pics)
                                      for k in y]), y, names)
         return parts
+    if name == "cat-photos":
+        import skimage.data
+
+        cat, scenes = skimage.data.chelsea(), scene_photos()
+        names = ["non-cat", "cat"]
+        parts = {}
+        for part, (cats, others) in (("train", (72, 137)), ("test", (33, 17))):
+            y = np.array([1] * cats + [0] * others)
+            rng.shuffle(y)
+            parts[part] = (np.stack([finish(rng, cat_photo(rng, cat, scenes) if k
+                                            else other_photo(rng, cat, scenes)) for k in y]),
+                           y, names)
+        return parts
     used: set[int] = set()
     if name == "signs-digits":
         names = [str(k) for k in range(6)]
@@ -297,16 +399,16 @@ def make(name: str, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray, li
     raise ValueError(f"unknown stand-in {name!r}")
 
 
-NAMES = ("signs-hands", "signs-digits", "cat-faces", "cat-digits")
+NAMES = ("signs-hands", "signs-digits", "cat-faces", "cat-photos", "cat-digits")
 
 
-def write(out: Path, name: str) -> tuple[Path, Path]:
+def write(out: Path, name: str, seed: int = 0) -> tuple[Path, Path]:
     import h5py
 
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for part, (x, y, names) in make(name).items():
+    for part, (x, y, names) in make(name, seed).items():
         path = folder / f"{part}.h5"
         with h5py.File(path, "w") as f:
             f[f"{part}_set_x"] = x
@@ -316,9 +418,9 @@ def write(out: Path, name: str) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def run(train: Path, test: Path, out: Path, cores: str | None) -> dict:
+def run(train: Path, test: Path, out: Path, cores: str | None, extra: list[str]) -> dict:
     cmd = [sys.executable, "-m", "cnnstep", "train", "--data", str(train), "--test-data",
-           str(test), "--out", str(out), "--overwrite"]
+           str(test), "--out", str(out), "--overwrite", *extra]
     if cores:
         cmd = ["taskset", "-c", cores, *cmd]
     import resource
@@ -330,11 +432,22 @@ def run(train: Path, test: Path, out: Path, cores: str | None) -> dict:
     cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
     lines = done.stdout.strip().splitlines()
     metrics = json.loads((out / "metrics.json").read_text()) if done.returncode == 0 else {}
-    return {"rc": done.returncode, "wall": wall, "cpu": cpu,
+    load = os.getloadavg()[0]
+    return {"rc": done.returncode, "wall": wall, "cpu": cpu, "load": load,
             "first": lines[0] if lines else "",
             "last": lines[-1] if lines else done.stderr.strip()[-300:],
             "test_accuracy": metrics.get("test_accuracy"),
-            "epochs": len(metrics.get("epochs", []))}
+            "epochs": len(metrics.get("epochs", [])),
+            "baseline": majority(test)}
+
+
+def majority(test: Path) -> float:
+    """The test accuracy of always answering the most frequent class."""
+    import h5py
+
+    with h5py.File(test, "r") as f:
+        y = np.asarray(f["test_set_y"]).ravel()
+    return float(np.bincount(y).max() / len(y))
 
 
 def main() -> None:
@@ -343,22 +456,31 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", choices=NAMES, default=list(NAMES))
     ap.add_argument("--run", action="store_true", help="train on each with no option")
     ap.add_argument("--cores", help="taskset core list for the runs, e.g. 0,1")
+    ap.add_argument("--seeds", type=int, nargs="*", default=[0],
+                    help="make each stand-in afresh from each of these seeds (default 0)")
+    ap.add_argument("--train-args", default="",
+                    help="options added to each run, to compare with the defaults")
     args = ap.parse_args()
     rows = []
     for name in args.only:
-        train, test = write(args.out, name)
-        print(f"wrote {train} and {test}", flush=True)
-        if args.run:
-            res = run(train, test, args.out / name / "run", args.cores)
-            rows.append((name, res))
-            print(json.dumps(res), flush=True)
+        for seed in args.seeds:
+            folder = args.out if seed == 0 else args.out / f"seed{seed}"
+            train, test = write(folder, name, seed)
+            print(f"wrote {train} and {test}", flush=True)
+            if args.run:
+                res = run(train, test, folder / name / "run", args.cores,
+                          args.train_args.split())
+                rows.append((name, seed, res))
+                print(json.dumps(res), flush=True)
     if rows:
-        print("| stand-in | test accuracy | epochs | wall time | CPU time |")
-        print("|---|---|---|---|---|")
-        for name, res in rows:
+        print("| stand-in | data seed | test accuracy | majority | epochs | wall time | CPU time "
+              "| load |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, seed, res in rows:
             acc = f"{res['test_accuracy']:.1%}" if res["test_accuracy"] is not None else "failed"
-            print(f"| {name} | {acc} | {res['epochs']} | {res['wall'] / 60:.1f} min | "
-                  f"{res['cpu'] / 60:.1f} min |")
+            print(f"| {name} | {seed} | {acc} | {res['baseline']:.1%} | {res['epochs']} | "
+                  f"{res['wall'] / 60:.1f} min | {res['cpu'] / 60:.1f} min | "
+                  f"{res['load']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,10 @@ def test_predict_prints_path_class_probability(trained, tmp_path, capsys):
     ["train", "--time-limit", "0"],
     ["train", "--lr", "-1"],
     ["train", "--test-fraction", "1.5"],
+    ["train", "--augment", "mirror"],
+    ["train", "--augment", "shift=-1"],
+    ["train", "--augment", "flip,flip"],
+    ["train", "--augment", ""],
     ["train", "--data", "digits", "--image-size", "8", "8"],
     ["evaluate", "missing-model.npz"],
     ["predict", "missing-model.npz", "x.png"],
@@ -168,3 +172,43 @@ def test_first_line_says_whether_onednn_kernels_are_on(on, tmp_path, capsys):
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("training default on digits")
     assert first.endswith(", oneDNN kernels") == on, first
+
+
+def _weights(folder: Path) -> list[np.ndarray]:
+    from cnnstep import load_model
+
+    return load_model(folder / "model.npz").parameters()
+
+
+def test_resume_with_augmentation_continues_the_same_run(tmp_path, capsys):
+    """Shifts and flips are settings of the run: stored in its checkpoint, said on the first
+    line, drawn from the seed, so that 2 epochs and then 1 more on --resume give the 3-epoch
+    run's weights; another --augment on resume is refused in one line."""
+    run = ["train", "--data", "digits", "--schedule", "constant", "--augment", "shift=1,flip",
+           "--threads", "1", "--no-plots", "--seed", "3"]
+    assert main([*run, "--epochs", "3", "--out", str(tmp_path / "straight")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "augment: shifts of up to 1 px and left-right flips, seed 3" in first
+    assert "augment" not in first.split(";")[1]  # given, not chosen
+    assert main([*run, "--epochs", "2", "--out", str(tmp_path / "split")]) == 0
+    capsys.readouterr()
+    resume = ["train", "--out", str(tmp_path / "split"), "--resume", "--epochs", "3"]
+    assert main([*resume, "--augment", "flip"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and \
+        "--augment flip differs from the checkpoint's shift=1,flip" in err
+    assert main(resume) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("resuming") and "shifts of up to 1 px and left-right flips" in out[0]
+    for a, b in zip(_weights(tmp_path / "straight"), _weights(tmp_path / "split")):
+        assert np.array_equal(a, b)
+    losses = [[e["loss"] for e in json.loads((tmp_path / name / "metrics.json").read_text())
+               ["epochs"]] for name in ("straight", "split")]
+    assert losses[0] == losses[1] and len(losses[0]) == 3
+
+
+def test_augment_none_turns_the_recipe_s_choice_off(tmp_path, capsys):
+    assert main(["train", "--data", "digits", "--epochs", "1", "--augment", "none",
+                 "--threads", "1", "--no-plots", "--out", str(tmp_path / "r")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "augment: none," in first and "augment chosen" not in first

@@ -12,9 +12,16 @@ from models import small_model, toy_data
 
 from cnnstep import Adam, Sequential
 from cnnstep.nn.trainer import resolve_trainer
-from cnnstep.train import History, fit
+from cnnstep.train import History, fit, loop
 from cnnstep.train.callbacks import Callback, EarlyStopping, ReduceLROnPlateau, TimeLimit
-from cnnstep.train.fit import AUTO_MAX_EPOCHS, AUTO_PATIENCE, auto_patience, split_validation
+from cnnstep.train.fit import (
+    AUTO_MAX_EPOCHS,
+    AUTO_PATIENCE,
+    auto_config,
+    auto_patience,
+    auto_smoothing,
+    split_validation,
+)
 from cnnstep.train.loop import TrainingInterruptedError
 
 
@@ -69,6 +76,39 @@ def test_auto_defaults_and_bounds():
     assert AUTO_PATIENCE >= 5 and AUTO_MAX_EPOCHS >= 50
     assert auto_patience(1000, 32) == AUTO_PATIENCE  # 32 batches: 12 epochs are 384 steps
     assert auto_patience(177, 32) == 50  # 6 batches: 300 steps are 50 epochs
+
+
+def test_a_small_validation_part_is_judged_over_several_epochs():
+    from cnnstep.train.callbacks import smoothed
+
+    history = [{"val_accuracy": a, "val_loss": 1.0 - a} for a in (0.5, 0.9, 0.6, 0.7)]
+    assert smoothed(history, history[-1], 1) is history[-1]
+    mean = smoothed(history, history[-1], 3)
+    assert mean["val_accuracy"] == pytest.approx((0.9 + 0.6 + 0.7) / 3)
+    assert mean["val_loss"] == pytest.approx(1 - (0.9 + 0.6 + 0.7) / 3)
+    assert smoothed(history[:1], history[0], 3)["val_accuracy"] == 0.5  # fewer at the start
+    # enough epochs to hold 150 validation images, at most 5 and half the patience
+    assert auto_smoothing(32, 50) == 5 and auto_smoothing(162, 12) == 1
+    assert auto_smoothing(60, 12) == 3 and auto_smoothing(10, 4) == 2 and auto_smoothing(5, 1) == 1
+    assert auto_config({"epochs": "auto"}, None, 209).smoothing == 5  # 32 held out
+    assert auto_config({"epochs": "auto"}, None, 1080).smoothing == 1  # 162 held out
+    assert auto_config({"epochs": 5}, None, 209).smoothing == 1
+    with pytest.raises(ValueError, match="smoothing"):
+        EarlyStopping(3, smoothing=0)
+
+
+def test_early_stopping_keeps_the_last_epoch_of_the_best_stretch():
+    x, y = toy_data(m=80)
+    y = np.where(np.random.default_rng(0).random(80) < 0.25, 1 - y, y)
+    model = _model(seed=1)
+    history = model.fit(x, y, epochs="auto", patience=4, smoothing=3, batch_size=16, threads=1,
+                        optimizer=Adam(0.05))
+    assert history.stopped == "no better validation accuracy (mean of 3 epochs) for 4 epochs"
+    accs = [h["val_accuracy"] for h in history]
+    means = [np.mean(accs[max(0, k - 2):k + 1]) for k in range(len(accs))]
+    best = history.best_epoch
+    assert best == len(history) - 4
+    assert means[best - 1] == pytest.approx(max(means[:best]))
 
 
 def test_early_stopping_needs_validation():
@@ -127,12 +167,57 @@ def test_checkpoint_and_resume_give_the_uninterrupted_run(tmp_path, stop_at):
         assert np.array_equal(a, b)
 
 
+def test_flips_give_the_same_numbers_from_the_same_seed():
+    """Same seed, same data, same settings: the same history and weights, flips included; a
+    flip changes what is learnt (they are applied), another seed gives other numbers."""
+    x, y = toy_data(m=60)
+    kwargs = dict(epochs=3, batch_size=10, augment_shift=1, threads=1,
+                  validation_data=(x[:20], y[:20]))
+    runs = []
+    for seed, flip in [(4, True), (4, True), (4, False), (5, True)]:
+        model = _model(seed=seed)
+        history = model.fit(x, y, optimizer=Adam(0.05), augment_flip=flip, **kwargs)
+        runs.append(([h["loss"] for h in history], model.parameters()))
+    (loss_a, params_a), (loss_b, params_b) = runs[0], runs[1]
+    assert loss_a == loss_b
+    assert all(np.array_equal(a, b) for a, b in zip(params_a, params_b))
+    for other_loss, _ in runs[2:]:
+        assert other_loss != loss_a
+
+
+def test_augmentation_touches_only_the_training_batches(monkeypatch):
+    """Every training image goes through the augmentation once per epoch, no validation image
+    does: the validation loss recorded after the last epoch is the plain evaluation's."""
+    x, y = toy_data(m=60)
+    x_val, y_val = toy_data(m=17, seed=3)
+    seen: list[int] = []
+    real = loop.augment
+
+    def spy(xb, config, rng):
+        seen.append(len(xb))
+        return real(xb, config, rng)
+
+    monkeypatch.setattr(loop, "augment", spy)
+    model = _model(seed=2)
+    history = model.fit(x, y, epochs=2, batch_size=16, augment_shift=1, augment_flip=True,
+                        threads=1, validation_data=(x_val, y_val))
+    assert sum(seen) == 2 * 60 and max(seen) == 16
+    assert model.evaluate(x_val, y_val)["loss"] == pytest.approx(history[-1]["val_loss"],
+                                                                rel=1e-6)
+    # epochs="auto": the part held out of (x, y) is not augmented either
+    seen.clear()
+    _model(seed=2).fit(x, y, epochs=2, patience=5, batch_size=16, augment_flip=True, threads=1)
+    assert sum(seen) == 2 * (60 - 9)  # 15 % of 60 held out
+
+
 def test_resume_refuses_what_it_cannot_change(tmp_path):
     x, y = toy_data(m=40)
     ckpt = tmp_path / "c.npz"
     _model().fit(x, y, epochs=1, batch_size=10, threads=1, checkpoint=ckpt)
     with pytest.raises(ValueError, match="batch_size=20 differs"):
         _model().fit(x, y, epochs=2, batch_size=20, threads=1, resume=ckpt)
+    with pytest.raises(ValueError, match="augment_flip=True differs"):
+        _model().fit(x, y, epochs=2, augment_flip=True, threads=1, resume=ckpt)
     with pytest.raises(ValueError, match="already done 1"):
         _model().fit(x, y, epochs=1, threads=1, resume=ckpt)
     with pytest.raises(ValueError, match="40 examples, not 30"):

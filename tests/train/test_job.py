@@ -92,10 +92,20 @@ def test_claim_folder_in_process(tmp_path):
 def test_recipes_choose_from_the_image_size():
     small, _, _ = choose(dict(js.DEFAULTS), DataShape(28, 28, 1, 4000, 10))
     assert (small["arch"], small["lr"], small["batch_size"], small["augment"]) == \
-        ("default", 5e-3, 64, 2)
+        ("default", 5e-3, 64, {"shift": 2, "flip": False})
     big, chosen, recipe = choose(dict(js.DEFAULTS), DataShape(64, 64, 3, 1080, 6))
     assert chosen == ["arch", "lr", "batch_size", "augment"] and recipe.name == "larger images"
-    assert (big["arch"], big["lr"], big["batch_size"], big["augment"]) == ("conv4", 1e-3, 32, 4)
+    assert (big["arch"], big["lr"], big["batch_size"], big["augment"]) == \
+        ("conv4", 1e-3, 32, {"shift": 4, "flip": False})
+    # a few hundred colour photos are mirrored too; grey images (digits, letters) never
+    few, _, recipe = choose(dict(js.DEFAULTS), DataShape(64, 64, 3, 209, 2))
+    assert recipe.name == "few larger colour images"
+    assert (few["arch"], few["augment"]) == ("conv4", {"shift": 4, "flip": True})
+    grey, _, recipe = choose(dict(js.DEFAULTS), DataShape(64, 64, 1, 209, 2))
+    assert recipe.name == "larger images" and grey["augment"] == {"shift": 4, "flip": False}
+    given, chosen, _ = choose({**js.DEFAULTS, "augment": {"shift": 0, "flip": False}},
+                              DataShape(64, 64, 3, 1080, 6))
+    assert given["augment"] == {"shift": 0, "flip": False} and "augment" not in chosen
     from cnnstep.nn.architectures import build_architecture
 
     model = build_architecture("conv4", (64, 64, 3), 6)
@@ -113,27 +123,68 @@ def test_a_new_kind_of_data_is_one_recipe(monkeypatch):
     assert used is mine and (out["arch"], out["batch_size"]) == ("signs", 8)
 
 
+@pytest.mark.parametrize("text, setting, shown", [
+    ("none", {"shift": 0, "flip": False}, "none"),
+    ("0", {"shift": 0, "flip": False}, "none"),
+    ("3", {"shift": 3, "flip": False}, "3"),
+    ("shift=3", {"shift": 3, "flip": False}, "3"),
+    ("flip", {"shift": 0, "flip": True}, "flip"),
+    ("shift=4,flip", {"shift": 4, "flip": True}, "shift=4,flip"),
+    (" Flip , shift=2 ", {"shift": 2, "flip": True}, "shift=2,flip"),
+    (5, {"shift": 5, "flip": False}, "5"),
+    ({"shift": 1, "flip": True}, {"shift": 1, "flip": True}, "shift=1,flip"),
+])
+def test_the_augment_setting_is_read_and_written_back(text, setting, shown):
+    assert js.parse_augment(text) == setting
+    assert js.format_augment(setting) == shown and js.parse_augment(shown) == setting
+
+
+@pytest.mark.parametrize("bad", ["", "x", "shift=", "shift=-1", "shift=a", "flip,flip",
+                                 "none,flip", "1,flip", "shift=1234567", "mirror", -1, True,
+                                 1.5, None, {"shift": 1}, {"shift": 1, "flip": 1},
+                                 {"shift": -1, "flip": False}])
+def test_a_bad_augment_setting_names_what_was_expected(bad):
+    with pytest.raises(ValueError, match="augment"):
+        js.parse_augment(bad)
+
+
+def test_the_first_line_says_the_augmentation():
+    assert js.describe_augment({"shift": 0, "flip": False}) == "none"
+    assert js.describe_augment({"shift": 4, "flip": True}) == \
+        "shifts of up to 4 px and left-right flips"
+    assert js.describe_augment({"shift": 0, "flip": True}) == "left-right flips"
+
+
 def test_resume_may_change_only_some_settings():
     stored = js.resolve_run_settings({**js.DEFAULTS, "arch": "default", "lr": 0.005,
-                                      "batch_size": 64, "augment": 2})
+                                      "batch_size": 64, "augment": {"shift": 2, "flip": False}})
     assert js.merge({"epochs": "auto", "threads": 1}, stored)["threads"] == 1
     with pytest.raises(UserError, match="--batch-size 32 differs"):
         js.merge({"batch_size": 32}, stored)
+    # the same augmentation, however written, resumes; another one is refused
+    assert js.merge({"augment": "shift=2"}, stored)["augment"] == stored["augment"]
+    with pytest.raises(UserError, match="--augment shift=2,flip differs from the checkpoint's 2;"):
+        js.merge({"augment": "shift=2,flip"}, stored)
     with pytest.raises(UserError, match="keeps its kind of stop"):
         js.merge({"epochs": 5}, stored)
 
 
 def test_stored_settings_schema(monkeypatch):
     good = js.resolve_run_settings({**js.DEFAULTS, "arch": "default", "lr": 0.005,
-                                    "batch_size": 64, "augment": 2})
+                                    "batch_size": 64, "augment": {"shift": 2, "flip": True}})
     good["patience"] = 12  # what the job stores once the data is known
     notes: list[str] = []
     assert js.check_stored(good, notes)["arch"] == "default" and notes == []
+    assert js.check_stored(good, [])["augment"] == {"shift": 2, "flip": True}
+    # a checkpoint written before flips existed stored the shift alone
+    assert js.check_stored({**good, "augment": 2}, [])["augment"] == {"shift": 2, "flip": False}
     for key, value, fragment in [("arch", "nope", "settings.arch"), ("epochs", "x", "epochs"),
                                  ("batch_size", 0, "batch_size"), ("lr", -1, "lr"),
                                  ("seed", -3, "seed"), ("image_size", [1], "image_size"),
                                  ("test_fraction", 2, "test_fraction"),
-                                 ("data", 5, "settings.data"), ("patience", "x", "patience")]:
+                                 ("data", 5, "settings.data"), ("patience", "x", "patience"),
+                                 ("augment", "mirror", "settings.augment"),
+                                 ("augment", {"shift": 1, "flip": "yes"}, "settings.augment")]:
         with pytest.raises(ValueError, match=fragment):
             js.check_stored({**good, key: value}, [])
     with pytest.raises(ValueError, match="lack"):
@@ -178,6 +229,7 @@ def test_no_option_runs_auto_and_says_what_it_chose(tmp_path, capsys):
     assert "chosen for" in first and "epochs auto: until 150 epochs bring no better accuracy" \
         in first and "at most 150 epochs or 0.0001 min" in first
     assert "6 validation images held out of the training part" in first
+    assert "augment: shifts of up to 4 px and left-right flips" in first
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
     assert metrics["majority_class"] == "cat" and metrics["majority_accuracy"] == 8 / 12
     assert "time limit" in metrics["stopped"] and len(metrics["epochs"]) == 1

@@ -1,4 +1,5 @@
-"""Training loop: exact resume after an interruption, non-finite loss, augmentation, schedule."""
+"""Training loop: exact resume after an interruption (with shifts and flips), non-finite loss,
+augmentation (whole images moved or mirrored, drawn from the model's generator), schedule."""
 
 from __future__ import annotations
 
@@ -16,16 +17,18 @@ from cnnstep.train.checkpoint import load_checkpoint, save_checkpoint
 from cnnstep.train.loop import (
     TrainConfig,
     TrainingInterruptedError,
+    augment,
+    random_flip,
     random_shift,
     train,
 )
 from cnnstep.train.runners import make_runner
 
 
-def _run(tmp_path, interrupt_at=None, resume=False, threads=1):
+def _run(tmp_path, interrupt_at=None, resume=False, threads=1, flip=False):
     x, y = _toy_data()
-    cfg = TrainConfig(epochs=3, batch_size=20, schedule="cosine", augment_shift=1, lr=0.01,
-                      threads=threads)
+    cfg = TrainConfig(epochs=3, batch_size=20, schedule="cosine", augment_shift=1,
+                      augment_flip=flip, lr=0.01, threads=threads)
     ckpt = tmp_path / "ckpt.npz"
     if resume:
         ck = load_checkpoint(ckpt)
@@ -47,14 +50,18 @@ def _run(tmp_path, interrupt_at=None, resume=False, threads=1):
     return model, state
 
 
-# mid-epoch 2, and the end of epoch 2's batches; one thread, and batches split in two threads
-@pytest.mark.parametrize("interrupt_at, threads", [(7, 1), (10, 1), (7, 2)])
-def test_interrupt_and_resume_gives_the_uninterrupted_result(tmp_path, interrupt_at, threads):
-    reference, ref_state = _run(tmp_path / "a", threads=threads)
+# mid-epoch 2, and the end of epoch 2's batches; one thread, and batches split in two threads;
+# shifts only, and shifts and flips
+@pytest.mark.parametrize("interrupt_at, threads, flip", [(7, 1, False), (10, 1, False),
+                                                         (7, 2, False), (7, 1, True),
+                                                         (10, 2, True)])
+def test_interrupt_and_resume_gives_the_uninterrupted_result(tmp_path, interrupt_at, threads,
+                                                             flip):
+    reference, ref_state = _run(tmp_path / "a", threads=threads, flip=flip)
     with pytest.raises(TrainingInterruptedError) as info:
-        _run(tmp_path / "b", interrupt_at=interrupt_at, threads=threads)
+        _run(tmp_path / "b", interrupt_at=interrupt_at, threads=threads, flip=flip)
     assert info.value.state.step == interrupt_at
-    model, state = _run(tmp_path / "b", resume=True, threads=threads)
+    model, state = _run(tmp_path / "b", resume=True, threads=threads, flip=flip)
     for a, b in zip(reference.parameters(), model.parameters()):
         assert np.array_equal(a, b)
     assert [h["epoch"] for h in state.history] == [1, 2, 3]
@@ -113,6 +120,39 @@ def test_random_shift_moves_whole_images():
     assert set(rows) <= {2, 3, 4, 5, 6} and len(set(rows)) > 1
     assert np.allclose(out.sum(axis=(1, 2, 3)), 1.0)
     assert random_shift(x, 0, rng) is x
+
+
+def test_random_flip_mirrors_whole_images_about_half_of_them():
+    rng = np.random.default_rng(0)
+    x = rng.random((400, 5, 7, 3)).astype(np.float32)
+    kept = x.copy()
+    out = random_flip(x, rng)
+    assert out.shape == x.shape and out.dtype == np.float32 and out is not x
+    same = np.all(out == x, axis=(1, 2, 3))
+    mirrored = np.all(out == x[:, :, ::-1], axis=(1, 2, 3))
+    assert np.all(same ^ mirrored)  # each image whole, as it was or mirrored
+    assert 150 < mirrored.sum() < 250
+    assert np.array_equal(x, kept)  # the batch given is not changed
+
+
+def test_augment_follows_the_generator_and_draws_nothing_for_what_is_off():
+    x = np.random.default_rng(1).random((30, 6, 6, 1)).astype(np.float32)
+    on = TrainConfig(augment_shift=1, augment_flip=True)
+    a = augment(x, on, np.random.default_rng(7))
+    assert np.array_equal(a, augment(x, on, np.random.default_rng(7)))  # same seed, same images
+    assert not np.array_equal(a, augment(x, on, np.random.default_rng(8)))
+    rng = np.random.default_rng(7)
+    before = rng.bit_generator.state
+    assert augment(x, TrainConfig(), rng) is x and rng.bit_generator.state == before
+    # flips alone draw one number per image and move nothing up or down
+    flipped = augment(x, TrainConfig(augment_flip=True), np.random.default_rng(3))
+    assert np.array_equal(np.sort(flipped, axis=2), np.sort(x, axis=2))
+
+
+def test_augment_flip_must_be_a_bool():
+    with pytest.raises(ValueError, match="augment_flip"):
+        TrainConfig(augment_flip="yes")
+    assert TrainConfig(augment_flip=np.bool_(True)).augment_flip is True
 
 
 def test_cosine_schedule():

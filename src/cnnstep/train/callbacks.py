@@ -210,28 +210,56 @@ def is_better(record: dict, best: dict | None) -> bool:
     return bool(acc > best_acc or (acc == best_acc and gain > MIN_LOSS_GAIN * best["val_loss"]))
 
 
+def smoothed(history: list[dict], record: dict, smoothing: int) -> dict:
+    """``record`` with its ``val_accuracy`` and ``val_loss`` replaced by their means over the
+    last ``smoothing`` epochs of ``history`` (which ends with ``record``; fewer at the start).
+
+    A validation part of a few dozen images moves its accuracy by whole images from one epoch
+    to the next: one lucky epoch is a poor choice of weights to keep, a good stretch of
+    epochs a better one."""
+    if smoothing <= 1:
+        return record
+    window = [h for h in history[-smoothing:] if h.get("val_accuracy") is not None]
+    if not window or window[-1] is not record:
+        window = [*window, record][-smoothing:]
+    return {**record,
+            "val_accuracy": sum(h["val_accuracy"] for h in window) / len(window),
+            "val_loss": sum(h["val_loss"] for h in window) / len(window)}
+
+
+def _check_smoothing(smoothing: Any) -> int:
+    if isinstance(smoothing, bool) or not isinstance(smoothing, int) or smoothing < 1:
+        raise ValueError(f"smoothing must be a positive integer, got {smoothing!r}")
+    return smoothing
+
+
 class EarlyStopping(Callback):
     """Ends the run when the validation accuracy has not improved for ``patience`` epochs and
     puts back the weights of the best epoch (:func:`is_better`), as Keras's
     ``EarlyStopping(restore_best_weights=True)``.
 
-    Its progress (``run.state.extra["early_stopping"]``: best epoch, its metrics, epochs
-    waited) and the best weights (``run.state.arrays["best/<name>"]``) are part of the state,
-    so a resumed run continues them. Needs validation data.
+    With ``smoothing`` above 1 an epoch is judged by the mean validation accuracy (and loss)
+    of the last ``smoothing`` epochs (:func:`smoothed`), and the best is the last epoch of
+    the best stretch. Its progress (``run.state.extra["early_stopping"]``: best epoch, its
+    metrics, epochs waited) and the best weights (``run.state.arrays["best/<name>"]``) are part
+    of the state, so a resumed run continues them. Needs validation data.
     """
 
     key = "early_stopping"
 
-    def __init__(self, patience: int = 10, restore_best_weights: bool = True) -> None:
+    def __init__(self, patience: int = 10, restore_best_weights: bool = True,
+                 smoothing: int = 1) -> None:
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise ValueError(f"patience must be a positive integer, got {patience!r}")
         self.patience = patience
         self.restore = restore_best_weights
+        self.smoothing = _check_smoothing(smoothing)
 
     def on_epoch_end(self, run: Run, record: dict) -> None:
         if record.get("val_accuracy") is None:
             raise ValueError("EarlyStopping needs validation data (validation_data or "
                              "validation_split)")
+        record = smoothed(run.state.history, record, self.smoothing)
         kept = run.state.extra.get(self.key)
         best = kept["best"] if kept else None
         if is_better(record, best):
@@ -244,7 +272,9 @@ class EarlyStopping(Callback):
             wait = (kept["wait"] if kept else 0) + 1
         run.state.extra[self.key] = {"best": best, "wait": wait}
         if wait >= self.patience:
-            run.state.stopped = f"no better validation accuracy for {self.patience} epochs"
+            mean = f" (mean of {self.smoothing} epochs)" if self.smoothing > 1 else ""
+            run.state.stopped = (f"no better validation accuracy{mean} for {self.patience} "
+                                 "epochs")
 
     def on_train_end(self, run: Run) -> None:
         # interrupted or failed: the weights stay those of the last step (a resumed run
@@ -263,21 +293,25 @@ def restore_best(model: Any, state: TrainState) -> None:
 
 class ReduceLROnPlateau(Callback):
     """Multiplies the learning rate by ``factor`` when the validation result (as
-    :func:`is_better` ranks it) has not improved for ``patience`` epochs; not below ``min_scale``
-    times the scheduled rate. Its scale is ``run.state.lr_scale``."""
+    :func:`is_better` ranks it, :func:`smoothed` over ``smoothing`` epochs) has not improved for
+    ``patience`` epochs; not below ``min_scale`` times the scheduled rate. Its scale is
+    ``run.state.lr_scale``."""
 
     key = "reduce_lr"
 
-    def __init__(self, patience: int = 5, factor: float = 0.5, min_scale: float = 1 / 64) -> None:
+    def __init__(self, patience: int = 5, factor: float = 0.5, min_scale: float = 1 / 64,
+                 smoothing: int = 1) -> None:
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise ValueError(f"patience must be a positive integer, got {patience!r}")
         if not 0.0 < factor < 1.0:
             raise ValueError(f"factor must lie in (0, 1), got {factor!r}")
         self.patience, self.factor, self.min_scale = patience, factor, min_scale
+        self.smoothing = _check_smoothing(smoothing)
 
     def on_epoch_end(self, run: Run, record: dict) -> None:
         if record.get("val_accuracy") is None:
             return
+        record = smoothed(run.state.history, record, self.smoothing)
         kept = run.state.extra.get(self.key, {"best": None, "wait": 0})
         if is_better(record, kept["best"]):
             kept = {"best": {k: record[k] for k in ("val_accuracy", "val_loss")}, "wait": 0}

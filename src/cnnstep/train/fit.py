@@ -44,6 +44,11 @@ AUTO_MAX_EPOCHS = 150
 #: majority class) ...
 AUTO_PATIENCE = 12
 AUTO_PATIENCE_STEPS = 300
+#: ... judging each epoch by the mean validation accuracy of as many epochs as hold this many
+#: validation images (one epoch for 150 or more; a few dozen images move the accuracy by whole
+#: images from epoch to epoch), at most :data:`AUTO_SMOOTHING` epochs and half the patience ...
+AUTO_SMOOTHING_IMAGES = 150
+AUTO_SMOOTHING = 5
 #: ... or when this many seconds of training are spent (12 minutes: with loading, the last
 #: evaluation and the plots, ``cnnstep train`` ends within 15) ...
 AUTO_TIME_LIMIT = 720.0
@@ -79,24 +84,37 @@ def auto_patience(m: int, batch_size: int) -> int:
     return max(AUTO_PATIENCE, math.ceil(AUTO_PATIENCE_STEPS / math.ceil(m / batch_size)))
 
 
-def auto_config(given: dict, has_validation: bool, m: int) -> TrainConfig:
+def auto_smoothing(n_val: int, patience: int) -> int:
+    """The smoothing of ``epochs="auto"`` for ``n_val`` validation images: enough epochs to
+    hold :data:`AUTO_SMOOTHING_IMAGES` of them, at most :data:`AUTO_SMOOTHING` and
+    ``patience // 2`` (and at least 1)."""
+    want = math.ceil(AUTO_SMOOTHING_IMAGES / max(1, n_val))
+    return max(1, min(want, AUTO_SMOOTHING, patience // 2))
+
+
+def auto_config(given: dict, n_val: int | None, m: int) -> TrainConfig:
     """The run's config from the caller's settings (None: not given), ``epochs="auto"``
     expanded (see :data:`AUTO_MAX_EPOCHS` and the constants after it) for ``m`` examples
-    (the validation part not yet held out)."""
+    (the validation part not yet held out) and ``n_val`` given validation examples (None:
+    none given)."""
     settings = {k: v for k, v in given.items() if v is not None}
     if settings.get("epochs") == "auto":
         settings["epochs"] = AUTO_MAX_EPOCHS
         settings.setdefault("patience", "auto")
+        settings.setdefault("smoothing", "auto")
         settings.setdefault("time_limit", AUTO_TIME_LIMIT)
     elif isinstance(settings.get("epochs"), str):
         raise ValueError(f"epochs must be a positive integer or 'auto', got "
                          f"{settings['epochs']!r}")
-    if settings.get("patience") and not has_validation:
+    if settings.get("patience") and n_val is None:
         settings.setdefault("validation_split", AUTO_VALIDATION_SPLIT)
+    held_out = round(m * settings.get("validation_split", 0.0)) if n_val is None else 0
     if settings.get("patience") == "auto":
-        held_out = round(m * settings.get("validation_split", 0.0))
         settings["patience"] = auto_patience(max(1, m - held_out),
                                              settings.get("batch_size", 64))
+    if settings.get("smoothing") == "auto":
+        settings["smoothing"] = (auto_smoothing(n_val or held_out, settings["patience"])
+                                 if settings.get("patience") else 1)
     settings.setdefault("schedule", "constant")
     settings.setdefault("threads", default_threads())
     return TrainConfig(**settings)
@@ -131,8 +149,9 @@ class Prepared:
         asks."""
         hooks: list[Callback] = []
         if self.config.patience is not None:
-            hooks += [ReduceLROnPlateau(max(1, self.config.patience // 2)),
-                      EarlyStopping(self.config.patience)]
+            smoothing = self.config.smoothing
+            hooks += [ReduceLROnPlateau(max(1, self.config.patience // 2), smoothing=smoothing),
+                      EarlyStopping(self.config.patience, smoothing=smoothing)]
         if self.config.time_limit is not None:
             hooks.append(TimeLimit(self.config.time_limit))
         return hooks
@@ -152,7 +171,8 @@ def prepare(model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray,
         or ended, or the data has another number of examples than the checkpoint's run.
     """
     if resumed is None:
-        config = auto_config(given, validation is not None, len(y))
+        config = auto_config(given, len(validation[1]) if validation is not None else None,
+                             len(y))
         state = TrainState()
     else:
         changes = {k: v for k, v in given.items() if v is not None}
@@ -204,7 +224,9 @@ def fit(
     validation_split: float | None = None,
     schedule: str | None = None,
     augment_shift: int | None = None,
+    augment_flip: bool | None = None,
     patience: int | None = None,
+    smoothing: int | str | None = None,
     time_limit: float | None = None,
     threads: int | None = None,
     parallel: str | None = None,
@@ -230,9 +252,11 @@ def fit(
         epochs and ``time_limit`` (default :data:`AUTO_TIME_LIMIT`) seconds; validating on
         ``validation_data`` or else on ``validation_split`` (default
         :data:`AUTO_VALIDATION_SPLIT`) of ``(x, y)``, held out.
-    batch_size, schedule, augment_shift, patience, time_limit, validation_split, threads, parallel
+    batch_size, schedule, augment_shift, augment_flip, patience, smoothing, time_limit
         As :class:`~cnnstep.train.state.TrainConfig` says; defaults 64, ``"constant"``, 0,
-        None, None, None, the CPUs at most 4, ``"auto"``.
+        False, None, 1 (:func:`auto_smoothing` with ``epochs="auto"``), None.
+    validation_split, threads, parallel
+        Likewise; defaults None, the CPUs at most 4, ``"auto"``.
     optimizer : Optimizer, default Adam(lr=1e-3)
     validation_data : (x_val, y_val), optional
         Evaluated after each epoch (``val_loss``, ``val_accuracy``).
@@ -258,19 +282,29 @@ def fit(
         without validation), ``lr``, ``seconds``; with ``stopped`` and ``best_epoch``.
     """
     given = {"epochs": epochs, "batch_size": batch_size, "schedule": schedule,
-             "augment_shift": augment_shift, "patience": patience, "time_limit": time_limit,
+             "augment_shift": augment_shift, "augment_flip": augment_flip,
+             "patience": patience, "smoothing": smoothing, "time_limit": time_limit,
              "threads": threads, "parallel": parallel, "validation_split": validation_split}
     x, y, validation = _checked(model, x, y, validation_data)
-    resumed = load_checkpoint(resume) if resume is not None else None
-    if resumed is not None:
-        optimizer = _adopt(model, optimizer, resumed)
-    given["epochs"] = 1 if epochs is None and resumed is None else epochs
-    run = prepare(model, optimizer if optimizer is not None else Adam(1e-3), x, y, validation,
-                  given, resumed)
+    run = _start(model, optimizer, x, y, validation, given, resume)
     hooks = _callbacks(run, progress, log, callbacks, checkpoint)
     state = train(model, run.optimizer, run.x, run.y, run.x_val, run.y_val, run.config,
                   state=run.state, callbacks=hooks, workers=_workers(keep_workers))
     return History(state)
+
+
+def _start(model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray,
+           validation: tuple[np.ndarray, np.ndarray] | None, given: dict,
+           resume: str | Path | None) -> Prepared:
+    """:func:`prepare` for :func:`fit`: the checkpoint ``resume`` read and adopted, one epoch
+    and Adam(1e-3) when not given."""
+    resumed = load_checkpoint(resume) if resume is not None else None
+    if resumed is not None:
+        optimizer = _adopt(model, optimizer, resumed)
+    elif given["epochs"] is None:
+        given = {**given, "epochs": 1}
+    return prepare(model, optimizer if optimizer is not None else Adam(1e-3), x, y, validation,
+                   given, resumed)
 
 
 def _workers(keep_workers: Any) -> WorkerPool | bool | None:

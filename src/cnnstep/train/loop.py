@@ -63,6 +63,36 @@ def random_shift(x: np.ndarray, shift: int, rng: np.random.Generator) -> np.ndar
     return out
 
 
+def random_flip(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Mirror each image left to right with probability 1/2.
+
+    For photos, where a mirrored cat is still a cat and a mirrored hand shows the same count;
+    not for digits or letters (:mod:`cnnstep.train.job.recipe` decides per kind of data).
+
+    Parameters
+    ----------
+    x : ndarray of shape (m, n_H, n_W, n_C)
+    rng : numpy.random.Generator
+        One draw per image.
+
+    Returns
+    -------
+    ndarray of shape (m, n_H, n_W, n_C), a new array
+    """
+    flip = rng.random(x.shape[0]) < 0.5
+    out = x.copy()
+    out[flip] = x[flip, :, ::-1]
+    return out
+
+
+def augment(x: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """A training batch as ``config`` augments it: random shifts (``augment_shift``), then
+    random horizontal flips (``augment_flip``). Draws nothing from ``rng`` for what is off, so
+    a run without flips draws what it drew before flips existed."""
+    x = random_shift(x, config.augment_shift, rng)
+    return random_flip(x, rng) if config.augment_flip else x
+
+
 def train(
     model: Any,
     optimizer: Any,
@@ -174,7 +204,7 @@ def _run_epoch(run: Run, runner: Any, hooks: list[Callback], x: np.ndarray, y: n
     clock.start()
     for b in range(state.batch, run.n_batches):
         idx = state.perm[b * bs:(b + 1) * bs]
-        xb = random_shift(x[idx], config.augment_shift, rng)
+        xb = augment(x[idx], config, rng)
         yb = y[idx]
         for cb in hooks:
             cb.on_batch_begin(run)

@@ -47,6 +47,8 @@ class TrainConfig:
         ``cosine`` decays the learning rate from ``lr`` to 0 over the whole run.
     augment_shift : int
         Shift each training image by a random offset in ``[-shift, shift]`` pixels per axis.
+    augment_flip : bool
+        Mirror each training image left to right with probability 1/2 (after the shift).
     lr : float, optional
         Base learning rate; the optimizer's own ``lr`` when omitted.
     threads : int
@@ -63,6 +65,9 @@ class TrainConfig:
         weights of the best epoch (:class:`~cnnstep.train.callbacks.EarlyStopping`); the
         learning rate is halved after ``patience // 2`` epochs without improvement
         (:class:`~cnnstep.train.callbacks.ReduceLROnPlateau`). None: run every epoch.
+    smoothing : int
+        Judge each epoch for ``patience`` by the mean validation accuracy of the last
+        ``smoothing`` epochs (:func:`cnnstep.train.callbacks.smoothed`); 1: by its own.
     time_limit : float, optional
         Seconds of training after which the run stops at the end of the epoch
         (:class:`~cnnstep.train.callbacks.TimeLimit`). None: no limit.
@@ -75,10 +80,12 @@ class TrainConfig:
     batch_size: int = 64
     schedule: str = "cosine"
     augment_shift: int = 0
+    augment_flip: bool = False
     lr: float | None = None
     threads: int = 1
     parallel: str = "auto"
     patience: int | None = None
+    smoothing: int = 1
     time_limit: float | None = None
     validation_split: float | None = None
 
@@ -87,6 +94,7 @@ class TrainConfig:
         _positive_int("batch_size", self.batch_size)
         _positive_int("threads", self.threads)
         _positive_int("patience", self.patience, allow_none=True)
+        _positive_int("smoothing", self.smoothing)
         if not isinstance(self.schedule, str):
             raise ValueError(f"schedule must be a name, got {self.schedule!r}")
         get_schedule(self.schedule)
@@ -94,6 +102,9 @@ class TrainConfig:
                 or not isinstance(self.augment_shift, (int, np.integer))
                 or self.augment_shift < 0):
             raise ValueError(f"augment_shift must be an integer >= 0, got {self.augment_shift!r}")
+        if not isinstance(self.augment_flip, (bool, np.bool_)):
+            raise ValueError(f"augment_flip must be True or False, got {self.augment_flip!r}")
+        self.augment_flip = bool(self.augment_flip)
         _number("lr", self.lr, 0.0)
         _number("time_limit", self.time_limit, 0.0)
         _number("validation_split", self.validation_split, 0.0, 1.0)

@@ -41,6 +41,18 @@ def _epochs(text: str) -> Any:
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")\
             from None
+
+
+def _augment(text: str) -> str:
+    from cnnstep.train.job.settings import parse_augment
+
+    try:
+        parse_augment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("augment: ")) from None
+    return text
+
+
 _minutes = number_option(float, lambda v: 0 < v < 1e6, "a positive number of minutes")
 
 
@@ -69,9 +81,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--schedule", choices=tuple(SCHEDULES),
                    help="learning-rate schedule (default: constant, halved on plateaus, with "
                         "--epochs auto; cosine decay to 0 with --epochs N)")
-    p.add_argument("--augment", type=non_negative_int, metavar="PIXELS",
-                   help="random shifts of training images by up to PIXELS (default: chosen "
-                        "from the image size, 2 for 28x28; 0 turns it off)")
+    p.add_argument("--augment", type=_augment, metavar="SPEC",
+                   help="random changes to the training images (never to the validation or "
+                        "test images): N (shifts by up to N pixels), flip (left-right "
+                        "mirroring of half of them), shift=N,flip (both), or none (default: "
+                        "chosen from the data, and said on the first line)")
     p.add_argument("--patience", type=positive_int, metavar="N",
                    help="stop after N epochs without a better validation accuracy (default 12 "
                         "with --epochs auto; with --epochs N it holds out a validation part too)")

@@ -141,9 +141,10 @@ def _build(settings: dict, data: Dataset) -> tuple[Any, Any]:
 
 def _check_augment(settings: dict, data: Dataset) -> None:
     most = max(1, min(data.input_shape[:2]) // 4)
-    if settings["augment"] > most:
+    if settings["augment"]["shift"] > most:
         raise UserError(
-            f"--augment {settings['augment']}: shifts of more than a quarter of the "
+            f"--augment {js.format_augment(settings['augment'])}: shifts of more than a "
+            f"quarter of the "
             f"{data.input_shape[0]}x{data.input_shape[1]} images move them out of the frame; "
             f"use at most {most}")
 
@@ -192,7 +193,8 @@ def first_line(run: Prepared, settings: dict, data: Dataset, resumed: bool,
            if chosen and not resumed else "")
     cfg, state = run.config, run.state
     if settings["epochs"] == "auto":
-        stop = (f"epochs auto: until {cfg.patience} epochs bring no better accuracy on "
+        mean = f" (mean of {cfg.smoothing} epochs)" if cfg.smoothing > 1 else ""
+        stop = (f"epochs auto: until {cfg.patience} epochs bring no better accuracy{mean} on "
                 f"{len(run.y_val) if run.y_val is not None else 0} validation images held out "
                 f"of the training part, at most {cfg.epochs} epochs or "
                 f"{(cfg.time_limit or 0) / 60:g} min")
@@ -205,11 +207,12 @@ def first_line(run: Prepared, settings: dict, data: Dataset, resumed: bool,
             f"{len(data.y_train)} train / {len(data.y_test)} test images {h}x{w}x{c}, "
             f"{data.n_classes} classes{why}; {stop}; batch {settings['batch_size']}, "
             f"{settings['optimizer']} lr {settings['lr']:g} ({settings['schedule']}), "
-            f"shift {settings['augment']}, seed {settings['seed']}, {threads}"
+            f"augment: {js.describe_augment(settings['augment'])}, seed {settings['seed']}, "
+            f"{threads}"
             + "".join(f" ({note})" for note in notes) + f"{_kernels()}{where}")
 
 
-_SHOWN = {"batch_size": "batch", "augment": "shift"}
+_SHOWN = {"batch_size": "batch"}
 
 
 def _kernels() -> str:
@@ -334,9 +337,14 @@ def _finish(run: Prepared, state: Any, settings: dict, data: Dataset, folder: Pa
     }
     atomic_write(folder / METRICS, lambda f: f.write(json.dumps(metrics, indent=2).encode()))
     n_plots = _plots(folder, model, history, data) if plots else 0
-    ended = (f"stopped after epoch {state.epoch} ({state.stopped}), kept the weights of epoch "
-             f"{metrics['best_epoch']}" if state.stopped and kept
-             else f"{state.epoch} epochs" + (f" ({state.stopped})" if state.stopped else ""))
+    best = metrics["best_epoch"]
+    if state.stopped and kept:
+        ended = (f"stopped after epoch {state.epoch} ({state.stopped}), kept the weights of "
+                 f"epoch {best}")
+    else:
+        ended = (f"{state.epoch} epochs" + (f" ({state.stopped})" if state.stopped else "")
+                 + (f", kept the weights of epoch {best}" if kept and best != state.epoch
+                    else ""))
     acc = f"test accuracy {test_acc:.2%}" if test_acc is not None else "no test set"
     say(f"done: {acc}; {ended}; {metrics['seconds_per_epoch']:.2f} s/epoch (median), "
         f"{time.perf_counter() - started:.0f} s in all; model, metrics"

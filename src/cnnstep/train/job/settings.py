@@ -40,6 +40,70 @@ DEFAULTS: dict[str, Any] = {
 }
 #: What ``--resume`` may change; the other settings shape the run and stay the checkpoint's.
 CHANGEABLE_ON_RESUME = ("epochs", "lr", "threads", "time_limit")
+
+
+def parse_augment(text: Any) -> dict:
+    """The ``augment`` setting from what ``--augment`` is given.
+
+    ``"none"`` (or ``0``): no augmentation. ``N``: random shifts of up to N pixels, as cnnstep
+    always had. Otherwise a comma-separated list of ``shift=N`` and ``flip`` (random left-right
+    mirroring), such as ``"shift=4,flip"``. An ``int`` is read as ``N``, a mapping as the
+    setting itself (a checkpoint's).
+
+    Returns
+    -------
+    dict
+        ``{"shift": int, "flip": bool}``.
+
+    Raises
+    ------
+    ValueError
+        Naming what was expected and what was given.
+    """
+    if isinstance(text, dict):
+        if set(text) != {"shift", "flip"} or not isinstance(text["flip"], bool):
+            raise ValueError(f"augment must be a mapping of shift and flip (true or false), "
+                             f"got {text!r}")
+        check_int(text["shift"], "augment.shift", 0, 1 << 16)
+        return {"shift": text["shift"], "flip": text["flip"]}
+    if isinstance(text, int) and not isinstance(text, bool):
+        return {"shift": check_int(text, "augment", 0, 1 << 16), "flip": False}
+    expected = "'none', a number of pixels, 'flip' or a list such as 'shift=4,flip'"
+    if not isinstance(text, str):
+        raise ValueError(f"augment: expected {expected}, got {text!r}")
+    items = [part.strip() for part in text.strip().lower().split(",")]
+    if len(items) == 1 and items[0].isdigit() and len(items[0]) < 6:
+        return {"shift": int(items[0]), "flip": False}
+    if items == ["none"]:
+        return {"shift": 0, "flip": False}
+    out = {"shift": 0, "flip": False}
+    keys = [item.partition("=")[0] for item in items]
+    for item, key in zip(items, keys):
+        value = item.partition("=")[2]
+        if keys.count(key) > 1 or not (item == "flip" or key == "shift" and value.isdigit()
+                                       and len(value) < 6):
+            raise ValueError(f"augment: expected {expected}, got {text!r}")
+        if item == "flip":
+            out["flip"] = True
+        else:
+            out["shift"] = int(value)
+    return out
+
+
+def format_augment(augment: dict) -> str:
+    """The ``--augment`` text of a setting: ``none``, ``4``, ``flip``, ``shift=4,flip``."""
+    if not augment["flip"]:
+        return str(augment["shift"]) if augment["shift"] else "none"
+    return f"shift={augment['shift']},flip" if augment["shift"] else "flip"
+
+
+def describe_augment(augment: dict) -> str:
+    """The first line's words for a setting: ``shifts of up to 4 px and flips``."""
+    parts = ([f"shifts of up to {augment['shift']} px"] if augment["shift"] else []) + \
+        (["left-right flips"] if augment["flip"] else [])
+    return " and ".join(parts) or "none"
+
+
 def option(key: str) -> str:
     """The command-line option of a setting: ``batch_size`` -> ``--batch-size``."""
     return "--" + key.replace("_", "-")
@@ -57,12 +121,19 @@ def merge(given: dict, stored: dict | None) -> dict:
     given = {k: v for k, v in given.items() if v is not None}
     if "image_size" in given:
         given["image_size"] = list(given["image_size"])
+    if given.get("augment", "auto") != "auto":
+        try:
+            given["augment"] = parse_augment(given["augment"])
+        except ValueError as exc:
+            raise UserError(f"--{exc}") from None
     if stored is None:
         return {**DEFAULTS, **given}
     for key, value in given.items():
         if key not in CHANGEABLE_ON_RESUME and value != stored.get(key):
+            shown = (format_augment(value), format_augment(stored[key])) if key == "augment" \
+                else (value, stored.get(key))
             raise UserError(
-                f"{option(key)} {value} differs from the checkpoint's {stored.get(key)}; drop "
+                f"{option(key)} {shown[0]} differs from the checkpoint's {shown[1]}; drop "
                 f"{option(key)} to resume, or start a new run with another --out"
             )
     changed = {k: given[k] for k in CHANGEABLE_ON_RESUME if k in given}
@@ -94,7 +165,8 @@ def resolve_run_settings(settings: dict) -> dict:
 def loop_settings(settings: dict) -> dict:
     """What :func:`cnnstep.train.fit.prepare` takes from the command's settings."""
     return {"epochs": settings["epochs"], "batch_size": settings["batch_size"],
-            "schedule": settings["schedule"], "augment_shift": settings["augment"],
+            "schedule": settings["schedule"], "augment_shift": settings["augment"]["shift"],
+            "augment_flip": settings["augment"]["flip"],
             "lr": settings["lr"], "threads": settings["threads"],
             "patience": settings["patience"], "time_limit": settings["time_limit"]}
 
@@ -138,7 +210,10 @@ def check_stored(stored: Any, notes: list[str]) -> dict:
         check_int(s["epochs"], "settings.epochs", 1, 1 << 31)
     check_int(s["batch_size"], "settings.batch_size", 1, 1 << 31)
     check_number(s["lr"], "settings.lr", 1e-300, 1e6)
-    check_int(s["augment"], "settings.augment", 0, 1 << 16)
+    try:
+        s["augment"] = parse_augment(s["augment"])
+    except ValueError as exc:
+        raise ValueError(f"settings.{exc}") from None
     check_int(s["seed"], "settings.seed", 0, 2**63 - 1)
     check_int(s["threads"], "settings.threads", 1, 1 << 31)
     if s["patience"] is not None:
