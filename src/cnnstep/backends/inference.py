@@ -120,10 +120,12 @@ class Chain:
         self.label = describe(self.specs)
         self.why = self._why_not()
         self._token = object()  # this call's weights: loaded into each thread's primitives once
+        self._bounds = self._growth() if self.why is None else []
+        # float32 copies for oneDNN, only where it may run (a float64 model never needs them)
         self._weights = [(np.ascontiguousarray(s.W, dtype=np.float32),
                           np.ascontiguousarray(s.b, dtype=np.float32).reshape(-1))
-                         for s in self.steps if isinstance(s, Conv | Dense)]
-        self._bounds = self._growth() if self.why is None else []
+                         for s in self.steps if isinstance(s, Conv | Dense)
+                         ] if self.why is None else []
 
     def _why_not(self) -> str | None:
         backend = setting("backend")

@@ -170,16 +170,8 @@ def load_dataset(data: str, test_data: str | None, image_size: Any,
 
 
 def check_shapes(model: Any, data: Dataset, model_label: str) -> None:
-    """The data must fit the model's input shape and number of classes."""
-    if tuple(model.input_shape) != data.input_shape:
-        h, w, c = model.input_shape
-        raise UserError(
-            f"{model_label} takes {h}x{w} images with {c} channel(s), but {data.name} has "
-            f"{'x'.join(map(str, data.input_shape[:2]))} images with {data.input_shape[2]} "
-            "channel(s); pass --image-size or other data"
-        )
-    n_out = model.n_classes
-    if data.n_classes > n_out:
-        raise UserError(
-            f"{model_label} predicts {n_out} classes but {data.name} has {data.n_classes}"
-        )
+    """The data must fit the model's input shape and number of classes (the training job's
+    check, :func:`cnnstep.train.job.run.check_fits`)."""
+    from cnnstep.train.job.run import check_fits
+
+    check_fits(model, data, model_label)

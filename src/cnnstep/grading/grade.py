@@ -129,13 +129,10 @@ def _local(run: _Run, todo: list[int], settings: dict, check: Callable[..., Any]
                 bar.update(1)
     except BaseException:
         STOP.set()  # every running check stops at its next look at its child
-        for future in futures:
-            future.cancel()
-        pool.shutdown(wait=True)
         raise
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # nothing queued is left to start
         bar.close()
-        pool.shutdown(wait=True)
 
 
 class _NoBar:

@@ -85,7 +85,7 @@ def remove_stale_temporaries(out: Path) -> list[str]:
     """Delete what an atomic write killed half-way left behind (``.NAME.XXXX.tmp``) in the
     gradebook's folders; returns their names."""
     removed = []
-    for folder in (out, out / "feedback", out / "report"):
+    for folder in (out, out / "feedback"):
         if not folder.is_dir():
             continue
         for path in folder.iterdir():

@@ -17,15 +17,16 @@ import zipfile
 from pathlib import Path
 
 from cnnstep.checker.i18n import gettext as _
-from cnnstep.checker.judging.cases import ALIASES, FUNCTIONS
+from cnnstep.checker.judging.cases import FUNCTIONS
+from cnnstep.checker.judging.judge import all_names
 from cnnstep.checker.reports.report import status_text, summary_text
 from cnnstep.checker.source.files import read_regular_file
+from cnnstep.checker.source.loader import MAX_NOTEBOOK_BYTES
 from cnnstep.errors import UserError
 from cnnstep.fileio import atomic_write
 from cnnstep.grading.submissions import Submission, defines_functions
 
-_NAMES = set(FUNCTIONS) | {a for v in ALIASES.values() for a in v}
-_MAX_BYTES = 32 * 1024**2
+_NAMES = set(all_names())
 
 
 def pick_submission(found: list[Submission]) -> tuple[Submission | None, str]:
@@ -35,7 +36,7 @@ def pick_submission(found: list[Submission]) -> tuple[Submission | None, str]:
         if sub.problem is not None:
             continue
         try:
-            data = read_regular_file(sub.path, _MAX_BYTES)
+            data = read_regular_file(sub.path, MAX_NOTEBOOK_BYTES)
         except UserError:
             continue
         if defines_functions(data, sub.path.suffix == ".ipynb", _NAMES):

@@ -227,10 +227,10 @@ def smoothed(history: list[dict], record: dict, smoothing: int) -> dict:
             "val_loss": sum(h["val_loss"] for h in window) / len(window)}
 
 
-def _check_smoothing(smoothing: Any) -> int:
-    if isinstance(smoothing, bool) or not isinstance(smoothing, int) or smoothing < 1:
-        raise ValueError(f"smoothing must be a positive integer, got {smoothing!r}")
-    return smoothing
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
 
 
 class EarlyStopping(Callback):
@@ -249,11 +249,10 @@ class EarlyStopping(Callback):
 
     def __init__(self, patience: int = 10, restore_best_weights: bool = True,
                  smoothing: int = 1) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be a positive integer, got {patience!r}")
+        _positive_int("patience", patience)
         self.patience = patience
         self.restore = restore_best_weights
-        self.smoothing = _check_smoothing(smoothing)
+        self.smoothing = _positive_int("smoothing", smoothing)
 
     def on_epoch_end(self, run: Run, record: dict) -> None:
         if record.get("val_accuracy") is None:
@@ -301,12 +300,11 @@ class ReduceLROnPlateau(Callback):
 
     def __init__(self, patience: int = 5, factor: float = 0.5, min_scale: float = 1 / 64,
                  smoothing: int = 1) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be a positive integer, got {patience!r}")
+        _positive_int("patience", patience)
         if not 0.0 < factor < 1.0:
             raise ValueError(f"factor must lie in (0, 1), got {factor!r}")
         self.patience, self.factor, self.min_scale = patience, factor, min_scale
-        self.smoothing = _check_smoothing(smoothing)
+        self.smoothing = _positive_int("smoothing", smoothing)
 
     def on_epoch_end(self, run: Run, record: dict) -> None:
         if record.get("val_accuracy") is None:

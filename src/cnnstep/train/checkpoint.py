@@ -17,7 +17,6 @@ settings under ``state``, ``test_accuracy`` in the history) are read too.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from cnnstep.fileio import write_npz
 from cnnstep.nn.io import json_array, model_arrays, read_header, read_npz
 from cnnstep.nn.model import Sequential, model_from_arrays
 from cnnstep.nn.optimizers import OPTIMIZERS, Optimizer, optimizer_from_config
+from cnnstep.train.parallel import machine_cpus
 from cnnstep.train.state import STATE_FIELDS, TrainConfig, TrainState
 
 #: The layout written by :func:`save_checkpoint`.
@@ -172,15 +172,6 @@ def _check_config(data: Any, notes: list[str]) -> TrainConfig:
                      f"{cpus} CPUs")
         config.threads = cpus
     return config
-
-
-def machine_cpus() -> int:
-    """The CPUs this process may run on (its affinity where the system says, else
-    ``os.cpu_count()``): the most threads a count read from a file is allowed."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _check_record(record: Any, number: int) -> None:

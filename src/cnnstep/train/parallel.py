@@ -20,13 +20,18 @@ from cnnstep.nn.losses import classification_loss
 from cnnstep.ops.kernels.threads import blas_one_thread, serial
 
 
+def machine_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system says, else
+    ``os.cpu_count()``): the most threads a count read from a file is allowed."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def default_threads() -> int:
     """Threads a run uses when none is asked for: the CPUs this process may use, at most 4."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        n = os.cpu_count() or 1
-    return max(1, min(4, n))
+    return min(4, machine_cpus())
 
 
 def blas_threads(n: int) -> contextlib.AbstractContextManager[Any]:

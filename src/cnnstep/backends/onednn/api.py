@@ -268,9 +268,8 @@ class Api:
                                              _vp(arr.ctypes.data)), "memory")
                 mems.append(mem)
             packed = (ExecArg * len(args))(*[ExecArg(a, m) for (a, _, _), m in zip(args, mems)])
-            stream = self.stream()
-            check(lib.dnnl_primitive_execute(prim, stream, len(args), packed), "execute")
-            check(lib.dnnl_stream_wait(stream), "stream wait")
+            self.run(prim, packed, len(args))
+            self.wait()
         finally:
             for mem in mems:
                 lib.dnnl_memory_destroy(mem)

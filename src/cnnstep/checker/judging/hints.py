@@ -11,11 +11,8 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from cnnstep.checker.i18n import gettext as _
 from cnnstep.checker.judging.cases import ALIASES, FUNCTIONS, TAG_WORDS, Case
-from cnnstep.checker.judging.compare import ATOL, RTOL
 from cnnstep.checker.judging.slips import float_size_hint, removed_numpy_hint, source_hint
 from cnnstep.checker.judging.value_hints import value_hint
 
@@ -32,15 +29,6 @@ class Run:
     problem: dict | None = None
     error: BaseException | None = None
     note: str | None = None
-
-
-def _close(a, b) -> bool:
-    try:
-        a = np.asarray(a, dtype=float)
-        b = np.asarray(b, dtype=float)
-    except (TypeError, ValueError):
-        return False
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=ATOL))
 
 
 def none_placeholders(fn_node: ast.AST | None) -> list[tuple[int, str]]:

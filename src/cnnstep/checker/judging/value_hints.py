@@ -274,7 +274,7 @@ def _average_is_a_sum(run: Any) -> str | None:
     if v["mode"] != "average" or _kind(run) == "cache":
         return None
     f = v["hparameters"]["f"]
-    mean = reference.pool_forward(v["A_prev"], v["hparameters"], "average")[0]
+    mean = run.expected[0]  # the reference's average pooling of these values
     if close(part(run.got, 0), mean * f * f):
         return _("mode 'average' adds the window up: take its mean, `np.mean(a_prev_slice)`")
     return None

@@ -265,8 +265,9 @@ def run_job(given: dict, *, out: str | None = None, resume: bool = False,
         say(first_line(run, settings, data, resume, notes))
         for record in run.state.history if resume else []:
             say(format_epoch(record, run.config.epochs))
-        state = _train(run, settings, data, folder, say)
-        return _finish(run, state, settings, data, folder, plots, started, say)
+        meta = _metadata(settings, data)  # a pass over the training images: once
+        state = _train(run, settings, data, meta, folder, say)
+        return _finish(run, state, settings, data, meta, folder, plots, started, say)
     finally:
         lock.release()
 
@@ -281,10 +282,11 @@ def _metadata(settings: dict, data: Dataset) -> dict:
             "pixel_mean_std": float(image_means.std())}
 
 
-def _train(run: Prepared, settings: dict, data: Dataset, folder: Path, say: Say) -> Any:
+def _train(run: Prepared, settings: dict, data: Dataset, meta: dict, folder: Path,
+           say: Say) -> Any:
     ckpt = folder / CHECKPOINT
     saver = checkpoint_saver(ckpt, run.model, run.optimizer, run.config, len(run.y),
-                             settings=settings, metadata=_metadata(settings, data))
+                             settings=settings, metadata=meta)
     hooks = [StopOnCtrlC(), ProgressBar(), EpochLog(say), *run.standard_callbacks(),
              Checkpoint(saver)]
     try:
@@ -317,12 +319,12 @@ def majority(y_test: np.ndarray, names: list[str]) -> tuple[str | None, float | 
     return names[k] if k < len(names) else str(k), float(counts[k] / len(y_test))
 
 
-def _finish(run: Prepared, state: Any, settings: dict, data: Dataset, folder: Path,
-            plots: bool, started: float, say: Say) -> JobResult:
+def _finish(run: Prepared, state: Any, settings: dict, data: Dataset, meta: dict,
+            folder: Path, plots: bool, started: float, say: Say) -> JobResult:
     from cnnstep.nn.model import save_model
 
     model, history = run.model, state.history
-    save_model(model, folder / MODEL, metadata=_metadata(settings, data))
+    save_model(model, folder / MODEL, metadata=meta)
     test = model.evaluate(data.x_test, data.y_test) if len(data.y_test) else None
     test_acc = test["accuracy"] if test else None
     name, base = majority(data.y_test, data.class_names)

@@ -16,9 +16,9 @@ from cnnstep.errors import UserError
 from cnnstep.nn.architectures import ARCHITECTURES
 from cnnstep.nn.optimizers import OPTIMIZERS
 from cnnstep.nn.schedules import SCHEDULES
-from cnnstep.train.checkpoint import check_int, check_number, machine_cpus
+from cnnstep.train.checkpoint import check_int, check_number
 from cnnstep.train.fit import AUTO_TIME_LIMIT
-from cnnstep.train.parallel import default_threads
+from cnnstep.train.parallel import default_threads, machine_cpus
 
 #: The settings of a fresh run; ``"auto"``: chosen from the data or the epochs mode.
 DEFAULTS: dict[str, Any] = {
