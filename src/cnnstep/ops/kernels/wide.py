@@ -10,7 +10,11 @@ elsewhere). The window matrix is about half the size and the product is ``GROUP`
 Measured at one thread: 64x28x28x1 -> 16 3x3 forward 2.1 -> 0.6 ms, 64x64x64x3 -> 8 4x4
 12.8 -> 7.0 ms; with 16 input channels it loses (2.0 -> 3.1 ms), hence the limit.
 
-Stride 1 and dilation 1 only; :func:`uses_wide_windows` says when.
+With a stride ``s_w`` the ``GROUP`` output cells of a row read ``f_w + (GROUP - 1) * s_w``
+columns: still one run, longer, with the kernel ``s_w`` columns apart in the wide weights.
+Measured at one thread on OpenBLAS's Haswell kernels, forward + backward against PyTorch:
+8x96x96x3 -> 8 5x5 stride 2 1.39 -> (see bench/ops.py). Dilation 1 only, and a stride shorter
+than the kernel (windows that overlap); :func:`uses_wide_windows` says when.
 """
 
 from __future__ import annotations
@@ -26,17 +30,24 @@ from cnnstep.ops.kernels.workspace import CACHE_BLOCK_BYTES, row_blocks
 GROUP = 4
 #: Most input channels for which the wide windows are faster.
 MAX_CHANNELS = 4
+#: Scratch of one block of :func:`dA_planar` (its planes and phase planes).
+PLANAR_BLOCK_BYTES = CACHE_BLOCK_BYTES
 
 
 def uses_wide_windows(geom: WindowGeometry, n_C_prev: int) -> bool:
-    """Whether a convolution takes the wide-window route (few channels, stride and dilation 1)."""
+    """Whether a convolution takes the wide-window route (few channels, dilation 1, windows
+    that overlap along a row)."""
     return (
         n_C_prev <= MAX_CHANNELS
-        and geom.stride == (1, 1)
         and geom.dilation == (1, 1)
-        and geom.kernel != (1, 1)
+        and geom.stride[1] < geom.kernel[1]
         and geom.out_hw[1] >= 2
     )
+
+
+def run_width(geom: WindowGeometry) -> int:
+    """Input columns one row of a group of ``GROUP`` neighbouring windows covers."""
+    return geom.kernel[1] + (GROUP - 1) * geom.stride[1]
 
 
 def groups(geom: WindowGeometry) -> int:
@@ -46,8 +57,7 @@ def groups(geom: WindowGeometry) -> int:
 
 def wide_shape(geom: WindowGeometry, m: int, n_C_prev: int) -> tuple[int, int]:
     """Shape of the whole wide window matrix of ``m`` examples."""
-    f_h, f_w = geom.kernel
-    return m * geom.out_hw[0] * groups(geom), f_h * (f_w + GROUP - 1) * n_C_prev
+    return m * geom.out_hw[0] * groups(geom), geom.kernel[0] * run_width(geom) * n_C_prev
 
 
 def wide_rows(geom: WindowGeometry, ex: slice, h0: int, h1: int) -> slice:
@@ -57,22 +67,23 @@ def wide_rows(geom: WindowGeometry, ex: slice, h0: int, h1: int) -> slice:
     return slice(start, start + (ex.stop - ex.start) * (h1 - h0) * g)
 
 
-def wide_weights(W: np.ndarray) -> np.ndarray:
-    """(f_h * (f_w + GROUP - 1) * n_C_prev, GROUP * n_C): the kernel at each of the offsets."""
+def wide_weights(W: np.ndarray, s_w: int = 1) -> np.ndarray:
+    """(f_h * (f_w + (GROUP - 1) * s_w) * n_C_prev, GROUP * n_C): the kernel at each of the
+    offsets ``0, s_w, 2 * s_w ...`` (stride ``s_w``), zeros elsewhere."""
     f_h, f_w, n_C_prev, n_C = W.shape
-    Ww = np.zeros((f_h, f_w + GROUP - 1, n_C_prev, GROUP, n_C), dtype=W.dtype)
+    Ww = np.zeros((f_h, f_w + (GROUP - 1) * s_w, n_C_prev, GROUP, n_C), dtype=W.dtype)
     for k in range(GROUP):
-        Ww[:, k:k + f_w, :, k, :] = W
+        Ww[:, k * s_w:k * s_w + f_w, :, k, :] = W
     return Ww.reshape(-1, GROUP * n_C)
 
 
-def fold_wide(dWw: np.ndarray, W_shape: tuple[int, ...]) -> np.ndarray:
+def fold_wide(dWw: np.ndarray, W_shape: tuple[int, ...], s_w: int = 1) -> np.ndarray:
     """The adjoint of :func:`wide_weights`: sum each offset's part back onto the kernel."""
     f_h, f_w, n_C_prev, n_C = W_shape
-    T = dWw.reshape(f_h, f_w + GROUP - 1, n_C_prev, GROUP, n_C)
+    T = dWw.reshape(f_h, f_w + (GROUP - 1) * s_w, n_C_prev, GROUP, n_C)
     dW: np.ndarray = T[:, 0:f_w, :, 0, :].copy()
     for k in range(1, GROUP):
-        dW += T[:, k:k + f_w, :, k, :]
+        dW += T[:, k * s_w:k * s_w + f_w, :, k, :]
     return dW
 
 
@@ -87,12 +98,13 @@ def wide_cols(
 ) -> np.ndarray:
     """The wide window matrix of output rows ``h0:h1`` of examples ``ex`` of ``X`` (unpadded):
     ``(k * (h1 - h0) * groups, f_h * (f_w + GROUP - 1) * n_C_prev)``, in ``out`` if given."""
-    f_h, f_w = geom.kernel
+    f_h = geom.kernel[0]
+    (s_h, s_w) = geom.stride
     n_C_prev = X.shape[3]
     g = groups(geom)
     (t, b), (lt, rt) = geom.pad
     # the last group may reach past the padded input: more zeros on the right
-    extra = max(0, (g * GROUP + f_w - 1) - (geom.in_hw[1] + lt + rt))
+    extra = max(0, (g * GROUP - 1) * s_w + geom.kernel[1] - (geom.in_hw[1] + lt + rt))
     r0, r1 = block_input_rows(geom, h0, h1)
     k = ex.stop - ex.start
     width = geom.in_hw[1] + lt + rt + extra
@@ -101,9 +113,10 @@ def wide_cols(
     if slab.strides[2] != n_C_prev * slab.strides[3]:  # a view of a non-contiguous input
         slab = np.ascontiguousarray(slab)
     s0, s1, s2, s3 = slab.strides
-    run = (f_w + GROUP - 1) * n_C_prev
+    run = run_width(geom) * n_C_prev
     view = np.lib.stride_tricks.as_strided(
-        slab, (k, h1 - h0, g, f_h, run), (s0, s1, GROUP * s2, s1, s3), writeable=False
+        slab, (k, h1 - h0, g, f_h, run), (s0, s_h * s1, GROUP * s_w * s2, s1, s3),
+        writeable=False,
     )
     rows, K = k * (h1 - h0) * g, f_h * run
     cols = (scratch("cols", rows * K)[: rows * K] if out is None else out).reshape(rows, K)
@@ -119,7 +132,7 @@ def forward_wide(
     matrix is written into ``windows`` (kept for the backward pass) when given."""
     m, n_H, n_W, n_C = Z.shape
     g = groups(geom)
-    Ww = wide_weights(W)
+    Ww = wide_weights(W, geom.stride[1])
     scratch = Scratch(dtype)
     for ex, h0, h1 in row_blocks(m, n_H, bytes_per_row(geom, A_in.shape[3], dtype)):
         out = None if windows is None else windows[wide_rows(geom, ex, h0, h1)]
@@ -157,18 +170,23 @@ def dW_wide(
             wide[:, :, :n_W] = dz
             dz = wide
         total.add(cols.T, dz.reshape(-1, GROUP * n_C))
-    return fold_wide(total.total, W_shape)
+    return fold_wide(total.total, W_shape, geom.stride[1])
 
 
 def dA_planar(dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry) -> np.ndarray:
     """``dA_prev`` of a convolution with few input channels (any stride, padding, dilation).
 
-    With ``n_C_prev`` of 1 to 4 the usual routes end in a product only ``n_C_prev`` wide, or in
-    a scatter of runs that short. Channel by channel instead: one product gives, for every tap
+    With few input channels the usual routes end in a product only ``n_C_prev`` wide, or in a
+    scatter of runs that short. Channel by channel instead: one product gives, for every tap
     and input channel, a whole plane of ``W[tap] . dZ`` (``f_h * f_w * n_C_prev`` rows, one
-    column per output cell), and each plane is added to the input's plane at the tap's offset,
-    as long contiguous rows (with a stride, in the input's phase planes). Measured at one
-    thread, 1x128x128x3 -> 16 3x3: 2.0 -> 0.6 ms.
+    column per output cell), and each plane is added to the input's plane at the tap's offset.
+    The input is cut into its stride-phase planes (cells ``y = q * s_h + phase``), in which a
+    tap's offset is a whole number of rows and columns; ``dZ`` is first laid out at the phase
+    planes' size (zeros around it), so that offset is one shift of the flattened planes, and
+    each tap's plane is added as one contiguous run over every example at once. The zeros add
+    nothing to the cells (``x + 0 == x``), and each cell still gets its taps in the order
+    ``(i, j)``. Measured at one thread, 1x128x128x3 -> 16 3x3: 2.0 -> 0.6 ms (per-plane adds);
+    16x28x28x6 -> 16 5x5: 2.5 -> 1.0 ms (one run per tap).
 
     dZ (m, n_H, n_W, n_C), W (f_h, f_w, n_C_prev, n_C); returns dA_prev (m, n_H_prev, n_W_prev,
     n_C_prev).
@@ -178,27 +196,41 @@ def dA_planar(dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry) -> np.ndarray
     (s_h, s_w), (d_h, d_w) = geom.stride, geom.dilation
     (top, _), (left, _) = geom.pad
     H, W_in = geom.in_hw
-    # the padded extent every window and the input itself fit in
+    # the padded extent every window and the input itself fit in, and its phase planes: a
+    # tap's block (n_H x n_W at offset (q_y, q_x)) stays inside its example's plane
     H_p = max(top + H, (f_h - 1) * d_h + (n_H - 1) * s_h + 1)
     W_p = max(left + W_in, (f_w - 1) * d_w + (n_W - 1) * s_w + 1)
+    H_q, W_q = -(-H_p // s_h), -(-W_p // s_w)
+    taps = [(divmod(i * d_h, s_h), divmod(j * d_w, s_w)) for i in range(f_h) for j in range(f_w)]
+    spill = max(q_y * W_q + q_x for (q_y, _), (q_x, _) in taps)
     W_rows = W.reshape(f_h * f_w * n_C_prev, n_C)
+    finite = bool(np.isfinite(W_rows).all())
     dA_prev = np.empty((m, H, W_in, n_C_prev), dtype=dZ.dtype)
-    per_example = (f_h * f_w * n_H * n_W + H_p * W_p) * n_C_prev * dZ.dtype.itemsize
-    step = max(1, 4 * CACHE_BLOCK_BYTES // per_example)
+    per_example = (f_h * f_w + s_h * s_w) * H_q * W_q * n_C_prev * dZ.dtype.itemsize
+    step = max(1, min(m, PLANAR_BLOCK_BYTES // per_example))
+    # buffers of one block, reused by the next (no fresh pages to find each time)
+    dZ_q = np.zeros((step, H_q, W_q, n_C), dtype=dZ.dtype)
+    plane_buf = np.empty(f_h * f_w * n_C_prev * step * H_q * W_q, dtype=dZ.dtype)
+    phase_buf = np.empty(s_h * s_w * n_C_prev * (step * H_q * W_q + spill), dtype=dZ.dtype)
     for e0 in range(0, m, step):
         ex = slice(e0, min(m, e0 + step))
         k = ex.stop - ex.start
-        planes = (W_rows @ dZ[ex].reshape(-1, n_C).T).reshape(f_h, f_w, n_C_prev, k, n_H, n_W)
-        # A stride s writes every s-th cell: the input's plane is cut into s_h x s_w phase
-        # planes (cells y = q * s_h + phase), in which each tap's plane is one contiguous block,
-        # then put back together once. Each cell still gets its taps in the order (i, j).
-        H_q, W_q = -(-H_p // s_h), -(-W_p // s_w)
-        phases = np.zeros((s_h, s_w, n_C_prev, k, H_q, W_q), dtype=dZ.dtype)
-        for i in range(f_h):
-            for j in range(f_w):
-                (q_y, p_y), (q_x, p_x) = divmod(i * d_h, s_h), divmod(j * d_w, s_w)
-                phases[p_y, p_x, :, :, q_y: q_y + n_H, q_x: q_x + n_W] += planes[i, j]
+        dZ_q[:k, :n_H, :n_W] = dZ[ex]
+        L = k * H_q * W_q
+        planes = plane_buf[: f_h * f_w * n_C_prev * L].reshape(f_h * f_w, n_C_prev, L)
+        np.matmul(W_rows, dZ_q[:k].reshape(L, n_C).T, out=planes.reshape(-1, L))
+        if not finite:  # inf * 0 is NaN: the zeros around dZ must give exact zeros
+            grid = planes.reshape(f_h * f_w, n_C_prev, k, H_q, W_q)
+            grid[:, :, :, n_H:] = 0
+            grid[:, :, :, :, n_W:] = 0
+        phases = phase_buf[: s_h * s_w * n_C_prev * (L + spill)].reshape(
+            s_h, s_w, n_C_prev, L + spill)
+        phases[...] = 0
+        for t, ((q_y, p_y), (q_x, p_x)) in enumerate(taps):
+            off = q_y * W_q + q_x
+            phases[p_y, p_x, :, off: off + L] += planes[t]
         # (phase_y, phase_x, c, example, q_y, q_x) -> (example, y, x, c)
-        out = phases.transpose(3, 4, 0, 5, 1, 2).reshape(k, H_q * s_h, W_q * s_w, n_C_prev)
+        grid = phases[:, :, :, :L].reshape(s_h, s_w, n_C_prev, k, H_q, W_q)
+        out = grid.transpose(3, 4, 0, 5, 1, 2).reshape(k, H_q * s_h, W_q * s_w, n_C_prev)
         dA_prev[ex] = out[:, top: top + H, left: left + W_in]
     return dA_prev
