@@ -87,6 +87,20 @@ def test_evaluate_sums_the_loss_batch_by_batch_as_before():
     assert set(got) == {"loss", "accuracy"}
 
 
+def test_evaluate_returns_the_classes_it_counted_from_the_same_pass():
+    model = small_model()
+    x = np.random.default_rng(3).random((45, 8, 8, 1), dtype=np.float32)
+    y = np.arange(45) % 3
+    scores, y_pred = model.evaluate(x, y, batch_size=16, return_predictions=True)
+    assert scores == model.evaluate(x, y, batch_size=16)
+    assert y_pred.shape == (45,) and y_pred.dtype == np.int64
+    assert scores["accuracy"] == float(np.mean(y_pred == y))
+    np.testing.assert_array_equal(y_pred, predicted_classes(layer_by_layer(model, x)))
+    np.testing.assert_array_equal(y_pred, model.predict(x))  # no near ties in these outputs
+    empty, none = model.evaluate(x[:0], y[:0], return_predictions=True)
+    assert none.shape == (0,) and empty == {"loss": 0.0, "accuracy": 0.0}
+
+
 @pytest.mark.parametrize("batch_size", [1, 7, 64, 1000])
 def test_any_batch_size_gives_the_same_predictions(batch_size):
     model = build_architecture("default", (28, 28, 1), 10, seed=4)

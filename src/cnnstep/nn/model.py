@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -293,21 +293,38 @@ class Sequential:
         """Predicted class indices, shape (m,)."""
         return self.predict_proba(x, batch_size).argmax(axis=1)
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> dict:
+    @overload
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = ...,
+                 return_predictions: Literal[False] = ...) -> dict: ...
+
+    @overload
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = ..., *,
+                 return_predictions: Literal[True]) -> tuple[dict, np.ndarray]: ...
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256,
+                 return_predictions: bool = False) -> dict | tuple[dict, np.ndarray]:
         """``{"loss": mean cross-entropy, "accuracy": fraction correct}`` on ``(x, y)`` (binary
         cross-entropy for a one-output model); the loss is summed ``batch_size`` rows at a
-        time, the outputs computed as :meth:`predict_proba` computes them."""
+        time, the outputs computed as :meth:`predict_proba` computes them.
+
+        With ``return_predictions=True``, also the predicted classes (m,) from the same pass
+        over ``x``, the ones the accuracy counts: ``(metrics, y_pred)``. They are
+        :meth:`predict`'s, but for rows whose largest outputs differ by less than rounding
+        makes of their probabilities.
+        """
         x = self.prepare_input(x)
         y = np.asarray(y, dtype=np.int64)
         logits = outputs(self, x, batch_size)
-        total, correct = 0.0, 0
+        total = 0.0
+        y_pred = np.empty(x.shape[0], dtype=np.int64)
         for i in range(0, x.shape[0], batch_size):
             part = logits[i:i + batch_size]
             loss, _, _ = classification_loss(part, y[i:i + batch_size])
             total += loss * part.shape[0]
-            correct += int((predicted_classes(part) == y[i:i + batch_size]).sum())
+            y_pred[i:i + batch_size] = predicted_classes(part)
         m = max(x.shape[0], 1)
-        return {"loss": total / m, "accuracy": correct / m}
+        metrics = {"loss": total / m, "accuracy": int((y_pred == y).sum()) / m}
+        return (metrics, y_pred) if return_predictions else metrics
 
     #: What :meth:`fit` calls, or its name (:mod:`cnnstep.nn.trainer` says why a name).
     trainer: str | Callable[..., list[dict]] = DEFAULT_TRAINER

@@ -97,8 +97,7 @@ def run(args: argparse.Namespace) -> int:
     y = labels_by_name(model, data.class_names, y, data.name)  # before counting classes
     check_shapes(model, data, args.model)
     names = model.class_names or data.class_names
-    result = model.evaluate(x, y)
-    y_pred = model.predict(x)
+    result, y_pred = model.evaluate(x, y, return_predictions=True)  # one pass over x
     n = max(len(names), model.n_classes)
     cm = confusion_matrix(y, y_pred, n)
     precision, recall, support = per_class_scores(cm)

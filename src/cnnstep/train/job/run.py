@@ -325,7 +325,8 @@ def _finish(run: Prepared, state: Any, settings: dict, data: Dataset, meta: dict
 
     model, history = run.model, state.history
     save_model(model, folder / MODEL, metadata=meta)
-    test = model.evaluate(data.x_test, data.y_test) if len(data.y_test) else None
+    test, y_pred = (model.evaluate(data.x_test, data.y_test, return_predictions=True)
+                    if len(data.y_test) else (None, data.y_test))
     test_acc = test["accuracy"] if test else None
     name, base = majority(data.y_test, data.class_names)
     kept = state.extra.get("early_stopping")
@@ -338,7 +339,7 @@ def _finish(run: Prepared, state: Any, settings: dict, data: Dataset, meta: dict
         "epochs": history, "settings": settings, "class_names": data.class_names,
     }
     atomic_write(folder / METRICS, lambda f: f.write(json.dumps(metrics, indent=2).encode()))
-    n_plots = _plots(folder, model, history, data) if plots else 0
+    n_plots = _plots(folder, model, history, data, y_pred) if plots else 0
     best = metrics["best_epoch"]
     if state.stopped and kept:
         ended = (f"stopped after epoch {state.epoch} ({state.stopped}), kept the weights of "
@@ -367,10 +368,10 @@ def baseline_line(accuracy: float, name: str | None, base: float) -> str:
             "learnt to tell the classes apart")
 
 
-def _plots(folder: Path, model: Any, history: list[dict], data: Dataset) -> int:
+def _plots(folder: Path, model: Any, history: list[dict], data: Dataset,
+           y_pred: np.ndarray) -> int:
     from cnnstep.train.plots import write_all
 
-    y_pred = model.predict(data.x_test) if len(data.y_test) else data.y_test
     # matplotlib reads $...$ in labels as math: a class name like "$\\sqrt{$" must not fail
     # the run after the model is saved
     shown = [name.replace("$", r"\$") for name in data.class_names]
