@@ -28,11 +28,14 @@ def assert_same_pattern(got: np.ndarray, want: np.ndarray) -> None:
         assert np.array_equal(g, w), f"{what} at {np.argwhere(g != w)[:5].tolist()} differs"
 
 
-# (channels in, stride, pad, kernel): the wide windows (<= 4 channels, stride 1), the planar
-# input gradient, the correlation (8+ channels, stride 1), stride phases (kernel 4 stride 2),
-# the scatter (3x3 stride 2), and a 1x1 convolution (one product each way)
-ROUTES = [(1, 1, "same", 3), (3, 1, 1, 3), (3, 2, 0, 3), (8, 1, "same", 3), (8, 1, "valid", 3),
-          (8, 2, 1, 4), (8, 2, 1, 3), (5, 1, 0, 1)]
+# (channels in, stride, pad, kernel): the wide windows (<= 4 channels, a stride shorter than
+# the kernel) with the planar input gradient (< 8 channels, or up to 16 in place of the
+# scatter), plain windows (stride as long as the kernel), the correlation (8+ channels, stride
+# 1), stride phases (kernel 4 stride 2), the scatter (3x3 stride 2, 17 channels), and a 1x1
+# convolution (one product each way)
+ROUTES = [(1, 1, "same", 3), (3, 1, 1, 3), (3, 2, 0, 3), (3, 3, 1, 3), (6, 1, 1, 3),
+          (8, 1, "same", 3), (8, 1, "valid", 3), (8, 2, 1, 4), (8, 2, 1, 3), (17, 2, 1, 3),
+          (5, 1, 0, 1)]
 PLACES = [(0, 0), (3, 4), (0, 6), (6, 6)]
 
 
@@ -44,6 +47,8 @@ def _case(n_C_prev, stride, pad, f, where, value, place, dtype=np.float32):
     hp = {"stride": stride, "pad": pad}
     if where == "A":
         A[0, place[0], place[1], 0] = value
+    if where == "W":  # a weight: every output channel 2 it reaches, and the input gradient
+        W[min(place[0], f - 1), min(place[1], f - 1), 0, 2] = value
     Z_ref, cache_ref = reference.conv_forward(A.astype(np.float64), W.astype(np.float64),
                                               b.astype(np.float64), hp)
     dZ = rng.standard_normal(Z_ref.shape).astype(dtype)
@@ -55,7 +60,7 @@ def _case(n_C_prev, stride, pad, f, where, value, place, dtype=np.float32):
 
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("where, value", list(itertools.product(
-    ["A", "dZ"], [np.nan, np.inf, -np.inf])))
+    ["A", "dZ", "W"], [np.nan, np.inf, -np.inf])))
 def test_the_functions_give_the_loops_pattern(route, where, value):
     with np.errstate(all="ignore"):
         for place in PLACES:

@@ -104,7 +104,7 @@ def conv2d_forward(
     """
     A_in, W_, b_, geom, dtype = conv_inputs(x, W, b, hparameters, "conv_forward")
     key = ("conv forward", A_in.shape, geom, dtype, W_.shape[3])
-    why = _onednn_why_not(onednn_conv.refusal(geom, A_in.shape, W_.shape, A_in, W_, b_))
+    why = _onednn_why_not(onednn_conv.refusal(geom, A_in, W_, b_))
     if why is None:
         try:
             Z = onednn_conv.forward(_api(), A_in, W_, b_, geom)

@@ -89,14 +89,19 @@ class ConvPrimitives(dn.Owned):
         return self.bwd_weights  # type: ignore[no-any-return]
 
 
-def refusal(geom: WindowGeometry, x_shape: tuple[int, ...], W_shape: tuple[int, ...],
-            *arrays: np.ndarray) -> str | None:
-    """Why oneDNN does not run a convolution, from what is cheap to check (dtype, size), or
-    ``None``; geometries it refuses are found when their primitives are made."""
-    if any(a.dtype != np.float32 for a in arrays):
+def refusal(geom: WindowGeometry, x: np.ndarray, W: np.ndarray, b: np.ndarray) -> str | None:
+    """Why oneDNN does not run a convolution of ``x`` with ``W`` and ``b``, from what is cheap
+    to check (dtypes, size, the weights' values), or ``None``; geometries it refuses are found
+    when their primitives are made."""
+    if any(a.dtype != np.float32 for a in (x, W, b)):
         return "oneDNN runs float32 only"
-    if x_shape[0] == 0:
+    if x.shape[0] == 0:
         return "an empty batch"
+    if not (np.isfinite(W).all() and np.isfinite(b).all()):
+        # its input gradient multiplies the weights with padding (inf * 0 is NaN) where the
+        # loops multiply nothing
+        return "weights that are not finite"
+    x_shape, W_shape = x.shape, W.shape
     work = conv_work(geom, x_shape[0], W_shape)
     if not primitives.enough_work(work):
         return f"too little work for a oneDNN call ({work:,} < {primitives.MIN_WORK:,})"

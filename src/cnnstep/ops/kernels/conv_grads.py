@@ -285,7 +285,9 @@ def _grads(
     dW_of = dW_wide if wide else dW_from_windows
     if not need_dA_prev:
         return None, dW_of(A_in, dZ, geom, W_.shape, dtype, scratch, windows), db
-    correlate = prefers_correlation(geom, m, n_C_prev, n_C)
+    # A correlation multiplies the weights with zeros around dZ as well (inf * 0 is NaN):
+    # weights that are not finite take a route that pairs them with dZ's own cells only.
+    correlate = prefers_correlation(geom, m, n_C_prev, n_C) and bool(np.isfinite(W_).all())
     if n_C_prev < DW_FROM_DZ_MIN_CHANNELS or (not correlate
                                                and n_C_prev <= PLANAR_MAX_CHANNELS):
         # few input channels: dA_prev plane by plane (a product n_C_prev wide runs slowly)
