@@ -31,6 +31,7 @@ from cnnstep.nn.layers import (
     ReLU,
 )
 from cnnstep.nn.layers import Dense as DenseLayer
+from cnnstep.nn.losses import classification_loss, predicted_classes
 from cnnstep.ops.kernels.threads import blas_one_thread, op_threads, run_parts, serial
 
 #: Inputs per chunk (at most; ``batch_size`` if smaller). Measured on the default and SIGNS
@@ -130,3 +131,21 @@ def outputs(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     bounds = np.linspace(0, len(chunks), workers + 1).astype(int)
     run_parts(part, [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])])
     return out
+
+
+def scores(model: Any, x: np.ndarray, y: Any, batch_size: int = 256
+           ) -> tuple[dict, np.ndarray]:
+    """``({"loss": ..., "accuracy": ...}, y_pred)`` of the model on ``x`` (m, *input_shape),
+    prepared) and labels ``y`` (m,): the loss summed ``batch_size`` rows at a time, and the
+    predicted classes (m,) the accuracy counts, from one pass of :func:`outputs`."""
+    y = np.asarray(y, dtype=np.int64)
+    logits = outputs(model, x, batch_size)
+    total = 0.0
+    y_pred = np.empty(x.shape[0], dtype=np.int64)
+    for i in range(0, x.shape[0], batch_size):
+        part = logits[i:i + batch_size]
+        loss, _, _ = classification_loss(part, y[i:i + batch_size])
+        total += loss * part.shape[0]
+        y_pred[i:i + batch_size] = predicted_classes(part)
+    m = max(x.shape[0], 1)
+    return {"loss": total / m, "accuracy": int((y_pred == y).sum()) / m}, y_pred

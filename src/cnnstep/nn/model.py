@@ -10,7 +10,7 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from cnnstep.errors import DataError
-from cnnstep.nn.inference import outputs
+from cnnstep.nn.inference import outputs, scores
 from cnnstep.nn.io import (
     check_architecture,
     copy_weights,
@@ -20,7 +20,7 @@ from cnnstep.nn.io import (
 )
 from cnnstep.nn.layers import Layer, MaxPool2D, ReLU, layer_from_config
 from cnnstep.nn.layers.base import run_backward, walk
-from cnnstep.nn.losses import classification_loss, predicted_classes, probabilities
+from cnnstep.nn.losses import classification_loss, probabilities
 from cnnstep.nn.summary import summary_text
 from cnnstep.nn.trainer import DEFAULT_TRAINER, resolve_trainer
 
@@ -312,18 +312,7 @@ class Sequential:
         :meth:`predict`'s, but for rows whose largest outputs differ by less than rounding
         makes of their probabilities.
         """
-        x = self.prepare_input(x)
-        y = np.asarray(y, dtype=np.int64)
-        logits = outputs(self, x, batch_size)
-        total = 0.0
-        y_pred = np.empty(x.shape[0], dtype=np.int64)
-        for i in range(0, x.shape[0], batch_size):
-            part = logits[i:i + batch_size]
-            loss, _, _ = classification_loss(part, y[i:i + batch_size])
-            total += loss * part.shape[0]
-            y_pred[i:i + batch_size] = predicted_classes(part)
-        m = max(x.shape[0], 1)
-        metrics = {"loss": total / m, "accuracy": int((y_pred == y).sum()) / m}
+        metrics, y_pred = scores(self, self.prepare_input(x), y, batch_size)
         return (metrics, y_pred) if return_predictions else metrics
 
     #: What :meth:`fit` calls, or its name (:mod:`cnnstep.nn.trainer` says why a name).

@@ -42,9 +42,9 @@ ConvCache = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]
 
 
 def grads_by_correlation(
-    A_in: np.ndarray | None, dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry,
+    A_in: np.ndarray, dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry,
     dA_prev: np.ndarray, scratch: Scratch,
-) -> np.ndarray | None:
+) -> np.ndarray:
     """``dA_prev`` and ``dW`` of a stride-1 convolution from one window matrix of ``dZ``.
 
     ``dA_prev`` is the upstream gradient, padded by the kernel extent less the forward padding,
@@ -54,7 +54,7 @@ def grads_by_correlation(
     window copy of ``A_prev`` is needed at all.
 
     Fills ``dA_prev`` (m, n_H_prev, n_W_prev, n_C_prev) block by block, reusing the buffers of
-    ``scratch``; returns dW (f_h, f_w, n_C_prev, n_C), or ``None`` when ``A_in`` is ``None``.
+    ``scratch``; returns dW (f_h, f_w, n_C_prev, n_C).
     """
     dtype = dA_prev.dtype
     m, n_H, n_W, n_C = dZ.shape
@@ -77,10 +77,7 @@ def grads_by_correlation(
     for ex, h0, h1 in row_blocks(m, geom.in_hw[0], n_W_prev * f_h * f_w * n_C * dtype.itemsize):
         cols = block_cols(dZ_v, g2, ex, h0, h1, dtype, scratch)
         np.matmul(cols, W_flip, out=dA_prev[ex, h0:h1].reshape(-1, n_C_prev))
-        if A_in is not None:
-            dW_flip.add(rows_of(A_in[ex, h0:h1], dtype, scratch).T, cols)
-    if A_in is None:
-        return None
+        dW_flip.add(rows_of(A_in[ex, h0:h1], dtype, scratch).T, cols)
     dW = dW_flip.total.reshape(n_C_prev, f_h, f_w, n_C)[:, ::-1, ::-1].transpose(1, 2, 0, 3)
     return np.ascontiguousarray(dW)
 
@@ -92,9 +89,9 @@ def phase_outputs(phase: int, stride: int, pad_before: int, n_in: int) -> tuple[
 
 
 def grads_by_phases(
-    A_in: np.ndarray | None, dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry,
+    A_in: np.ndarray, dZ: np.ndarray, W: np.ndarray, geom: WindowGeometry,
     dA_prev: np.ndarray, scratch: Scratch,
-) -> np.ndarray | None:
+) -> np.ndarray:
     """``dA_prev`` and ``dW`` of a strided convolution (dilation 1), one stride phase at a time.
 
     The input cells ``(s_h * u + a, s_w * v + b)`` (padded coordinates) of phase ``(a, b)`` are
@@ -104,7 +101,7 @@ def grads_by_phases(
     every cell is written exactly once. As in :func:`grads_by_correlation`, the phase's input
     cells times the same window matrix give ``dW`` of the phase's taps.
 
-    Returns dW (f_h, f_w, n_C_prev, n_C), or ``None`` when ``A_in`` is ``None``.
+    Returns dW (f_h, f_w, n_C_prev, n_C).
     """
     dtype = dA_prev.dtype
     m, n_H, n_W, n_C = dZ.shape
@@ -137,9 +134,7 @@ def grads_by_phases(
             )
             sub = W[a::s_h, b::s_w][::-1, ::-1].transpose(0, 1, 3, 2)
             W_flip = np.ascontiguousarray(sub).reshape(-1, n_C_prev)
-            A_phase = None if A_in is None else (
-                A_in[:, y0: y0 + (U - 1) * s_h + 1: s_h, x0: x0 + (V - 1) * s_w + 1: s_w]
-            )
+            A_phase = A_in[:, y0: y0 + (U - 1) * s_h + 1: s_h, x0: x0 + (V - 1) * s_w + 1: s_w]
             dW_flip = ProductSum((n_C_prev, k_a * k_b * n_C), dtype)
             for ex, h0, h1 in row_blocks(m, U, V * k_a * k_b * n_C * dtype.itemsize):
                 cols = block_cols(dZ_v, g2, ex, h0, h1, dtype, scratch)
@@ -147,12 +142,10 @@ def grads_by_phases(
                 out = scratch("phase", k * (h1 - h0) * V * n_C_prev)[: k * (h1 - h0) * V * n_C_prev]
                 np.matmul(cols, W_flip, out=out.reshape(-1, n_C_prev))
                 dst[ex, h0:h1] = out.reshape(k, h1 - h0, V, n_C_prev)
-                if A_phase is not None:
-                    dW_flip.add(rows_of(A_phase[ex, h0:h1], dtype, scratch).T, cols)
-            if A_phase is not None:
-                dW[a::s_h, b::s_w] = dW_flip.total.reshape(n_C_prev, k_a, k_b, n_C)[
-                    :, ::-1, ::-1].transpose(1, 2, 0, 3)
-    return None if A_in is None else dW
+                dW_flip.add(rows_of(A_phase[ex, h0:h1], dtype, scratch).T, cols)
+            dW[a::s_h, b::s_w] = dW_flip.total.reshape(n_C_prev, k_a, k_b, n_C)[
+                :, ::-1, ::-1].transpose(1, 2, 0, 3)
+    return dW
 
 
 # Below this many input channels, dW comes from window copies of A_prev, not from those of dZ,
@@ -296,9 +289,7 @@ def _grads(
     if correlate:  # dW from the same window matrix of dZ
         dA_prev = np.empty(A_in.shape, dtype=dtype)  # every cell gets written
         grads = grads_by_correlation if geom.stride == (1, 1) else grads_by_phases
-        dW = grads(A_in, dZ, W_, geom, dA_prev, scratch)
-        assert dW is not None  # A_in was given
-        return dA_prev, dW, db
+        return dA_prev, grads(A_in, dZ, W_, geom, dA_prev, scratch), db
     # kept windows of the other layout: this route builds its own
     dA_prev, dW = _scatter(A_in, dZ, W_, geom, None if wide else windows, scratch)
     return dA_prev, dW, db
