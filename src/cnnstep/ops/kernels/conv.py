@@ -142,7 +142,7 @@ def _forward(
         return Z, None
     # The wide windows multiply cells outside each window by zero weights: a NaN or an infinity
     # there would spread to its neighbours (inf * 0 is NaN), where the loops leave them alone.
-    wide = uses_wide_windows(geom, n_C_prev) and all_finite(A_in)
+    wide = uses_wide_windows(geom, n_C_prev, n_C) and all_finite(A_in)
     windows = None
     shape = wide_shape(geom, m, n_C_prev) if wide else (m * n_H * n_W, K)
     if keep_windows and shape[0] * shape[1] * dtype.itemsize <= get_workspace_budget():

@@ -241,7 +241,7 @@ def _kept_layout(geom: WindowGeometry, m: int, n_C_prev: int, W_shape: tuple[int
                  windows: np.ndarray | None, dtype: np.dtype, func: str) -> bool:
     """Whether the forward pass's window matrix is (or would be) in the wide layout; a
     ``ValueError`` when ``windows`` is given but is neither layout's of this cache."""
-    wide = uses_wide_windows(geom, n_C_prev)
+    wide = uses_wide_windows(geom, n_C_prev, W_shape[3])
     if windows is None:
         return wide
     n_H, n_W = geom.out_hw
