@@ -1,15 +1,19 @@
 """Gradients of a convolution.
 
-The input gradient takes one of two routes, chosen by a cost model (:func:`prefers_correlation`):
+The input gradient takes one of three routes, by the number of input channels and a cost model
+(:func:`prefers_correlation`):
 
+* planes (fewer than 8 input channels, or up to 16 where the scatter would run):
+  :func:`cnnstep.ops.kernels.wide.dA_planar`, one product for every tap's plane, each added
+  to the input's at its offset; ``dW`` from window copies of ``A_prev``;
 * correlation: ``dA_prev`` is the upstream gradient correlated with the flipped kernel, through
   the same im2col + GEMM path as the forward pass, with no scatter at all. Stride 1 is one
   correlation; a larger stride splits the input into stride phases, one small correlation each.
-  With 8 or more input channels, the same window matrix of ``dZ`` also gives ``dW``, so backward
-  makes no window copy of ``A_prev``;
+  The same window matrix of ``dZ`` also gives ``dW``, so backward makes no window copy of
+  ``A_prev``;
 * scatter (many more filters than input channels, deep layers on small maps, strided and dilated
-  at once): one GEMM for the gradient of every window, then a scatter-add tap by tap on strided
-  slices.
+  at once, weights that are not finite): one GEMM for the gradient of every window, then a
+  scatter-add tap by tap on strided slices.
 
 :func:`conv_grads` computes them; :func:`cnnstep.ops.conv_backward` and
 :func:`cnnstep.ops.kernels.conv.conv_backward_params` are its public faces.

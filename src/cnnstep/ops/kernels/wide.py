@@ -8,7 +8,8 @@ peak. Here one row of the window matrix covers ``GROUP`` neighbouring output cel
 of ``GROUP * n_C`` columns (the kernel placed at each of the ``GROUP`` offsets, zeros
 elsewhere). The window matrix is about half the size and the product is ``GROUP`` times wider.
 Measured at one thread: 64x28x28x1 -> 16 3x3 forward 2.1 -> 0.6 ms, 64x64x64x3 -> 8 4x4
-12.8 -> 7.0 ms; with 16 input channels it loses (2.0 -> 3.1 ms), hence the limit.
+12.8 -> 7.0 ms; with 16 input channels into 32 filters it loses (2.0 -> 3.1 ms), hence the
+limits (:data:`MAX_CHANNELS`, and :data:`THIN_MAX_CHANNELS` for thin layers).
 
 With a stride ``s_w`` the ``GROUP`` output cells of a row read ``f_w + (GROUP - 1) * s_w``
 columns: still one run, longer, with the kernel ``s_w`` columns apart in the wide weights.
@@ -114,7 +115,7 @@ def wide_cols(
     scratch: Scratch, out: np.ndarray | None = None,
 ) -> np.ndarray:
     """The wide window matrix of output rows ``h0:h1`` of examples ``ex`` of ``X`` (unpadded):
-    ``(k * (h1 - h0) * groups, f_h * (f_w + GROUP - 1) * n_C_prev)``, in ``out`` if given."""
+    ``(k * (h1 - h0) * groups, f_h * run_width * n_C_prev)``, in ``out`` if given."""
     f_h = geom.kernel[0]
     (s_h, s_w) = geom.stride
     n_C_prev = X.shape[3]
