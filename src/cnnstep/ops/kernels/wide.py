@@ -26,7 +26,7 @@ import numpy as np
 from cnnstep.ops.geometry import WindowGeometry
 from cnnstep.ops.kernels.im2col import ProductSum, Scratch
 from cnnstep.ops.kernels.windows import block_input_rows, padded_rows
-from cnnstep.ops.kernels.workspace import CACHE_BLOCK_BYTES, row_blocks
+from cnnstep.ops.kernels.workspace import CACHE_BLOCK_BYTES, get_workspace_budget, row_blocks
 
 #: Output columns per row of the wide window matrix.
 GROUP = 4
@@ -52,9 +52,12 @@ def uses_wide_windows(geom: WindowGeometry, n_C_prev: int, n_C: int) -> bool:
     """Whether a convolution takes the wide-window route: few input channels (or a few more,
     into few filters, where zeros are at most half the wide weights), dilation 1, windows that
     overlap along a row."""
+    # a thin layer's wide weights are larger: not where the workspace budget is kept small
+    thin_weights = geom.kernel[0] * run_width(geom) * n_C_prev * GROUP * n_C * 8
     few = n_C_prev <= MAX_CHANNELS or (
         n_C_prev <= THIN_MAX_CHANNELS and n_C <= THIN_MAX_CHANNELS
-        and run_width(geom) <= 2 * geom.kernel[1])
+        and run_width(geom) <= 2 * geom.kernel[1]
+        and 8 * thin_weights <= get_workspace_budget())
     return (
         few
         and geom.dilation == (1, 1)
