@@ -24,8 +24,8 @@ from cnnstep.ops.kernels import threads as op_threads
 @pytest.fixture
 def two_threads(monkeypatch):
     """Two threads per op, and every op big enough to split (the thresholds at 0)."""
-    for kind in op_threads.MIN_WORK:
-        monkeypatch.setitem(op_threads.MIN_WORK, kind, 0)
+    monkeypatch.setitem(op_threads.MIN_WORK, "conv", 0)
+    monkeypatch.setitem(op_threads.MIN_WORK, "pool", 0)
     before = get_num_threads()
     set_num_threads(2)
     yield
@@ -90,7 +90,7 @@ def test_small_ops_one_example_and_parts_inside_a_part_stay_whole(monkeypatch):
         A = np.ones((4, 5, 5, 2))
         W = np.ones((3, 3, 2, 2))
         conv_forward(A, W, np.zeros((1, 1, 1, 2)), {"stride": 1, "pad": 1})  # small: whole
-        monkeypatch.setitem(op_threads.MIN_WORK, "conv_few", 0)
+        monkeypatch.setitem(op_threads.MIN_WORK, "conv", 0)
         conv_forward(A[:1], W, np.zeros((1, 1, 1, 2)), {"stride": 1, "pad": 1})  # m = 1
         with op_threads.serial():  # a training thread's part of a batch
             conv_forward(A, W, np.zeros((1, 1, 1, 2)), {"stride": 1, "pad": 1})

@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent("""
     y = rng.integers(0, 10, 256)
     model = build_architecture("default", (28, 28, 1), 10, seed=0)
     set_config(threads=2)
-    op_threads.MIN_WORK.update(conv=0, conv_few=0, pool=0)  # every op splits
+    op_threads.MIN_WORK.update(conv=0, pool=0)  # every op splits
     # the layers' passes split their ops (predict splits its chunks between Python threads,
     # each running oneDNN on one OpenMP thread)
     model.forward(x)  # oneDNN (where installed) on 2 threads: an OpenMP team

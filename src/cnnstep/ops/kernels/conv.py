@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnnstep.ops.checks import single_step_args
-from cnnstep.ops.kernels.conv_grads import ConvCache, conv_grads, conv_parts
+from cnnstep.ops.kernels.conv_grads import ConvCache, conv_grads, conv_work
 from cnnstep.ops.kernels.im2col import (
     Scratch,
     all_finite,
@@ -26,7 +26,7 @@ from cnnstep.ops.kernels.im2col import (
     is_pointwise,
     window_rows,
 )
-from cnnstep.ops.kernels.threads import run_parts
+from cnnstep.ops.kernels.threads import batch_parts, run_parts
 from cnnstep.ops.kernels.wide import forward_wide, uses_wide_windows, wide_shape
 from cnnstep.ops.kernels.workspace import get_workspace_budget, row_blocks
 
@@ -125,7 +125,7 @@ def _forward(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     A_in, W_, b_, geom, dtype = conv_inputs(A_prev, W, b, hparameters, "conv_forward")
     m = A_in.shape[0]
-    parts = None if keep_windows else conv_parts(geom, m, W_.shape)
+    parts = None if keep_windows else batch_parts(m, conv_work(geom, m, W_.shape), "conv")
     if parts:  # several threads: each its part of the batch
         Zs = run_parts(lambda s: _forward(A_in[s], W_, b_, hparameters, False)[0], parts)
         return np.concatenate(Zs), None

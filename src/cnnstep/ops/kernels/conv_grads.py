@@ -168,13 +168,6 @@ def conv_work(geom: WindowGeometry, m: int, W_shape: tuple[int, ...]) -> int:
     return m * geom.out_hw[0] * geom.out_hw[1] * f_h * f_w * (n_C_prev + n_C)
 
 
-def conv_parts(geom: WindowGeometry, m: int, W_shape: tuple[int, ...]) -> list[slice] | None:
-    """How a convolution's batch splits between threads (``None``: it runs whole); with few
-    input channels its window copies are bound by memory, so it splits only at more work."""
-    kind = "conv" if W_shape[2] >= DW_FROM_DZ_MIN_CHANNELS else "conv_few"
-    return batch_parts(m, conv_work(geom, m, W_shape), kind)
-
-
 def prefers_correlation(geom: WindowGeometry, m: int, n_C_prev: int, n_C: int) -> bool:
     """Whether a correlation route (stride 1, or stride phases) is cheaper than the scatter
     route for dA_prev.
@@ -226,7 +219,7 @@ def conv_grads(
     W_ = W_.astype(dtype, copy=False)
     wide = _kept_layout(geom, m, n_C_prev, W_.shape, windows, dtype, func)
     parts = None if windows is not None else \
-        conv_parts(geom, m, W_.shape)
+        batch_parts(m, conv_work(geom, m, W_.shape), "conv")
     if parts:  # several threads: each its part of the batch, then the parameter sums
         out = run_parts(lambda s: conv_grads(dZ[s], (A_in[s], W_, cache[2], cache[3]),
                                              need_dA_prev), parts)

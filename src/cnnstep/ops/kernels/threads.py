@@ -27,14 +27,11 @@ from cnnstep.config import set_config, setting
 T = TypeVar("T")
 
 #: Below this much work an op is not split. Convolution (output cells x taps x channels in and
-#: out), measured at 2 threads on 2 cores, fwd+bwd, on OpenBLAS's Haswell kernels: with 8 or
-#: more input channels 2-7 million gain 1.15-1.3x (64x14x14x16 -> 32 3x3: 15.0 -> 12.1 ms,
-#: 128x10x10x32 -> 10 3x3: 7.5 -> 6.5 ms), 1 million gains little; with fewer input channels
-#: (window copies that are bound by memory, not products) 1-5 million lose or break even
-#: (16x28x28x1 -> 6 5x5: 1.8 -> 3.4 ms, 16x32x32x3 -> 32 3x3: 5.5 -> 6.1 ms), 12 million and
-#: more gain. Pooling (window taps plus inputs): 1.6 million lose (64x28x28x16 2x2: 2.1 -> 2.3
-#: ms), 2.6 million gain (3x3 stride 2: 11.9 -> 7.7 ms).
-MIN_WORK = {"conv": 2_000_000, "conv_few": 12_000_000, "pool": 2_000_000}
+#: out), measured at 2 threads on 2 cores, fwd+bwd: 5-8 million lose a little (64x14x14x16 -> 32
+#: 3x3: 7.0 -> 8.9 ms), 28 million and more gain 1.5x or more. Pooling (window taps plus
+#: inputs): 1.6 million lose (64x28x28x16 2x2: 2.1 -> 2.3 ms), 2.6 million gain (3x3 stride 2:
+#: 11.9 -> 7.7 ms).
+MIN_WORK = {"conv": 12_000_000, "pool": 2_000_000}
 
 _local = threading.local()
 _lock = threading.Lock()
