@@ -66,9 +66,10 @@ class PoolContext:
     geom: WindowGeometry | None = None
 
 
-def _onednn_why_not(cheap: str | None) -> str | None:
-    """Why oneDNN does not run a pass: the setting, ``cheap`` (what the kernel's own refusal
-    found), or the library's state (loaded once, on the first pass that asks)."""
+def onednn_why_not(cheap: str | None) -> str | None:
+    """Why oneDNN does not run a pass (or a chain, :mod:`cnnstep.backends.inference`): the
+    setting, ``cheap`` (what the kernel's own refusal found), or the library's state (loaded
+    once, on the first pass that asks)."""
     backend = setting("backend")
     if backend != "auto":
         return f"the backend setting is {backend!r} (cnnstep.config)"
@@ -104,7 +105,7 @@ def conv2d_forward(
     """
     A_in, W_, b_, geom, dtype = conv_inputs(x, W, b, hparameters, "conv_forward")
     key = ("conv forward", A_in.shape, geom, dtype, W_.shape[3])
-    why = _onednn_why_not(onednn_conv.refusal(geom, A_in, W_, b_))
+    why = onednn_why_not(onednn_conv.refusal(geom, A_in, W_, b_))
     if why is None:
         try:
             Z = onednn_conv.forward(_api(), A_in, W_, b_, geom)
@@ -143,7 +144,7 @@ def conv2d_backward(
         A_in, W_, geom = ctx.checked
         dZ_arr = np.asarray(dZ)
         key = ("conv backward", A_in.shape, geom, dZ_arr.dtype, W_.shape[3])
-        why = _onednn_why_not(None)
+        why = onednn_why_not(None)
         if dZ_arr.dtype != np.float32 or dZ_arr.shape != (A_in.shape[0], *geom.out_hw,
                                                            W_.shape[3]):
             why = "dZ is not float32 of the output's shape"  # NumPy's kernels say what is wrong
@@ -178,7 +179,7 @@ def pool2d_forward(
     A_in = as_array(x, "A_prev", "pool_forward")
     geom = pool_geometry(A_in, hparameters, "pool_forward")
     key = (f"{mode} pool forward", A_in.shape, geom, A_in.dtype)
-    why = _onednn_why_not(onednn_pool.refusal(A_in, geom, mode))
+    why = onednn_why_not(onednn_pool.refusal(A_in, geom, mode))
     if why is None:
         try:
             A, workspace = onednn_pool.forward(_api(), A_in, geom)
@@ -202,7 +203,7 @@ def pool2d_backward(dA: Any, ctx: PoolContext, need_input_grad: bool = True) -> 
         A_in = np.asarray(ctx.cache[0])
         dA_arr = np.asarray(dA)
         key = (f"{ctx.mode} pool backward", A_in.shape, ctx.geom, dA_arr.dtype)
-        why = _onednn_why_not(None)
+        why = onednn_why_not(None)
         if dA_arr.dtype != np.float32 or dA_arr.shape != ctx.output.shape:
             why = "dA is not float32 of the output's shape"
         if why is None:
@@ -219,5 +220,5 @@ def pool2d_backward(dA: Any, ctx: PoolContext, need_input_grad: bool = True) -> 
 
 def _api() -> Any:
     made = library.engine()
-    assert not isinstance(made, str)  # _onednn_why_not said it is there
+    assert not isinstance(made, str)  # onednn_why_not said it is there
     return made

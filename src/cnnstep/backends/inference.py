@@ -28,10 +28,10 @@ import numpy as np
 
 from cnnstep.backends import numpy as numpy_backend
 from cnnstep.backends import record
+from cnnstep.backends.dispatch import onednn_why_not
 from cnnstep.backends.onednn import library, primitives
 from cnnstep.backends.onednn.chain import ChainPrimitives, ConvSpec, DenseSpec, PoolSpec, Spec
 from cnnstep.backends.onednn.primitives import RefusedError
-from cnnstep.config import setting
 from cnnstep.ops.checks import check_pool_mode
 from cnnstep.ops.geometry import conv_geometry, pool_geometry
 
@@ -128,13 +128,7 @@ class Chain:
                          ] if self.why is None else []
 
     def _why_not(self) -> str | None:
-        backend = setting("backend")
-        if backend != "auto":
-            return f"the backend setting is {backend!r} (cnnstep.config)"
-        if self.dtype != np.float32:
-            return "oneDNN runs float32 only"
-        made = library.engine()
-        return f"oneDNN is unavailable: {made}" if isinstance(made, str) else None
+        return onednn_why_not("oneDNN runs float32 only" if self.dtype != np.float32 else None)
 
     def _growth(self) -> list[tuple[float, float]]:
         """``(p, q)`` per weighted step: no value after it exceeds ``p * max|x| + q``."""

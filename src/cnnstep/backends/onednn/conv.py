@@ -101,8 +101,7 @@ def refusal(geom: WindowGeometry, x: np.ndarray, W: np.ndarray, b: np.ndarray) -
         # its input gradient multiplies the weights with padding (inf * 0 is NaN) where the
         # loops multiply nothing
         return "weights that are not finite"
-    x_shape, W_shape = x.shape, W.shape
-    work = conv_work(geom, x_shape[0], W_shape)
+    work = conv_work(geom, x.shape[0], W.shape)
     if not primitives.enough_work(work):
         return f"too little work for a oneDNN call ({work:,} < {primitives.MIN_WORK:,})"
     return None
