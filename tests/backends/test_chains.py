@@ -1,7 +1,7 @@
 """Chains of layers for inference (cnnstep.backends.inference): oneDNN's chain gives NumPy's
 results up to float32 rounding, over strides, paddings, poolings and a last Dense; NaN, infinities
 and values that could overflow run on NumPy; a refusal is remembered; weights changed between
-calls are read afresh."""
+calls are read afresh; the input's values are checked exactly where a quick bound fails."""
 
 from __future__ import annotations
 
@@ -160,6 +160,18 @@ def test_values_that_could_overflow_run_on_numpy():
     assert chain.why == "weights that are not finite"
 
 
+def test_the_values_check_is_exact_where_its_quick_bound_fails():
+    steps = small_chain(np.random.default_rng(8))
+    chain = Chain(steps, (6, 6, 2), np.float32)
+    x = np.full((2, 6, 6, 2), 1e20, np.float32)  # squares overflow float32, the values do not
+    assert chain.unsafe_values(x) is None
+    x[1, 0, 0, 0] = -3e38
+    assert "could overflow float32" in chain.unsafe_values(x)
+    x[0, 5, 5, 1] = np.nan
+    assert "a NaN or an infinity" in chain.unsafe_values(x)
+    assert chain.unsafe_values(np.zeros((0, 6, 6, 2), np.float32)) is None
+
+
 def test_weights_changed_between_calls_are_read_again():
     rng = np.random.default_rng(2)
     steps = small_chain(rng)
@@ -203,6 +215,23 @@ def test_a_refused_chain_runs_on_numpy_and_is_remembered(monkeypatch):
     where = list(record.passes().values())[-1]
     assert where.startswith("numpy: oneDNN refused it")
     assert any(k.startswith("chain") for k in status()["refused"])
+
+
+def test_a_refusal_on_a_later_chunk_runs_it_on_numpy_and_is_remembered(monkeypatch):
+    steps = small_chain(np.random.default_rng(9))
+    x = np.random.default_rng(9).standard_normal((4, 6, 6, 2)).astype(np.float32)
+    chain = Chain(steps, (6, 6, 2), np.float32)
+    first = run(chain, x)  # the chain keeps these primitives for the next chunk of 4
+
+    def fail(self, *args):
+        raise dn.DnnlError("oneDNN: execute failed (runtime error)")
+
+    monkeypatch.setattr(onednn_chain.ChainPrimitives, "run", fail)
+    again = run(chain, x)
+    assert list(record.passes().values())[-1].startswith("numpy: oneDNN refused it")
+    assert any(k.startswith("chain") for k in status()["refused"])
+    np.testing.assert_allclose(again, first, rtol=1e-5, atol=1e-5)
+    assert chain.unsafe_values(x) is None and run(chain, x).shape == first.shape
 
 
 def test_float64_and_the_numpy_setting_run_on_numpy():

@@ -201,9 +201,9 @@ def test_chunks_are_shared_between_the_threads_setting_threads(backend, monkeypa
     seen: list[tuple[int, int]] = []
     run = Chain.run
 
-    def spy(self, a, out):
+    def spy(self, a, out, checked=False):
         seen.append((threading.get_ident(), len(a)))
-        run(self, a, out)
+        run(self, a, out, checked)
 
     monkeypatch.setattr(Chain, "run", spy)
     with cfg.config_context(backend=backend, threads=2):
@@ -218,6 +218,37 @@ def test_chunks_are_shared_between_the_threads_setting_threads(backend, monkeypa
         model.predict_proba(x, batch_size=20)  # chunks of batch_size, smaller than CHUNK
     assert [n for _, n in seen] == [20] * 15
     assert {ident for ident, _ in seen} == {threading.get_ident()}
+
+
+@needs_onednn
+def test_the_input_is_checked_once_and_only_a_chunk_with_nan_leaves_onednn(monkeypatch):
+    model = build_architecture("default", (28, 28, 1), 10, seed=15)
+    x = np.random.default_rng(15).random((100, 28, 28, 1), dtype=np.float32)
+    checked: list[int] = []
+    on_numpy: list[int] = []
+    check, numpy_run = Chain.unsafe_values, Chain._numpy
+
+    def count_checks(self, a):
+        checked.append(len(a))
+        return check(self, a)
+
+    def count_numpy(self, a, out):
+        on_numpy.append(len(a))
+        numpy_run(self, a, out)
+
+    monkeypatch.setattr(Chain, "unsafe_values", count_checks)
+    monkeypatch.setattr(Chain, "_numpy", count_numpy)
+    with cfg.config_context(backend="auto", threads=1):
+        model.predict_proba(x)
+    assert checked == [100] and on_numpy == []  # the whole input at once, then no chunk
+    checked.clear()
+    x[40, 3, 3, 0] = np.nan  # in the second chunk
+    with cfg.config_context(backend="auto", threads=1), np.errstate(invalid="ignore"):
+        got = model.predict_proba(x)
+    chunk = inference.CHUNK
+    assert checked == [100] + [chunk] * (100 // chunk) + [100 % chunk]  # then chunk by chunk
+    assert on_numpy == [chunk]  # only the chunk that holds the NaN
+    assert np.isnan(got[40]).all() and np.isfinite(np.delete(got, 40, axis=0)).all()
 
 
 @needs_onednn

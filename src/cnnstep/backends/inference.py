@@ -10,11 +10,12 @@ A chunk runs on oneDNN (:mod:`cnnstep.backends.onednn.chain`: one primitive per 
 activations in oneDNN's blocked layouts between them, buffers kept from chunk to chunk) when the
 ``backend`` setting is ``"auto"``, the library is there, the arrays are float32, and the chunk's
 values cannot become NaN or infinite on the way: the input is finite and no step can overflow
-float32 (a bound from the largest input and the weights' absolute sums, checked in two passes
-over the chunk). oneDNN's ReLU and max pooling treat NaN otherwise than cnnstep's, so any other
-chunk runs on NumPy, whose results put NaN and infinities where the loops of
-:mod:`cnnstep.reference` do. Both give the layer-by-layer results up to float32 rounding (sums
-in another order). Where each chunk ran is noted for :func:`cnnstep.backends.status`.
+float32 (a bound from the largest input and the weights' absolute sums). The check is one
+BLAS pass over the model's whole input (:meth:`Chain.unsafe_values`: the root of the sum of
+squares bounds the largest value), made chunk by chunk, exactly, only where that fails.
+oneDNN's ReLU and max pooling treat NaN otherwise than cnnstep's, so any other chunk runs on
+NumPy, whose results put NaN and infinities where the loops of :mod:`cnnstep.reference` do.
+Both give the layer-by-layer results up to float32 rounding (sums in another order). Where each chunk ran is noted for :func:`cnnstep.backends.status`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 from cnnstep.backends import numpy as numpy_backend
 from cnnstep.backends import record
 from cnnstep.backends.dispatch import onednn_why_not
+from cnnstep.backends.onednn import api as dn
 from cnnstep.backends.onednn import library, primitives
 from cnnstep.backends.onednn.chain import ChainPrimitives, ConvSpec, DenseSpec, PoolSpec, Spec
 from cnnstep.backends.onednn.primitives import RefusedError
@@ -120,6 +122,11 @@ class Chain:
         self.label = describe(self.specs)
         self.why = self._why_not()
         self._token = object()  # this call's weights: loaded into each thread's primitives once
+        # A chain is made per call and thread (:func:`cnnstep.nn.inference.outputs`), so what
+        # it keeps from chunk to chunk is that thread's: its loaded primitives by chunk shape
+        # (looked up once, not per chunk), and where each shape ran (noted once).
+        self._prims: dict[tuple[int, ...], tuple[tuple[Any, ...], ChainPrimitives]] = {}
+        self._noted: dict[tuple[int, ...], str] = {}
         self._bounds = self._growth() if self.why is None else []
         # float32 copies for oneDNN, only where it may run (a float64 model never needs them)
         self._weights = [(np.ascontiguousarray(s.W, dtype=np.float32),
@@ -144,44 +151,76 @@ class Chain:
             self.why = "weights that are not finite"
         return out
 
-    def _guard(self, x: np.ndarray) -> str | None:
-        """Why this chunk may not run on oneDNN (a value that is or could become NaN or
-        infinite), or ``None``."""
+    def unsafe_values(self, x: np.ndarray) -> str | None:
+        """Why the values of ``x`` (C-contiguous) may not run on oneDNN (one is or could become
+        NaN or infinite), or ``None``; a chunk of an array that passes passes too."""
+        # One BLAS pass first: the root of the sum of squares bounds max|x| from above (float32
+        # rounding moves it by far less than LIMIT's margin), and is NaN or infinite if any
+        # value is. Only a chunk that fails it pays for the exact maximum and minimum.
+        flat = x.reshape(-1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            squares = float(np.dot(flat, flat))
+        if math.isfinite(squares) and self._fits(math.sqrt(squares)):
+            return None
         top = max(float(x.max()), -float(x.min()))
         if not math.isfinite(top):  # NaN compares false: not finite either
             return "a NaN or an infinity in the input (oneDNN's ReLU and maximum skip NaN)"
-        if any(p * top + q > LIMIT for p, q in self._bounds):
+        if not self._fits(top):
             return "values that could overflow float32"
         return None
 
-    def run(self, x: np.ndarray, out: np.ndarray) -> None:
+    def _fits(self, top: float) -> bool:
+        """Whether no step can exceed :data:`LIMIT` on inputs of absolute value ``top`` at most."""
+        return all(p * top + q <= LIMIT for p, q in self._bounds)
+
+    def run(self, x: np.ndarray, out: np.ndarray, checked: bool = False) -> None:
         """The steps on ``x`` (m, n_H, n_W, n_C) of :attr:`dtype` into ``out`` (m,
-        *out_shape), a C-contiguous array of :attr:`dtype`."""
+        *out_shape), a C-contiguous array of :attr:`dtype`.
+
+        ``checked=True``: ``x`` is part of an array that :meth:`unsafe_values` passed, so its
+        values need no check (one pass over a whole input costs less than one per chunk).
+        """
         why = self.why
         if why is None and x.shape[0]:
-            why = self._guard(x)
-        key = ("inference", x.shape, None, self.dtype, self.label)
+            x = np.ascontiguousarray(x)
+            why = None if checked else self.unsafe_values(x)
         if why is None:
             try:
-                self._onednn(np.ascontiguousarray(x), out)
+                self._onednn(x, out)
             except RefusedError as exc:
                 why = str(exc)
             else:
-                record.note(key, ONEDNN)
+                self._note(x.shape, ONEDNN)
                 return
-        record.note(key, f"numpy: {why}")
+        self._note(x.shape, f"numpy: {why}")
         self._numpy(x, out)
 
+    def _note(self, shape: tuple[int, ...], where: str) -> None:
+        """Note where a chunk of ``shape`` ran, once per shape and place for this chain."""
+        if self._noted.get(shape) != where:
+            self._noted[shape] = where
+            record.note(("inference", shape, None, self.dtype, self.label), where)
+
     def _onednn(self, x: np.ndarray, out: np.ndarray) -> None:
+        known = self._prims.get(x.shape)
+        if known is not None:  # this chain ran a chunk of this shape: its primitives, loaded
+            key, prims = known
+            try:
+                prims.run(x, out)
+            except dn.DnnlError as exc:
+                del self._prims[x.shape]
+                raise primitives.refuse(key, f"oneDNN refused it: {exc}") from None
+            return
         api = library.engine()
         assert not isinstance(api, str)  # _why_not said it is there
         key = (f"chain {self.label}", x.shape, tuple(self.specs))
-        prims: ChainPrimitives = primitives.cached(
+        made: ChainPrimitives = primitives.cached(
             key, 1, lambda a: ChainPrimitives(a, self.specs, self.shape, x.shape[0]), api)
-        if getattr(prims, "token", None) is not self._token:
-            primitives.attempt(key, lambda: prims.load(self._weights))
-            prims.token = self._token  # type: ignore[attr-defined]
-        primitives.attempt(key, lambda: prims.run(x, out))
+        if getattr(made, "token", None) is not self._token:
+            primitives.attempt(key, lambda: made.load(self._weights))
+            made.token = self._token  # type: ignore[attr-defined]
+        primitives.attempt(key, lambda: made.run(x, out))
+        self._prims[x.shape] = (key, made)
 
     def _numpy(self, x: np.ndarray, out: np.ndarray) -> None:
         a = x

@@ -91,12 +91,14 @@ def segments(layers: list[Layer], shape: tuple[int, ...], dtype: Any) -> list[Se
     return out
 
 
-def _run_chunk(parts: list[Segment], x: np.ndarray, out: np.ndarray) -> None:
+def _run_chunk(parts: list[Segment], x: np.ndarray, out: np.ndarray, checked: bool) -> None:
+    """The segments on one chunk ``x`` into ``out``; ``checked``: the first one's input values
+    passed its :meth:`~cnnstep.backends.inference.Chain.unsafe_values` already."""
     a = x
     for k, part in enumerate(parts):
         if isinstance(part, Chain):
             dst = out if k == len(parts) - 1 else np.empty((len(a), *part.out_shape), a.dtype)
-            part.run(a, dst)
+            part.run(a, dst, checked=checked and k == 0)
             a = dst
         else:
             a = part.forward(a)
@@ -116,13 +118,19 @@ def outputs(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     chunks = [(i, min(i + size, n)) for i in range(0, n, size)]
     workers = min(op_threads(), len(chunks))
     shape = tuple(model.input_shape)
+    # the first thread's plan, made here: its first chain checks the whole input's values
+    # in one pass, for every thread (the replicas share the weights the check reads)
+    first = segments(model.layers, shape, model.dtype)
+    lead = first[0] if first else None
+    checked = (isinstance(lead, Chain) and lead.why is None and x.flags.c_contiguous
+               and lead.unsafe_values(x) is None)
 
     def part(which: slice) -> None:
         # each thread's own layers (their caches) around the shared weights
-        layers = model.layers if which.start == 0 else model.replica().layers
-        plan = segments(layers, shape, model.dtype)
+        plan = first if which.start == 0 else segments(model.replica().layers, shape,
+                                                        model.dtype)
         for a, b in chunks[which]:
-            _run_chunk(plan, x[a:b], out[a:b])
+            _run_chunk(plan, x[a:b], out[a:b], checked)
 
     if workers < 2:
         with serial(), blas_one_thread():
