@@ -15,7 +15,8 @@ BLAS pass over the model's whole input (:meth:`Chain.unsafe_values`: the root of
 squares bounds the largest value), made chunk by chunk, exactly, only where that fails.
 oneDNN's ReLU and max pooling treat NaN otherwise than cnnstep's, so any other chunk runs on
 NumPy, whose results put NaN and infinities where the loops of :mod:`cnnstep.reference` do.
-Both give the layer-by-layer results up to float32 rounding (sums in another order). Where each chunk ran is noted for :func:`cnnstep.backends.status`.
+Both give the layer-by-layer results up to float32 rounding (sums in another order). Where
+each chunk ran is noted for :func:`cnnstep.backends.status`.
 """
 
 from __future__ import annotations
