@@ -95,6 +95,10 @@ def test_a_small_validation_part_is_judged_over_several_epochs():
     assert auto_config({"epochs": 5}, None, 209).smoothing == 1
     with pytest.raises(ValueError, match="smoothing"):
         EarlyStopping(3, smoothing=0)
+    with pytest.raises(ValueError, match="patience must be a positive int, got True"):
+        EarlyStopping(True)
+    stopper = EarlyStopping(np.int64(3), smoothing=np.int64(2))  # NumPy's ints, as from a grid
+    assert stopper.smoothing == 2 and type(stopper.smoothing) is int
 
 
 def test_early_stopping_keeps_the_last_epoch_of_the_best_stretch():

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cnnstep.errors import UserError
+from cnnstep.nn.layers.base import positive_int
 from cnnstep.nn.schedules import get_schedule
 from cnnstep.train.state import Run, TrainState
 
@@ -227,12 +228,6 @@ def smoothed(history: list[dict], record: dict, smoothing: int) -> dict:
             "val_loss": sum(h["val_loss"] for h in window) / len(window)}
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 class EarlyStopping(Callback):
     """Ends the run when the validation accuracy has not improved for ``patience`` epochs and
     puts back the weights of the best epoch (:func:`is_better`), as Keras's
@@ -249,10 +244,10 @@ class EarlyStopping(Callback):
 
     def __init__(self, patience: int = 10, restore_best_weights: bool = True,
                  smoothing: int = 1) -> None:
-        _positive_int("patience", patience)
+        positive_int(patience, "patience")
         self.patience = patience
         self.restore = restore_best_weights
-        self.smoothing = _positive_int("smoothing", smoothing)
+        self.smoothing = positive_int(smoothing, "smoothing")
 
     def on_epoch_end(self, run: Run, record: dict) -> None:
         if record.get("val_accuracy") is None:
@@ -300,11 +295,11 @@ class ReduceLROnPlateau(Callback):
 
     def __init__(self, patience: int = 5, factor: float = 0.5, min_scale: float = 1 / 64,
                  smoothing: int = 1) -> None:
-        _positive_int("patience", patience)
+        positive_int(patience, "patience")
         if not 0.0 < factor < 1.0:
             raise ValueError(f"factor must lie in (0, 1), got {factor!r}")
         self.patience, self.factor, self.min_scale = patience, factor, min_scale
-        self.smoothing = _positive_int("smoothing", smoothing)
+        self.smoothing = positive_int(smoothing, "smoothing")
 
     def on_epoch_end(self, run: Run, record: dict) -> None:
         if record.get("val_accuracy") is None:

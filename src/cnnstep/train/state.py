@@ -9,18 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from cnnstep.nn.layers.base import positive_int
 from cnnstep.nn.schedules import get_schedule
 from cnnstep.train.runners import check_parallel
 
 #: Settings a resumed run may change; the others shape the run and must stay as they were.
 CHANGEABLE_ON_RESUME = ("epochs", "lr", "threads", "parallel", "time_limit")
-
-
-def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _number(name: str, value: Any, low: float, high: float = math.inf,
@@ -90,11 +84,10 @@ class TrainConfig:
     validation_split: float | None = None
 
     def __post_init__(self) -> None:
-        _positive_int("epochs", self.epochs)
-        _positive_int("batch_size", self.batch_size)
-        _positive_int("threads", self.threads)
-        _positive_int("patience", self.patience, allow_none=True)
-        _positive_int("smoothing", self.smoothing)
+        for name in ("epochs", "batch_size", "threads", "smoothing"):
+            positive_int(getattr(self, name), name)
+        if self.patience is not None:
+            positive_int(self.patience, "patience")
         if not isinstance(self.schedule, str):
             raise ValueError(f"schedule must be a name, got {self.schedule!r}")
         get_schedule(self.schedule)
