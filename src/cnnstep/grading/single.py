@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +12,8 @@ from cnnstep.checker import Cancelled
 from cnnstep.checker.i18n import gettext as _
 from cnnstep.checker.i18n import language
 from cnnstep.checker.reports.report import format_table, points_score, to_json
-from cnnstep.errors import UserError
+from cnnstep.errors import DataError, UserError
+from cnnstep.fileio import open_regular
 
 _MAX_DIGEST = 64 << 20
 
@@ -22,18 +21,10 @@ _MAX_DIGEST = 64 << 20
 def digest(path: Path) -> str | None:
     """The SHA-256 of a regular file (never opening a FIFO or a device), or None."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        with os.fdopen(os.dup(fd), "rb") as f:
+        with open_regular(path) as f:
             return hashlib.sha256(f.read(_MAX_DIGEST)).hexdigest()
-    except OSError:
+    except (OSError, DataError):
         return None
-    finally:
-        os.close(fd)
 
 
 def grade_one(path: Path, label: str, settings: dict, points: dict[str, float],
