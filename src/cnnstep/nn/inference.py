@@ -122,8 +122,9 @@ def outputs(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     # in one pass, for every thread (the replicas share the weights the check reads)
     first = segments(model.layers, shape, model.dtype)
     lead = first[0] if first else None
-    checked = (isinstance(lead, Chain) and lead.why is None and x.flags.c_contiguous
-               and lead.unsafe_values(x) is None)
+    with blas_one_thread():  # as everything else here
+        checked = (isinstance(lead, Chain) and lead.why is None and x.flags.c_contiguous
+                   and lead.unsafe_values(x) is None)
 
     def part(which: slice) -> None:
         # each thread's own layers (their caches) around the shared weights
