@@ -6,6 +6,7 @@ calls are read afresh; the input's values are checked exactly where a quick boun
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 import pytest
@@ -232,6 +233,26 @@ def test_a_refusal_on_a_later_chunk_runs_it_on_numpy_and_is_remembered(monkeypat
     assert any(k.startswith("chain") for k in status()["refused"])
     np.testing.assert_allclose(again, first, rtol=1e-5, atol=1e-5)
     assert chain.unsafe_values(x) is None and run(chain, x).shape == first.shape
+
+
+def test_a_chain_does_not_keep_its_thread_s_primitives_alive(monkeypatch):
+    made = []
+    make = onednn_chain.ChainPrimitives.__init__
+
+    def spy(self, *args, **kwargs):
+        made.append(weakref.ref(self))
+        make(self, *args, **kwargs)
+
+    monkeypatch.setattr(onednn_chain.ChainPrimitives, "__init__", spy)
+    steps = small_chain(np.random.default_rng(10))
+    x = np.random.default_rng(10).standard_normal((4, 6, 6, 2)).astype(np.float32)
+    chain = Chain(steps, (6, 6, 2), np.float32)
+    first = run(chain, x)
+    assert len(made) == 1 and made[0]() is not None
+    primitives.forget()  # this thread's cache let go: they go now, not with the chain
+    assert made[0]() is None
+    np.testing.assert_array_equal(run(chain, x), first)  # made again for the next chunk
+    assert len(made) == 2
 
 
 def test_float64_and_the_numpy_setting_run_on_numpy():

@@ -22,6 +22,7 @@ each chunk ran is noted for :func:`cnnstep.backends.status`.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -125,8 +126,11 @@ class Chain:
         self._token = object()  # this call's weights: loaded into each thread's primitives once
         # A chain is made per call and thread (:func:`cnnstep.nn.inference.outputs`), so what
         # it keeps from chunk to chunk is that thread's: its loaded primitives by chunk shape
-        # (looked up once, not per chunk), and where each shape ran (noted once).
-        self._prims: dict[tuple[int, ...], tuple[tuple[Any, ...], ChainPrimitives]] = {}
+        # (looked up once, not per chunk), and where each shape ran (noted once). Weakly: the
+        # primitives live and die in their thread's cache (primitives.cached) only, never later
+        # in whatever thread collects a chain caught in a reference cycle.
+        self._prims: dict[tuple[int, ...],
+                          tuple[tuple[Any, ...], weakref.ref[ChainPrimitives]]] = {}
         self._noted: dict[tuple[int, ...], str] = {}
         self._bounds = self._growth() if self.why is None else []
         # float32 copies for oneDNN, only where it may run (a float64 model never needs them)
@@ -204,13 +208,13 @@ class Chain:
 
     def _onednn(self, x: np.ndarray, out: np.ndarray) -> None:
         known = self._prims.get(x.shape)
-        if known is not None:  # this chain ran a chunk of this shape: its primitives, loaded
-            key, prims = known
+        kept = known[1]() if known is not None else None
+        if known is not None and kept is not None:  # this chain ran a chunk of this shape
             try:
-                prims.run(x, out)
+                kept.run(x, out)
             except dn.DnnlError as exc:
                 del self._prims[x.shape]
-                raise primitives.refuse(key, f"oneDNN refused it: {exc}") from None
+                raise primitives.refuse(known[0], f"oneDNN refused it: {exc}") from None
             return
         api = library.engine()
         assert not isinstance(api, str)  # _why_not said it is there
@@ -221,7 +225,7 @@ class Chain:
             primitives.attempt(key, lambda: made.load(self._weights))
             made.token = self._token  # type: ignore[attr-defined]
         primitives.attempt(key, lambda: made.run(x, out))
-        self._prims[x.shape] = (key, made)
+        self._prims[x.shape] = (key, weakref.ref(made))
 
     def _numpy(self, x: np.ndarray, out: np.ndarray) -> None:
         a = x
