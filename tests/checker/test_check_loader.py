@@ -182,3 +182,36 @@ def test_sources_are_parsed_one_thread_at_a_time(monkeypatch):
     for thread in threads:
         thread.join()
     assert most == 1
+
+
+def test_a_parse_spoiled_by_another_ast_is_made_again(monkeypatch):
+    # CPython 3.11's AST builder shares a recursion counter across threads: an AST built
+    # elsewhere during a parse spoils it with this SystemError, though the source is fine.
+    from cnnstep.checker.source import loader
+
+    real = ast.parse
+    calls = []
+
+    def spoiled_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise SystemError("AST constructor recursion depth mismatch (before=39, after=57)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loader.ast, "parse", spoiled_once)
+    tree = loader.parse_python("x = 1\n")
+    assert isinstance(tree, ast.Module) and len(calls) == 2
+
+    def always(*args, **kwargs):
+        raise SystemError("AST constructor recursion depth mismatch (before=1, after=2)")
+
+    monkeypatch.setattr(loader.ast, "parse", always)
+    with pytest.raises(SystemError, match="mismatch"):  # not forever
+        loader.parse_python("x = 1\n")
+
+    def other(*args, **kwargs):
+        raise SystemError("something else")
+
+    monkeypatch.setattr(loader.ast, "parse", other)
+    with pytest.raises(SystemError, match="something else"):  # only that one is retried
+        loader.parse_python("x = 1\n")
