@@ -131,26 +131,21 @@ def _check_depth(tree: ast.AST, filename: str) -> None:
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
-# CPython 3.11 keeps the AST builder's recursion counter per interpreter, not per thread: two
-# threads parsing at once (``grade --jobs``) now and then end in "SystemError: AST constructor
-# recursion depth mismatch" (python/cpython#106905). So the parent parses one source at a time.
-# An AST built elsewhere meanwhile (``traceback`` builds some to place its carets, a finalizer
-# may run in the middle of a parse) can still move the counter: the parse is then made again,
-# as the source was fine (it failed a grading test in one of six runs of the suite on a busy
-# machine).
+# CPython 3.11 keeps the AST builder's recursion counter per interpreter (python/cpython#106905):
+# two parses at once (``grade --jobs``) end in "SystemError: AST constructor recursion depth
+# mismatch". So the parent parses one source at a time, and makes a parse again that an AST built
+# elsewhere meanwhile (``traceback``'s carets, a finalizer) spoiled: the source was fine.
 _PARSE_LOCK = threading.Lock()
-_PARSE_TRIES = 3
-_COUNTER_MOVED = "recursion depth mismatch"
 
 
 def parse_python(source: str, filename: str = "<unknown>", mode: str = "exec") -> ast.AST:
     """``ast.parse``, one thread at a time (see ``_PARSE_LOCK``); raises as ``ast.parse`` does."""
-    for attempt in range(1, _PARSE_TRIES + 1):
+    for tries_left in (2, 1, 0):
         with _PARSE_LOCK:
             try:
                 return ast.parse(source, filename=filename, mode=mode)
             except SystemError as exc:
-                if _COUNTER_MOVED not in str(exc) or attempt == _PARSE_TRIES:
+                if not tries_left or "recursion depth mismatch" not in str(exc):
                     raise
     raise AssertionError("unreachable: the last try returns or raises")
 
@@ -319,16 +314,9 @@ def _select(body: list[ast.stmt], unit: int, label: str | None) -> tuple[list[St
                 for name, loc in sub_skipped.items():
                     skipped_names.setdefault(name, loc)
             if inner:
-                kept.append(
-                    Statement(
-                        _filtered_try(node, unit, label),
-                        unit,
-                        label,
-                        "try",
-                        tuple(n for s in inner for n in s.binds),
-                        needs_all=any(s.needs_all for s in inner),
-                    )
-                )
+                kept.append(Statement(_filtered_try(node, unit, label), unit, label, "try",
+                                      tuple(n for s in inner for n in s.binds),
+                                      needs_all=any(s.needs_all for s in inner)))
     return kept, skipped_names
 
 
