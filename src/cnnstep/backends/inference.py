@@ -209,12 +209,12 @@ class Chain:
     def _onednn(self, x: np.ndarray, out: np.ndarray) -> None:
         known = self._prims.get(x.shape)
         kept = known[1]() if known is not None else None
-        if known is not None and kept is not None:  # this chain ran a chunk of this shape
+        if kept is not None:  # this chain ran a chunk of this shape: its primitives, loaded
             try:
                 kept.run(x, out)
             except dn.DnnlError as exc:
-                del self._prims[x.shape]
-                raise primitives.refuse(known[0], f"oneDNN refused it: {exc}") from None
+                key = self._prims.pop(x.shape)[0]
+                raise primitives.refuse(key, f"oneDNN refused it: {exc}") from None
             return
         api = library.engine()
         assert not isinstance(api, str)  # _why_not said it is there
